@@ -1,0 +1,128 @@
+//! `tsal lists`: validate list files (`check`); build them from raw datasets (later).
+use crate::data::check::{self, CheckOptions, ListReport};
+use crate::data::list::PathMap;
+use anyhow::Result;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct ListsArgs {
+    #[command(subcommand)]
+    pub command: ListsCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ListsCommand {
+    /// Validate list files: every line, every annotation, every image (exists and decodes).
+    /// Prints a summary per list; exits 1 when anything is wrong.
+    Check(CheckArgs),
+    /// Build the 300W lists from a raw 300W tree.
+    #[command(name = "300w")]
+    W300(super::NotYet),
+    /// Build the 300VW lists from a raw 300VW tree.
+    #[command(name = "300vw")]
+    Vw300(super::NotYet),
+    /// Build the AFLW lists from AFLWinfo_release.mat.
+    Aflw(super::NotYet),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// List files (SBR format: `image annotation|None x1 y1 x2 y2 [face_size]`).
+    #[arg(required = true)]
+    pub lists: Vec<PathBuf>,
+    /// Rewrite path prefixes before resolving, OLD=NEW (repeatable).
+    #[arg(long = "path_map", visible_alias = "path-map", value_name = "OLD=NEW")]
+    pub path_map: Vec<PathMap>,
+    /// Expected landmarks per face (default: the first annotation's count).
+    #[arg(long = "num_pts", visible_alias = "num-pts")]
+    pub num_pts: Option<usize>,
+    /// Only read image headers instead of decoding every image.
+    #[arg(long)]
+    pub header_only: bool,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print at most this many problems per list.
+    #[arg(long, default_value_t = 20)]
+    pub max_problems: usize,
+}
+
+pub fn run(args: &ListsArgs) -> Result<ExitCode> {
+    match &args.command {
+        ListsCommand::Check(a) => run_check(a),
+        ListsCommand::W300(_) => Ok(super::not_yet("lists 300w", "issue #5")),
+        ListsCommand::Vw300(_) => Ok(super::not_yet("lists 300vw", "issue #5")),
+        ListsCommand::Aflw(_) => Ok(super::not_yet("lists aflw", "issue #5")),
+    }
+}
+
+fn run_check(a: &CheckArgs) -> Result<ExitCode> {
+    let opts = CheckOptions { num_pts: a.num_pts, header_only: a.header_only, threads: a.threads };
+    let reports = check::check_lists(&a.lists, &a.path_map, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        print_table(&reports, a.max_problems);
+    }
+    let bad = reports.iter().filter(|r| !r.ok()).count();
+    if bad > 0 {
+        eprintln!("tsal lists check: {bad} of {} lists have problems", reports.len());
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(reports: &[ListReport], max_problems: usize) {
+    for r in reports {
+        for p in r.problems.iter().take(max_problems) {
+            eprintln!("{p}");
+        }
+        if r.problems.len() > max_problems {
+            eprintln!("{}: … and {} more problems", r.list.display(), r.problems.len() - max_problems);
+        }
+    }
+    let name_w = reports.iter().map(|r| r.list.display().to_string().len()).max().unwrap_or(4).max(5);
+    println!(
+        "{:<name_w$}  {:>7} {:>8} {:>10} {:>6} {:>7} {:>4} {:>7} {:>8}",
+        "list", "lines", "labelled", "unlabelled", "videos", "images", "pts", "missing", "problems"
+    );
+    let mut total = ListReport::default();
+    for r in reports {
+        let pts = r.num_pts.map_or("-".to_string(), |n| n.to_string());
+        println!(
+            "{:<name_w$}  {:>7} {:>8} {:>10} {:>6} {:>7} {:>4} {:>7} {:>8}",
+            r.list.display().to_string(),
+            r.lines,
+            r.labelled,
+            r.unlabelled,
+            r.videos,
+            r.images,
+            pts,
+            r.missing_files,
+            r.problems.len()
+        );
+        total.lines += r.lines;
+        total.labelled += r.labelled;
+        total.unlabelled += r.unlabelled;
+        total.missing_files += r.missing_files;
+        total.problems.extend(r.problems.iter().cloned());
+    }
+    if reports.len() > 1 {
+        println!(
+            "{:<name_w$}  {:>7} {:>8} {:>10} {:>6} {:>7} {:>4} {:>7} {:>8}",
+            format!("total ({} lists)", reports.len()),
+            total.lines,
+            total.labelled,
+            total.unlabelled,
+            "",
+            "",
+            "",
+            total.missing_files,
+            total.problems.len()
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The command line: one file per subcommand. Everything here orchestrates; the work itself
+//! lives in the primitive modules.
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+pub mod doctor;
+pub mod lists;
+pub mod synth;
+pub mod train;
+
+/// Exit code of subcommands whose implementation has not landed yet.
+pub const EXIT_NOT_IMPLEMENTED: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tsal",
+    version,
+    about = "Semi-supervised facial landmark detection the TSAL way (Teacher-Student Asynchronous \
+             Learning, arXiv 2012.06711)",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train teacher and student detectors with their trackers (flags of the reference exps/main.py).
+    Train(train::TrainArgs),
+    /// Evaluate a snapshot (NME, AUC, failure rate) on list files.
+    Eval(NotYet),
+    /// Draw landmarks on a video or image.
+    Demo(NotYet),
+    /// Validate list files, or build them from raw 300W / 300VW / AFLW trees.
+    Lists(lists::ListsArgs),
+    /// Generate synthetic 300W / 300VW-format data with exact ground truth.
+    Synth(synth::SynthArgs),
+    /// Report libtorch, CUDA and CPU facts of this machine.
+    Doctor(doctor::DoctorArgs),
+    /// Benchmarks (model, data).
+    Bench(NotYet),
+    /// Parameter counts and shapes of a model config or weight file.
+    Inspect(NotYet),
+}
+
+/// Arguments of a subcommand that has not landed: accepted, then refused with a message.
+#[derive(clap::Args, Debug)]
+pub struct NotYet {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+/// Parse `std::env::args` and run the subcommand.
+pub fn run() -> Result<ExitCode> {
+    run_with(Cli::parse())
+}
+
+pub fn run_with(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Train(a) => train::run(&a),
+        Command::Eval(_) => Ok(not_yet("eval", "issue #5 (evaluation and data preparation)")),
+        Command::Demo(_) => Ok(not_yet("demo", "the demo issue")),
+        Command::Lists(a) => lists::run(&a),
+        Command::Synth(a) => synth::run(&a),
+        Command::Doctor(a) => doctor::run(&a),
+        Command::Bench(_) => Ok(not_yet("bench", "issues #3 (bench model) and #4 (bench data)")),
+        Command::Inspect(_) => Ok(not_yet("inspect", "issue #3 (models)")),
+    }
+}
+
+/// Say that a subcommand is not implemented in this build, and exit non-zero.
+pub fn not_yet(what: &str, lands_with: &str) -> ExitCode {
+    eprintln!(
+        "tsal {what}: not implemented in this build of tsal {}; it lands with {lands_with}.",
+        env!("CARGO_PKG_VERSION")
+    );
+    ExitCode::from(EXIT_NOT_IMPLEMENTED)
+}

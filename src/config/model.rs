@@ -1,0 +1,62 @@
+//! The detector's model configuration (`configs/Detector.config`, spec §3.2).
+use super::TypedConfig;
+use anyhow::{bail, Result};
+use serde::Serialize;
+use std::path::Path;
+
+/// Keys of the reference `Detector.config`. The reference ignored `stages`, `argmax`,
+/// `dilation` and `pooling` (spec §3.2, §9.19); tsal gives `stages` and `argmax` their meaning.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelConfig {
+    /// Architecture name; `cpm_vgg16` is the reference detector.
+    pub arch: String,
+    /// Number of CPM stages (reference: 3, hard-coded there).
+    pub stages: usize,
+    /// Accepted for compatibility; unused (as in the reference).
+    pub dilation: Vec<i64>,
+    /// Accepted for compatibility; unused (as in the reference).
+    pub pooling: Vec<bool>,
+    /// Heatmap stride in input pixels (reference: 8).
+    pub downsample: usize,
+    /// Soft-argmax radius in heatmap cells (configured 4; the reference code used 20).
+    pub argmax: usize,
+    /// Initialise the trunk from ImageNet VGG16 weights.
+    pub pretrained: bool,
+}
+
+impl ModelConfig {
+    pub const ARCHS: &'static [&'static str] = &["cpm_vgg16"];
+
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::from_typed(&TypedConfig::load(path)?)
+    }
+
+    pub fn from_typed(c: &TypedConfig) -> Result<Self> {
+        let name = c.path.display();
+        let arch = c.str("arch")?;
+        if !Self::ARCHS.contains(&arch.as_str()) {
+            bail!("{name}: key `arch`: unknown architecture `{arch}` (known: {})", Self::ARCHS.join(", "));
+        }
+        let positive = |key: &str, v: i64| -> Result<usize> {
+            if v < 1 {
+                bail!("{name}: key `{key}`: must be at least 1, found {v}");
+            }
+            Ok(v as usize)
+        };
+        let stages = positive("stages", c.opt_int("stages")?.unwrap_or(3))?;
+        let downsample = positive("downsample", c.opt_int("downsample")?.unwrap_or(8))?;
+        let argmax = c.opt_int("argmax")?.unwrap_or(4);
+        if argmax < 0 {
+            bail!("{name}: key `argmax`: the soft-argmax radius cannot be negative, found {argmax}");
+        }
+        Ok(Self {
+            arch,
+            stages,
+            dilation: c.opt_ints("dilation")?.unwrap_or_else(|| vec![1]),
+            pooling: if c.has("pooling") { c.bools("pooling")? } else { vec![true; 3] },
+            downsample,
+            argmax: argmax as usize,
+            pretrained: c.opt_bool("pretrained")?.unwrap_or(false),
+        })
+    }
+}

@@ -1,0 +1,80 @@
+//! Optimiser configuration (`configs/SGD.config`, `configs/optimizer.config`, spec §3.3).
+use super::TypedConfig;
+use anyhow::{bail, Result};
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum OptimizerKind {
+    Sgd,
+    Adam,
+}
+
+/// How the heatmap MSE is reduced (`criterion`: `MSE-none` = sum, `MSE-avg` = mean).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Reduction {
+    Sum,
+    Mean,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OptConfig {
+    pub optimizer: OptimizerKind,
+    /// Base learning rate (reference 5e-5); per-group multipliers apply (spec §5.1).
+    pub lr: f64,
+    pub momentum: f64,
+    /// Weight decay of weight groups (reference key `Decay`).
+    pub decay: f64,
+    pub nesterov: bool,
+    pub criterion: Reduction,
+    /// Divide the losses by the number of annotated frames and by 2 (reference `lossnorm`).
+    pub lossnorm: bool,
+    pub epochs: usize,
+    /// Multi-step LR milestones, in epochs.
+    pub schedule: Vec<usize>,
+    pub gamma: f64,
+}
+
+impl OptConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::from_typed(&TypedConfig::load(path)?)
+    }
+
+    pub fn from_typed(c: &TypedConfig) -> Result<Self> {
+        let name = c.path.display();
+        let optimizer = match c.str("optimizer")?.to_ascii_lowercase().as_str() {
+            "sgd" => OptimizerKind::Sgd,
+            "adam" => OptimizerKind::Adam,
+            other => bail!("{name}: key `optimizer`: expected SGD or Adam, found `{other}`"),
+        };
+        let criterion = match c.opt_str("criterion")?.as_deref().unwrap_or("MSE-none") {
+            "MSE-none" | "MSE-sum" => Reduction::Sum,
+            "MSE-avg" | "MSE-mean" => Reduction::Mean,
+            other => bail!("{name}: key `criterion`: expected MSE-none or MSE-avg, found `{other}`"),
+        };
+        let lr = c.float("LR")?;
+        if !(lr > 0.0) {
+            bail!("{name}: key `LR`: the learning rate must be positive, found {lr}");
+        }
+        let epochs = c.int("epochs")?;
+        if epochs < 1 {
+            bail!("{name}: key `epochs`: must be at least 1, found {epochs}");
+        }
+        let schedule = c.opt_ints("schedule")?.unwrap_or_default();
+        if schedule.iter().any(|&m| m < 0) || schedule.windows(2).any(|w| w[0] >= w[1]) {
+            bail!("{name}: key `schedule`: milestones must be increasing epochs >= 0, found {schedule:?}");
+        }
+        Ok(Self {
+            optimizer,
+            lr,
+            momentum: c.opt_float("momentum")?.unwrap_or(0.9),
+            decay: c.opt_float("Decay")?.unwrap_or(0.0),
+            nesterov: c.opt_bool("nesterov")?.unwrap_or(false),
+            criterion,
+            lossnorm: c.opt_bool("lossnorm")?.unwrap_or(true),
+            epochs: epochs as usize,
+            schedule: schedule.into_iter().map(|m| m as usize).collect(),
+            gamma: c.opt_float("gamma")?.unwrap_or(0.5),
+        })
+    }
+}

@@ -1,0 +1,181 @@
+//! Validation of list files: every line parses, every annotation reads with a consistent
+//! point count, every image exists and decodes. Used by `tsal lists check`.
+use super::list::{self, ListEntry, PathMap};
+use super::pts;
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    /// Expected landmarks per face; by default the first annotation's count.
+    pub num_pts: Option<usize>,
+    /// Decode every image fully (default); otherwise only read its header.
+    pub header_only: bool,
+    /// Worker threads (0 = all cores).
+    pub threads: usize,
+}
+
+/// What one list holds and what is wrong with it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ListReport {
+    pub list: PathBuf,
+    pub lines: usize,
+    pub labelled: usize,
+    pub unlabelled: usize,
+    /// Distinct video folders (folders whose frames are named by number, as 300VW's
+    /// `extraction/000001.png`).
+    pub videos: usize,
+    /// Distinct image files.
+    pub images: usize,
+    pub missing_files: usize,
+    /// Landmarks per face (None when the list has no readable annotation).
+    pub num_pts: Option<usize>,
+    /// One message per problem, `file:line: reason`, in line order.
+    pub problems: Vec<String>,
+}
+
+impl ListReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Check one list file.
+pub fn check_list(path: &Path, maps: &[PathMap], opts: &CheckOptions) -> ListReport {
+    let mut rep = ListReport { list: path.to_path_buf(), ..Default::default() };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            rep.problems.push(format!("{}: cannot read list: {e}", path.display()));
+            return rep;
+        }
+    };
+    let mut entries: Vec<ListEntry> = Vec::new();
+    for r in list::parse_lines(&text, path, maps) {
+        match r {
+            Ok(Some(e)) => entries.push(e),
+            Ok(None) => {}
+            Err(e) => {
+                rep.lines += 1;
+                rep.problems.push(format!("{e:#}"));
+            }
+        }
+    }
+    rep.lines += entries.len();
+    rep.labelled = entries.iter().filter(|e| e.is_labelled()).count();
+    rep.unlabelled = entries.len() - rep.labelled;
+    rep.images = entries.iter().map(|e| &e.image).collect::<BTreeSet<_>>().len();
+    rep.videos = entries
+        .iter()
+        .filter(|e| {
+            let stem = e.image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| e.image.parent())
+        .collect::<BTreeSet<_>>()
+        .len();
+
+    // Each distinct image and annotation is checked once, on worker threads.
+    let outcomes = check_files(&entries, opts);
+    let mut expected = opts.num_pts;
+    for (e, o) in entries.iter().zip(outcomes) {
+        if let Err(msg) = o.image {
+            rep.missing_files += o.image_missing as usize;
+            rep.problems.push(format!("{}: image {}: {msg}", e.origin, e.image.display()));
+        }
+        match o.annotation {
+            None => {}
+            Some(Err(msg)) => {
+                rep.missing_files += o.annotation_missing as usize;
+                rep.problems.push(format!("{}: {msg}", e.origin));
+            }
+            Some(Ok(n)) => match expected {
+                None => expected = Some(n),
+                Some(k) if k != n => rep.problems.push(format!(
+                    "{}: annotation {} has {n} points, expected {k}",
+                    e.origin,
+                    e.annotation.as_deref().unwrap_or(Path::new("?")).display()
+                )),
+                Some(_) => {}
+            },
+        }
+    }
+    rep.num_pts = expected;
+    rep
+}
+
+struct FileOutcome {
+    image: Result<(), String>,
+    image_missing: bool,
+    /// Number of points, for labelled entries.
+    annotation: Option<Result<usize, String>>,
+    annotation_missing: bool,
+}
+
+fn check_files(entries: &[ListEntry], opts: &CheckOptions) -> Vec<FileOutcome> {
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.threads
+    };
+    // Decode each distinct image once; the 300W reference lists repeat every image 10 times.
+    let distinct: Vec<&Path> =
+        entries.iter().map(|e| e.image.as_path()).collect::<BTreeSet<_>>().into_iter().collect();
+    let results = parallel_map(&distinct, threads, |p| check_image(p, opts.header_only));
+    let by_path: std::collections::HashMap<&Path, &(Result<(), String>, bool)> =
+        distinct.iter().copied().zip(results.iter()).collect();
+    let ann = parallel_map(entries, threads, |e| {
+        e.annotation.as_ref().map(|a| match pts::read(a, opts.num_pts) {
+            Ok(lm) => (Ok(lm.len()), false),
+            Err(err) => (Err(format!("{err:#}")), !a.exists()),
+        })
+    });
+    entries
+        .iter()
+        .zip(ann)
+        .map(|(e, a)| {
+            let (image, missing) = by_path[e.image.as_path()].clone();
+            FileOutcome {
+                image,
+                image_missing: missing,
+                annotation_missing: a.as_ref().is_some_and(|x| x.1),
+                annotation: a.map(|x| x.0),
+            }
+        })
+        .collect()
+}
+
+/// `(Ok | Err(reason), missing?)`.
+fn check_image(path: &Path, header_only: bool) -> (Result<(), String>, bool) {
+    if !path.is_file() {
+        return (Err("file not found".into()), true);
+    }
+    let r = if header_only {
+        image::image_dimensions(path).map(|_| ())
+    } else {
+        image::ImageReader::open(path)
+            .map_err(image::ImageError::IoError)
+            .and_then(|r| r.with_guessed_format().map_err(image::ImageError::IoError))
+            .and_then(|r| r.decode())
+            .map(|_| ())
+    };
+    (r.map_err(|e| format!("does not decode: {e}")), false)
+}
+
+/// Map `f` over `items` on `threads` scoped threads, keeping the order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = threads.max(1).min(items.len().max(1));
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> =
+            items.chunks(chunk).map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("list check worker panicked")).collect()
+    })
+}
+
+/// Check several lists.
+pub fn check_lists(paths: &[PathBuf], maps: &[PathMap], opts: &CheckOptions) -> Result<Vec<ListReport>> {
+    Ok(paths.iter().map(|p| check_list(p, maps, opts)).collect())
+}

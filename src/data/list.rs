@@ -1,0 +1,161 @@
+//! SBR list files (spec §4.1): one face per line,
+//! `image annotation|None x1 y1 x2 y2 [face_size]`, whitespace separated.
+//!
+//! * `None` (any case) as annotation marks an unlabelled face.
+//! * The box is the face box in original-image pixels.
+//! * The optional 7th column `face_size` is AFLW's NME normaliser.
+//! * Relative paths are resolved against the folder of the list file, so a dataset tree with
+//!   its lists can be moved as a whole. `--path_map OLD=NEW` rewrites path prefixes first,
+//!   which makes the reference's absolute `/data1/...` lists usable.
+use anyhow::{bail, Context, Result};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where a list line came from, for error messages: `file:line`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub file: Arc<PathBuf>,
+    /// 1-based.
+    pub line: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// One line of a list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListEntry {
+    pub image: PathBuf,
+    /// `None` for an unlabelled face.
+    pub annotation: Option<PathBuf>,
+    /// Face box `[x1, y1, x2, y2]`, original-image pixels.
+    pub bbox: [f64; 4],
+    /// The optional 7th column (AFLW's normaliser), pixels.
+    pub face_size: Option<f64>,
+    pub origin: Origin,
+}
+
+impl ListEntry {
+    pub fn is_labelled(&self) -> bool {
+        self.annotation.is_some()
+    }
+}
+
+/// A `--path_map OLD=NEW` prefix rewrite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathMap {
+    pub old: String,
+    pub new: String,
+}
+
+impl std::str::FromStr for PathMap {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('=') {
+            Some((old, new)) if !old.is_empty() => {
+                Ok(PathMap { old: old.to_string(), new: new.to_string() })
+            }
+            _ => Err(format!("expected OLD=NEW (a path prefix and its replacement), found `{s}`")),
+        }
+    }
+}
+
+/// Apply the first map whose prefix matches.
+pub fn apply_maps(path: &str, maps: &[PathMap]) -> String {
+    for m in maps {
+        if let Some(rest) = path.strip_prefix(&m.old) {
+            return format!("{}{}", m.new, rest);
+        }
+    }
+    path.to_string()
+}
+
+/// Read and parse a list file.
+pub fn read(path: &Path, maps: &[PathMap]) -> Result<Vec<ListEntry>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read list", path.display()))?;
+    parse(&text, path, maps)
+}
+
+/// Parse list text as if read from `path` (used for messages and relative paths); stops at
+/// the first bad line.
+pub fn parse(text: &str, path: &Path, maps: &[PathMap]) -> Result<Vec<ListEntry>> {
+    parse_lines(text, path, maps).into_iter().filter_map(|r| r.transpose()).collect()
+}
+
+/// Parse every line, keeping each line's outcome (`Ok(None)` for a blank line), so a checker
+/// can report all bad lines at once.
+pub fn parse_lines(text: &str, path: &Path, maps: &[PathMap]) -> Vec<Result<Option<ListEntry>>> {
+    let file = Arc::new(path.to_path_buf());
+    let base = path.parent().unwrap_or(Path::new(""));
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| parse_line(line, Origin { file: file.clone(), line: i + 1 }, base, maps))
+        .collect()
+}
+
+/// One line; `base` is the list's folder, against which relative paths are resolved.
+fn parse_line(line: &str, origin: Origin, base: &Path, maps: &[PathMap]) -> Result<Option<ListEntry>> {
+    let t = line.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let resolve = |s: &str| -> PathBuf {
+        let p = PathBuf::from(apply_maps(s, maps));
+        if p.is_absolute() {
+            p
+        } else {
+            base.join(p)
+        }
+    };
+    let f: Vec<&str> = t.split_whitespace().collect();
+    if f.len() != 6 && f.len() != 7 {
+        bail!("{origin}: expected 6 or 7 fields, found {}", f.len());
+    }
+    let num = |k: usize, what: &str| -> Result<f64> {
+        match f[k].parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => bail!("{origin}: field {} ({what}) `{}` is not a finite number", k + 1, f[k]),
+        }
+    };
+    let bbox = [num(2, "x1")?, num(3, "y1")?, num(4, "x2")?, num(5, "y2")?];
+    if bbox[2] <= bbox[0] || bbox[3] <= bbox[1] {
+        bail!("{origin}: empty face box {} {} {} {} (needs x2 > x1 and y2 > y1)", f[2], f[3], f[4], f[5]);
+    }
+    let face_size = if f.len() == 7 {
+        let v = num(6, "face_size")?;
+        if v <= 0.0 {
+            bail!("{origin}: face_size {v} must be positive");
+        }
+        Some(v)
+    } else {
+        None
+    };
+    let annotation = if f[1].eq_ignore_ascii_case("none") { None } else { Some(resolve(f[1])) };
+    Ok(Some(ListEntry { image: resolve(f[0]), annotation, bbox, face_size, origin }))
+}
+
+/// One list line for `image`, `annotation` and `bbox`; paths are written as given. `decimals`
+/// is the box precision (the reference writes 300W boxes with 4, 300VW boxes with 2).
+pub fn format_line(
+    image: &Path,
+    annotation: Option<&Path>,
+    bbox: [f64; 4],
+    face_size: Option<f64>,
+    decimals: usize,
+) -> String {
+    let mut s = String::new();
+    let ann = annotation.map_or("None".to_string(), |a| a.display().to_string());
+    let _ = write!(s, "{} {ann}", image.display());
+    for v in bbox {
+        let _ = write!(s, " {v:.decimals$}");
+    }
+    if let Some(fs) = face_size {
+        let _ = write!(s, " {fs:.decimals$}");
+    }
+    s
+}

@@ -1,0 +1,4 @@
+//! Landmark data on disk: annotation files, list files, and their validation.
+pub mod check;
+pub mod list;
+pub mod pts;

@@ -1,0 +1,1 @@
+//! Synthetic 300W / 300VW-format data with exact ground truth (placeholder).
