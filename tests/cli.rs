@@ -1,0 +1,227 @@
+//! The `tsal` binary: flag parsing, refusals of what has not landed, `lists check`, `doctor`.
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn tsal(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tsal"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run tsal")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The reference invocation (spec §2; README / scripts/dual_model.sh), exactly as written.
+const REFERENCE: &[&str] = &[
+    "train",
+    "--train_lists", "cache_data/lists/300VW/300VW.train.lst",
+    "--eval_vlists", "cache_data/lists/300VW/300VW.test-3.lst562",
+    "--eval_ilists", "cache_data/lists/300W/300w.test.common.DET",
+    "cache_data/lists/300W/300w.test.challenge.DET", "cache_data/lists/300W/300w.test.full.DET",
+    "--num_pts", "68", "--model_config", "configs/Detector.config",
+    "--opt_config", "configs/SGD.config", "--pre_crop_expand", "0.2", "--sigma", "6",
+    "--batch_size", "8", "--crop_perturb_max", "30", "--rotate_max", "20",
+    "--scale_prob", "1.0", "--scale_min", "0.9", "--scale_max", "1.1", "--scale_eval", "1",
+    "--heatmap_type", "gaussian",
+    "--save_path", "./snapshots/Dualmodel_SIC_MFDS_lambda0.7_epoch70",
+];
+
+#[test]
+fn reference_invocation_parses() {
+    let mut args = REFERENCE.to_vec();
+    args.extend(["--print_config", "--rand_seed", "63270"]);
+    let o = tsal(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = &cfg["args"];
+    assert_eq!(a["batch_size"], 8);
+    assert_eq!(a["sigma"], 6.0);
+    assert_eq!(a["eval_ilists"].as_array().unwrap().len(), 3);
+    assert_eq!(a["eval_vlists"].as_array().unwrap().len(), 1);
+    assert_eq!(a["heatmap_type"], "gaussian");
+    assert_eq!(a["crop_height"], 256);
+    assert_eq!(cfg["rand_seed"], 63270);
+    assert_eq!(cfg["model"]["arch"], "cpm_vgg16");
+    assert_eq!(cfg["opt"]["schedule"], serde_json::json!([90, 110, 130]));
+    assert_eq!(cfg["tracker"]["loss"]["w_smooth"], 50.0);
+}
+
+#[test]
+fn train_is_refused_until_it_lands() {
+    let o = tsal(REFERENCE);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not implemented"), "{}", stderr(&o));
+}
+
+#[test]
+fn kebab_case_aliases_parse() {
+    let o = tsal(&[
+        "train", "--train-lists", "a.lst", "--save-path", "s", "--batch-size", "3",
+        "--heatmap-type", "laplacian", "--print-config", "--rand-seed", "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(cfg["args"]["batch_size"], 3);
+    assert_eq!(cfg["args"]["heatmap_type"], "laplacian");
+}
+
+#[test]
+fn random_seed_is_drawn_and_recorded() {
+    let o = tsal(&["train", "--train_lists", "a", "--save_path", "s", "--print_config"]);
+    let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let seed = cfg["rand_seed"].as_u64().unwrap();
+    assert!((1..=100_000).contains(&seed), "{seed}");
+}
+
+#[test]
+fn inconsistent_flags_are_refused_with_the_flag_named() {
+    let base = ["train", "--train_lists", "a", "--save_path", "s", "--print_config"];
+    let cases: &[(&[&str], &str)] = &[
+        (&["--scale_eval", "1.2"], "--scale_eval"),
+        (&["--arg_flip"], "--arg_flip"),
+        (&["--crop_height", "250"], "--crop_height"),
+        (&["--Rma_model", "False"], "--Rma_model"),
+        (&["--model_config", "configs/nope.config"], "configs/nope.config"),
+        (&["--eval_once"], "--load_test_model"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let o = tsal(&args);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(needle), "{extra:?}: {e}");
+        assert_eq!(e.trim().lines().count(), 1, "one clear line: {e}");
+    }
+    // Unknown flags and bad values are clap usage errors (exit 2).
+    let o = tsal(&["train", "--train_lists", "a", "--save_path", "s", "--batch_size", "two"]);
+    assert_eq!(o.status.code(), Some(2));
+    // The reference's unused flags are accepted, with real booleans.
+    let mut args = base.to_vec();
+    args.extend(["--usepca", "False", "--pyramid_input", "1", "--error_bar", "0.5", "--Rma_model", "True"]);
+    assert!(tsal(&args).status.success());
+}
+
+#[test]
+fn unlanded_subcommands_say_so() {
+    for args in [
+        &["eval", "--model", "x"][..],
+        &["demo", "video.mp4"],
+        &["bench", "model"],
+        &["inspect", "configs/Detector.config"],
+        &["lists", "300w", "--root", "r"],
+        &["lists", "300vw", "--root", "r"],
+    ] {
+        let o = tsal(args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}");
+        assert!(stderr(&o).contains("not implemented"), "{args:?}: {}", stderr(&o));
+    }
+}
+
+fn write_png(path: &Path, w: u32, h: u32) {
+    image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]))
+        .save(path)
+        .unwrap();
+}
+
+fn write_pts(path: &Path, n: usize) {
+    let lm = tsal::data::pts::Landmarks::all_visible((0..n).map(|i| [5.0 + i as f64, 7.0]).collect());
+    tsal::data::pts::write(path, &lm, tsal::data::pts::PtsFormat::Ibug).unwrap();
+}
+
+#[test]
+fn lists_check_summarises_a_good_list() {
+    let d = tempfile::tempdir().unwrap();
+    let vid = d.path().join("001/extraction");
+    std::fs::create_dir_all(&vid).unwrap();
+    let mut lines = String::new();
+    for i in 1..=3 {
+        write_png(&vid.join(format!("{i:06}.png")), 40, 30);
+        write_pts(&vid.join(format!("{i:06}.pts")), 68);
+        lines += &format!("001/extraction/{i:06}.png 001/extraction/{i:06}.pts 1 2 30 25\n");
+    }
+    write_png(&d.path().join("face.png"), 50, 50);
+    lines += "face.png None 1 1 40 40\n";
+    let list = d.path().join("good.lst");
+    std::fs::write(&list, lines).unwrap();
+    let o = tsal(&["lists", "check", "--json", list.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &r[0];
+    assert_eq!((r["lines"].as_u64(), r["labelled"].as_u64(), r["unlabelled"].as_u64()), (Some(4), Some(3), Some(1)));
+    assert_eq!(r["videos"], 1);
+    assert_eq!(r["images"], 4);
+    assert_eq!(r["num_pts"], 68);
+    assert_eq!(r["problems"].as_array().unwrap().len(), 0);
+    // The table form prints the same counts.
+    let o = tsal(&["lists", "check", list.to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    let row = table.lines().find(|l| l.contains("good.lst")).unwrap().to_string();
+    let cols: Vec<&str> = row.split_whitespace().skip(1).collect();
+    assert_eq!(cols, ["4", "3", "1", "1", "4", "68", "0", "0"], "{table}");
+}
+
+#[test]
+fn lists_check_reports_every_problem_with_file_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    write_png(&d.path().join("ok.png"), 20, 20);
+    write_pts(&d.path().join("ok.pts"), 68);
+    write_pts(&d.path().join("short.pts"), 5);
+    std::fs::write(d.path().join("broken.png"), b"not a png").unwrap();
+    std::fs::write(d.path().join("trunc.pts"), "version: 1\nn_points: 68\n{\n1 2\n").unwrap();
+    let text = "ok.png ok.pts 1 1 10 10\n\
+                missing.png ok.pts 1 1 10 10\n\
+                ok.png ok.pts 1 1 10\n\
+                broken.png None 1 1 10 10\n\
+                ok.png trunc.pts 1 1 10 10\n\
+                ok.png short.pts 1 1 10 10\n\
+                ok.png gone.pts 1 1 10 10\n";
+    let list = d.path().join("list.txt");
+    std::fs::write(&list, text).unwrap();
+    let o = tsal(&["lists", "check", list.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    let l = list.display();
+    for (line, what) in [
+        (2, "file not found"),
+        (3, "expected 6 or 7 fields, found 5"),
+        (4, "does not decode"),
+        (5, "truncated"),
+        (6, "has 5 points, expected 68"),
+        (7, "gone.pts"),
+    ] {
+        assert!(e.lines().any(|x| x.starts_with(&format!("{l}:{line}:")) && x.contains(what)), "line {line} `{what}`:\n{e}");
+    }
+    assert!(!e.contains(&format!("{l}:1:")), "line 1 is fine:\n{e}");
+    let o = tsal(&["lists", "check", "--json", list.to_str().unwrap()]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r[0]["problems"].as_array().unwrap().len(), 6);
+    assert_eq!(r[0]["missing_files"], 2);
+}
+
+#[test]
+fn lists_check_applies_path_maps() {
+    let d = tempfile::tempdir().unwrap();
+    write_png(&d.path().join("a.png"), 20, 20);
+    let list = d.path().join("abs.lst");
+    std::fs::write(&list, "/data1/mry/a.png None 1 1 10 10\n").unwrap();
+    let o = tsal(&["lists", "check", list.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let map = format!("/data1/mry={}", d.path().display());
+    let o = tsal(&["lists", "check", "--path_map", &map, list.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn doctor_reports_libtorch() {
+    let o = tsal(&["doctor", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let f: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(f["libtorch_version"], "2.11.0");
+    assert!(f["cpu_threads"].as_i64().unwrap() >= 1);
+    let cuda = f["cuda_available"].as_bool().unwrap();
+    assert_eq!(cuda, f["cuda_device_count"].as_i64().unwrap() > 0);
+}
