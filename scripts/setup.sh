@@ -16,10 +16,11 @@ if ! command -v ffmpeg >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
 fi
 
+# Installed version from the package metadata (importing torch takes seconds).
 torch_ok() {
   .venv/bin/python - "$TORCH_VERSION" <<'PY' 2>/dev/null
-import sys, torch
-sys.exit(0 if torch.__version__.split('+')[0] == sys.argv[1] else 1)
+import sys, importlib.metadata as m
+sys.exit(0 if m.version("torch").split("+")[0] == sys.argv[1] else 1)
 PY
 }
 if ! torch_ok; then
@@ -29,9 +30,9 @@ if ! torch_ok; then
   torch_ok || { say "torch $TORCH_VERSION did not import from .venv"; exit 1; }
 fi
 # .cargo/config.toml points LIBTORCH at this link, whatever the Python minor version.
-rel=$(.venv/bin/python -c 'import os, torch; print(os.path.relpath(os.path.dirname(torch.__file__), ".venv"))')
+rel=$(.venv/bin/python -c 'import os, importlib.util as u; print(os.path.relpath(u.find_spec("torch").submodule_search_locations[0], ".venv"))')
 [ "$(readlink .venv/libtorch 2>/dev/null)" = "$rel" ] || ln -sfn "$rel" .venv/libtorch
 
 command -v cargo >/dev/null 2>&1 || { say "cargo not found: install Rust (rustup) first"; exit 1; }
-say "cargo build --release (the first build compiles torch-sys' C++ glue: ~2.5 minutes)"
+[ -x target/release/tsal ] && say "cargo build --release" || say "cargo build --release (the first build compiles torch-sys' C++ glue: ~2.5 minutes)"
 cargo build --release --locked --quiet

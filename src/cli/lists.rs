@@ -16,13 +16,13 @@ pub enum ListsCommand {
     /// Validate list files: every line, every annotation, every image (exists and decodes).
     /// Prints a summary per list; exits 1 when anything is wrong.
     Check(CheckArgs),
-    /// Build the 300W lists from a raw 300W tree.
+    /// [not yet implemented: issue #5] Build the 300W lists from a raw 300W tree.
     #[command(name = "300w")]
     W300(super::NotYet),
-    /// Build the 300VW lists from a raw 300VW tree.
+    /// [not yet implemented: issue #5] Build the 300VW lists from a raw 300VW tree.
     #[command(name = "300vw")]
     Vw300(super::NotYet),
-    /// Build the AFLW lists from AFLWinfo_release.mat.
+    /// [not yet implemented: issue #5] Build the AFLW lists from AFLWinfo_release.mat.
     Aflw(super::NotYet),
 }
 

@@ -27,11 +27,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Train teacher and student detectors with their trackers (flags of the reference exps/main.py).
+    /// Train teacher and student detectors with their trackers (flags of the reference
+    /// exps/main.py). [training not yet implemented: --print_config works]
     Train(train::TrainArgs),
-    /// Evaluate a snapshot (NME, AUC, failure rate) on list files.
+    /// [not yet implemented: issue #5] Evaluate a snapshot (NME, AUC, failure rate) on list files.
     Eval(NotYet),
-    /// Draw landmarks on a video or image.
+    /// [not yet implemented] Draw landmarks on a video or image.
     Demo(NotYet),
     /// Validate list files, or build them from raw 300W / 300VW / AFLW trees.
     Lists(lists::ListsArgs),
@@ -39,9 +40,9 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Report libtorch, CUDA and CPU facts of this machine.
     Doctor(doctor::DoctorArgs),
-    /// Benchmarks (model, data).
+    /// [not yet implemented: issues #3, #4] Benchmarks (model, data).
     Bench(NotYet),
-    /// Parameter counts and shapes of a model config or weight file.
+    /// [not yet implemented: issue #3] Parameter counts and shapes of a model config or weight file.
     Inspect(NotYet),
 }
 
