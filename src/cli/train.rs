@@ -110,7 +110,7 @@ pub struct TrainArgs {
     pub arg_flip: bool,
     /// Rewrite list path prefixes, OLD=NEW (repeatable), e.g. for the reference's /data1/... lists.
     #[arg(long = "path_map", visible_alias = "path-map", value_name = "OLD=NEW")]
-    pub path_map: Vec<PathMapArg>,
+    pub path_map: Vec<PathMap>,
     /// Print the resolved run configuration as JSON and exit.
     #[arg(long = "print_config", visible_alias = "print-config")]
     pub print_config: bool,
@@ -131,27 +131,6 @@ pub struct TrainArgs {
     /// Train the student as well (the reference always did; false is not supported).
     #[arg(long = "Rma_model", visible_alias = "rma-model", value_parser = parse_bool, hide_short_help = true)]
     pub rma_model: Option<bool>,
-}
-
-/// `OLD=NEW` as a clap value (kept serialisable for the resolved config).
-#[derive(Clone, Debug, Serialize)]
-pub struct PathMapArg {
-    pub old: String,
-    pub new: String,
-}
-
-impl std::str::FromStr for PathMapArg {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let m: PathMap = s.parse()?;
-        Ok(Self { old: m.old, new: m.new })
-    }
-}
-
-impl PathMapArg {
-    pub fn to_map(&self) -> PathMap {
-        PathMap { old: self.old.clone(), new: self.new.clone() }
-    }
 }
 
 /// Everything a run is made of, resolved: flags, the loaded configs and the seed. Printed and

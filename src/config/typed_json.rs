@@ -131,32 +131,27 @@ impl TypedConfig {
 
     /// A list of ints; a scalar int is a one-element list.
     pub fn ints(&self, key: &str) -> Result<Vec<i64>> {
-        match self.get(key)? {
-            Value::Int(i) => Ok(vec![*i]),
-            Value::List(items) => items
-                .iter()
-                .map(|v| match v {
-                    Value::Int(i) => Ok(*i),
-                    v => Err(self.wrong(key, "a list of int", v)),
-                })
-                .collect(),
-            v => Err(self.wrong(key, "a list of int", v)),
-        }
+        self.list_of(key, "a list of int", |v| match v {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        })
     }
 
     /// A list of bools; a scalar bool is a one-element list.
     pub fn bools(&self, key: &str) -> Result<Vec<bool>> {
-        match self.get(key)? {
-            Value::Bool(b) => Ok(vec![*b]),
-            Value::List(items) => items
-                .iter()
-                .map(|v| match v {
-                    Value::Bool(b) => Ok(*b),
-                    v => Err(self.wrong(key, "a list of bool", v)),
-                })
-                .collect(),
-            v => Err(self.wrong(key, "a list of bool", v)),
-        }
+        self.list_of(key, "a list of bool", |v| match v {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        })
+    }
+
+    fn list_of<T>(&self, key: &str, want: &str, scalar: impl Fn(&Value) -> Option<T>) -> Result<Vec<T>> {
+        let v = self.get(key)?;
+        let items = match v {
+            Value::List(items) => items.as_slice(),
+            v => std::slice::from_ref(v),
+        };
+        items.iter().map(|x| scalar(x).ok_or_else(|| self.wrong(key, want, x))).collect()
     }
 
     /// Optional variants: `Ok(None)` when the key is absent.

@@ -46,7 +46,7 @@ impl ListEntry {
 }
 
 /// A `--path_map OLD=NEW` prefix rewrite.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PathMap {
     pub old: String,
     pub new: String,
