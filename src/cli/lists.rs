@@ -62,7 +62,7 @@ pub fn run(args: &ListsArgs) -> Result<ExitCode> {
 
 fn run_check(a: &CheckArgs) -> Result<ExitCode> {
     let opts = CheckOptions { num_pts: a.num_pts, header_only: a.header_only, threads: a.threads };
-    let reports = check::check_lists(&a.lists, &a.path_map, &opts)?;
+    let reports = check::check_lists(&a.lists, &a.path_map, &opts);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
@@ -90,7 +90,6 @@ fn print_table(reports: &[ListReport], max_problems: usize) {
         "{:<name_w$}  {:>7} {:>8} {:>10} {:>6} {:>7} {:>4} {:>7} {:>8}",
         "list", "lines", "labelled", "unlabelled", "videos", "images", "pts", "missing", "problems"
     );
-    let mut total = ListReport::default();
     for r in reports {
         let pts = r.num_pts.map_or("-".to_string(), |n| n.to_string());
         println!(
@@ -105,24 +104,20 @@ fn print_table(reports: &[ListReport], max_problems: usize) {
             r.missing_files,
             r.problems.len()
         );
-        total.lines += r.lines;
-        total.labelled += r.labelled;
-        total.unlabelled += r.unlabelled;
-        total.missing_files += r.missing_files;
-        total.problems.extend(r.problems.iter().cloned());
     }
+    let sum = |f: fn(&ListReport) -> usize| reports.iter().map(f).sum::<usize>();
     if reports.len() > 1 {
         println!(
             "{:<name_w$}  {:>7} {:>8} {:>10} {:>6} {:>7} {:>4} {:>7} {:>8}",
             format!("total ({} lists)", reports.len()),
-            total.lines,
-            total.labelled,
-            total.unlabelled,
+            sum(|r| r.lines),
+            sum(|r| r.labelled),
+            sum(|r| r.unlabelled),
             "",
             "",
             "",
-            total.missing_files,
-            total.problems.len()
+            sum(|r| r.missing_files),
+            sum(|r| r.problems.len())
         );
     }
 }

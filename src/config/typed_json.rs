@@ -28,8 +28,7 @@ impl Value {
     }
 }
 
-/// A loaded typed-JSON file: its path (for messages) and its keys in file order is not kept;
-/// keys are sorted.
+/// A loaded typed-JSON file: its path (named in every error) and its typed values by key.
 #[derive(Clone, Debug)]
 pub struct TypedConfig {
     pub path: PathBuf,
