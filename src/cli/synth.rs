@@ -1,17 +1,80 @@
-//! `tsal synth` (placeholder until the synthetic-data generator lands).
+//! `tsal synth`: generate synthetic 300W / 300VW-format data with exact ground truth.
+use crate::synth::{self, Only, SynthOptions};
 use anyhow::Result;
+use clap::builder::TypedValueParser as _;
 use std::process::ExitCode;
+
+/// Which dataset `--only` keeps.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnlyArg {
+    #[value(name = "300w")]
+    W300,
+    #[value(name = "300vw")]
+    Vw300,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct SynthArgs {
-    /// Output folder.
+    /// Output folder (gets 300W/, 300VW/ and lists/).
     #[arg(long)]
     pub out: std::path::PathBuf,
     /// Replace an existing output folder.
     #[arg(long)]
     pub force: bool,
+    /// Random seed; the same seed gives the same bytes whatever --threads is.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// 300W training images; the common test set gets about 18% of this, the challenge set 5%.
+    #[arg(long, default_value_t = synth::DEFAULT_IMAGES, value_parser = clap::value_parser!(u64).range(3..=1_000_000).map(|v| v as usize))]
+    pub images: usize,
+    /// 300VW videos (about half train, the rest spread over test-1/2/3).
+    #[arg(long, default_value_t = synth::DEFAULT_VIDEOS, value_parser = clap::value_parser!(u64).range(1..=999).map(|v| v as usize))]
+    pub videos: usize,
+    /// Frames per video.
+    #[arg(long, default_value_t = synth::DEFAULT_FRAMES, value_parser = clap::value_parser!(u64).range(1..=999_999).map(|v| v as usize))]
+    pub frames: usize,
+    /// Do not encode 300VW vid.avi files (ffmpeg not needed).
+    #[arg(long, alias = "no_avi")]
+    pub no_avi: bool,
+    /// Worker threads [default: available parallelism].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024).map(|v| v as usize))]
+    pub threads: Option<usize>,
+    /// Generate only one dataset.
+    #[arg(long, value_enum)]
+    pub only: Option<OnlyArg>,
 }
 
-pub fn run(_args: &SynthArgs) -> Result<ExitCode> {
-    Ok(super::not_yet("synth", "issue #2"))
+impl SynthArgs {
+    pub fn options(&self) -> SynthOptions {
+        SynthOptions {
+            out: self.out.clone(),
+            force: self.force,
+            seed: self.seed,
+            images: self.images,
+            videos: self.videos,
+            frames: self.frames,
+            avi: !self.no_avi,
+            threads: self.threads.unwrap_or_else(synth::default_threads),
+            only: self.only.map(|o| match o {
+                OnlyArg::W300 => Only::W300,
+                OnlyArg::Vw300 => Only::Vw300,
+            }),
+        }
+    }
+}
+
+pub fn run(args: &SynthArgs) -> Result<ExitCode> {
+    let opts = args.options();
+    let s = synth::generate(&opts)?;
+    for (subset, n) in &s.w300 {
+        println!("{subset:<24} {n:>6} images");
+    }
+    for (split, videos, frames) in &s.vw300 {
+        println!("300VW {split:<18} {videos:>6} videos {frames:>7} frames");
+    }
+    if !s.vw300.is_empty() && !s.avi {
+        println!("(vid.avi not encoded: --no-avi)");
+    }
+    println!("{} list files; {:.1} s; wrote {}", s.lists, s.seconds, s.out.display());
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,1 +1,231 @@
-//! Synthetic 300W / 300VW-format data with exact ground truth (placeholder).
+//! Synthetic 300W / 300VW-format data with exact ground truth (`tsal synth`).
+//!
+//! Faces are drawn procedurally from a 3D 68-point template ([`template`]) under random pose,
+//! identity and expression ([`render`], [`canvas`]) over cluttered backgrounds
+//! ([`background`]), then degraded ([`degrade`]). [`w300`] writes the 300W tree and its lists,
+//! [`vw300`] the 300VW tree (frames, annotations, `vid.avi`) and its lists.
+//!
+//! Output is deterministic: every picture takes its own random stream from
+//! `(seed, kind, index)`, so the bytes do not depend on the number of threads.
+use crate::fsutil::StagedDir;
+use anyhow::{bail, Context, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+pub mod background;
+pub mod canvas;
+pub mod degrade;
+pub mod render;
+pub mod scene;
+pub mod template;
+pub mod vw300;
+pub mod w300;
+
+pub use canvas::Part;
+pub use scene::{Difficulty, RenderOptions, Rendered, Scene};
+
+/// Which datasets to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Only {
+    W300,
+    Vw300,
+}
+
+/// What `tsal synth` generates.
+#[derive(Clone, Debug)]
+pub struct SynthOptions {
+    /// Final output folder.
+    pub out: PathBuf,
+    /// Replace an existing non-empty `out`.
+    pub force: bool,
+    pub seed: u64,
+    /// 300W training images (the test subsets scale with it).
+    pub images: usize,
+    pub videos: usize,
+    /// Frames per video.
+    pub frames: usize,
+    /// Encode `vid.avi` with ffmpeg.
+    pub avi: bool,
+    /// Worker threads (≥ 1).
+    pub threads: usize,
+    /// Restrict to one dataset.
+    pub only: Option<Only>,
+}
+
+/// Quickstart defaults.
+pub const DEFAULT_IMAGES: usize = 150;
+pub const DEFAULT_VIDEOS: usize = 8;
+pub const DEFAULT_FRAMES: usize = 80;
+
+impl SynthOptions {
+    /// The quickstart dataset into `out`.
+    pub fn quickstart(out: impl Into<PathBuf>) -> Self {
+        Self {
+            out: out.into(),
+            force: false,
+            seed: 0,
+            images: DEFAULT_IMAGES,
+            videos: DEFAULT_VIDEOS,
+            frames: DEFAULT_FRAMES,
+            avi: true,
+            threads: default_threads(),
+            only: None,
+        }
+    }
+
+    pub fn want_300w(&self) -> bool {
+        self.only != Some(Only::Vw300)
+    }
+
+    pub fn want_300vw(&self) -> bool {
+        self.only != Some(Only::W300)
+    }
+
+    /// Reject values that cannot produce a dataset.
+    pub fn validate(&self) -> Result<()> {
+        if self.threads == 0 {
+            bail!("--threads must be at least 1");
+        }
+        if self.want_300w() && self.images < 3 {
+            bail!(
+                "--images must be at least 3 (one per 300W training subset), got {}",
+                self.images
+            );
+        }
+        if self.want_300vw() {
+            if self.videos == 0 {
+                bail!("--videos must be at least 1 (or pass --only 300w)");
+            }
+            if self.frames == 0 {
+                bail!("--frames must be at least 1");
+            }
+        }
+        if self.images > 1_000_000 || self.videos > 999 || self.frames > 999_999 {
+            bail!("too large: at most 1000000 images, 999 videos (three-digit ids) and 999999 frames per video");
+        }
+        Ok(())
+    }
+}
+
+/// Available parallelism (1 if unknown).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// What was written.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub out: PathBuf,
+    /// `(subset, images)` in 300W order.
+    pub w300: Vec<(String, usize)>,
+    /// `(split, videos, frames)`.
+    pub vw300: Vec<vw300::SplitCount>,
+    /// Whether `vid.avi` files were encoded.
+    pub avi: bool,
+    /// List files written.
+    pub lists: usize,
+    pub seconds: f64,
+}
+
+/// Generate the datasets described by `opts` into `opts.out` (built under a staging name and
+/// moved into place only when complete).
+pub fn generate(opts: &SynthOptions) -> Result<Summary> {
+    let t0 = Instant::now();
+    opts.validate()?;
+    if opts.want_300vw() && opts.avi {
+        vw300::check_ffmpeg()?;
+    }
+    let staged = StagedDir::new(&opts.out, opts.force)
+        .with_context(|| format!("cannot prepare --out {}", opts.out.display()))?;
+    let root = staged.path().to_path_buf();
+    let mut summary = Summary { out: opts.out.clone(), avi: opts.avi, ..Summary::default() };
+    if opts.want_300w() {
+        let (counts, lists) = w300::generate(&root, opts)?;
+        summary.w300 = counts;
+        summary.lists += lists;
+    }
+    if opts.want_300vw() {
+        let (counts, lists) = vw300::generate(&root, opts)?;
+        summary.vw300 = counts;
+        summary.lists += lists;
+    } else {
+        summary.avi = false;
+    }
+    summary.out = staged.commit()?;
+    summary.seconds = t0.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Kinds of random streams, so that different things never share one.
+#[derive(Clone, Copy, Debug)]
+#[repr(u64)]
+pub enum Stream {
+    W300Image = 1,
+    Video = 2,
+    Frame = 3,
+}
+
+/// The random stream of item `index` of `kind` under `seed`.
+pub fn rng_for(seed: u64, kind: Stream, index: u64) -> ChaCha8Rng {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[8..16].copy_from_slice(&(kind as u64).to_le_bytes());
+    key[16..24].copy_from_slice(&index.to_le_bytes());
+    key[24..].copy_from_slice(b"tsalsynt");
+    ChaCha8Rng::from_seed(key)
+}
+
+/// Run `f` on every job with `threads` workers; results come back in job order. Stops at the
+/// first error and returns the error of the earliest failed job.
+pub fn run_jobs<T: Sync, R: Send>(
+    jobs: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let work = || loop {
+        if failed.load(Ordering::Relaxed) {
+            break;
+        }
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(job) = jobs.get(i) else { break };
+        let r = f(job);
+        if r.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        slots.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+    };
+    let n = threads.clamp(1, jobs.len().max(1));
+    if n == 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..n {
+                s.spawn(work);
+            }
+        });
+    }
+    let slots = slots.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::with_capacity(jobs.len());
+    for r in slots {
+        match r {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(e)) => return Err(e),
+            None => bail!("stopped after an earlier error"),
+        }
+    }
+    Ok(out)
+}
+
+/// Write a list file (one line per entry, trailing newline).
+pub fn write_list(path: &Path, lines: &[String]) -> Result<()> {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    crate::fsutil::write_atomic(path, text.as_bytes())
+}

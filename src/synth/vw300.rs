@@ -1,0 +1,363 @@
+//! The 300VW tree (`300VW/NNN/{vid.avi, extraction/000001.png…, annot/000001.pts…}`) and its
+//! lists (`lists/300VW/300VW.<split>.lst…`). Each video is one person moving smoothly in front
+//! of a static background.
+use super::background::background;
+use super::degrade::{encode_png, jpeg_artefacts, Photo};
+use super::render::Style;
+use super::scene::{camera, RenderOptions, Scene, MAX_PITCH, MAX_ROLL, MAX_YAW};
+use super::template::{gauss, Expression, Identity, Pose};
+use super::{rng_for, run_jobs, write_list, Stream, SynthOptions};
+use crate::data::list::format_line;
+use crate::data::pts::{self, PtsFormat};
+use crate::fsutil::{relative_path, write_atomic};
+use anyhow::{bail, Context, Result};
+use rand::Rng;
+use std::f64::consts::TAU;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tiny_skia::Pixmap;
+
+/// Frame size of the synthetic videos.
+pub const FRAME_W: u32 = 640;
+pub const FRAME_H: u32 = 360;
+/// Frame rate written into `vid.avi`.
+pub const FPS: u32 = 25;
+
+/// The 300VW splits, in list order.
+pub const SPLITS: [&str; 4] = ["train", "test-1", "test-2", "test-3"];
+
+/// Split index (into [`SPLITS`]) of each of `n` videos: the first half (rounded up, but
+/// leaving at least one video for each test split when `n` >= 4) train, the rest dealt out
+/// over test-1, test-2, test-3 in turn.
+pub fn assign_splits(n: usize) -> Vec<usize> {
+    let train = if n >= 4 { n.div_ceil(2).min(n - 3) } else { 1.min(n) };
+    (0..n).map(|i| if i < train { 0 } else { 1 + (i - train) % 3 }).collect()
+}
+
+/// Video folder name of video `i` (0-based): `001`, `002`, …
+pub fn video_id(i: usize) -> String {
+    format!("{:03}", i + 1)
+}
+
+/// Frame file stem of frame `f` (0-based): `000001`, …
+pub fn frame_stem(f: usize) -> String {
+    format!("{:06}", f + 1)
+}
+
+/// Whether 0-based frame `i` of a video of `len` frames is in the sparse (every 10th) lists:
+/// `i % 10 == 3`, `i > 3` and `i + 3 < len` (the reference's rule).
+pub fn sparse_keep(i: usize, len: usize) -> bool {
+    i % 10 == 3 && i > 3 && i + 3 < len
+}
+
+/// A slowly varying signal: a base plus a few sinusoids of random phase.
+#[derive(Clone, Debug)]
+pub struct Wave {
+    base: f64,
+    terms: Vec<(f64, f64, f64)>,
+}
+
+impl Wave {
+    /// `amp` is the total amplitude, periods are drawn from `periods` (frames).
+    pub fn random(rng: &mut impl Rng, base: f64, amp: f64, periods: (f64, f64)) -> Self {
+        let n = 3;
+        let weights: Vec<f64> = (0..n).map(|_| rng.random_range(0.2..1.0)).collect();
+        let total: f64 = weights.iter().sum();
+        let terms = weights
+            .iter()
+            .map(|w| {
+                (
+                    amp * w / total,
+                    rng.random_range(periods.0..periods.1),
+                    rng.random_range(0.0..TAU),
+                )
+            })
+            .collect();
+        Self { base, terms }
+    }
+
+    pub fn at(&self, t: f64) -> f64 {
+        self.base + self.terms.iter().map(|(a, p, ph)| a * (TAU * t / p + ph).sin()).sum::<f64>()
+    }
+}
+
+/// One video's person, place and motion.
+pub struct Video {
+    pub identity: Identity,
+    pub style: Style,
+    pub background: Pixmap,
+    pub photo: Photo,
+    pub jpeg_quality: u8,
+    yaw: Wave,
+    pitch: Wave,
+    roll: Wave,
+    x: Wave,
+    y: Wave,
+    size: Wave,
+    shake: [Wave; 2],
+    talk: Wave,
+    talk_env: Wave,
+    smile: Wave,
+    brows: Wave,
+    gaze: [Wave; 2],
+    /// Blink start frames and durations.
+    blinks: Vec<(f64, f64)>,
+}
+
+impl Video {
+    /// A random video of `frames` frames; `hard` gives larger motion and worse pictures.
+    pub fn random(rng: &mut impl Rng, frames: usize, hard: bool) -> Result<Self> {
+        let identity = Identity::random(rng);
+        let style = Style::random(rng);
+        let background = background(rng, FRAME_W, FRAME_H)?;
+        let mut photo = Photo::random(rng, hard);
+        photo.blur = photo.blur.min(1.2);
+        // Video frames carry JPEG artefacts instead of much sensor noise (and stay smaller).
+        photo.noise = photo.noise.min(2.0);
+        let k = if hard { 1.6 } else { 1.0 };
+        let slow = (60.0, 240.0);
+        let face = rng.random_range(110.0..190.0);
+        let mut blinks = Vec::new();
+        let mut t = rng.random_range(-20.0..40.0);
+        while t < frames as f64 {
+            let dur = rng.random_range(5.0..9.0);
+            blinks.push((t, dur));
+            t += rng.random_range(40.0..120.0);
+        }
+        let b_yaw = gauss(rng, 0.0, 10.0);
+        let b_pitch = gauss(rng, 0.0, 5.0);
+        let b_roll = gauss(rng, 0.0, 5.0);
+        let b_x = FRAME_W as f64 / 2.0 + gauss(rng, 0.0, 40.0);
+        let b_y = FRAME_H as f64 / 2.0 + gauss(rng, 0.0, 15.0);
+        let b_talk = rng.random_range(-0.4..0.4);
+        let b_smile = rng.random_range(-0.1..0.5);
+        let b_brows = rng.random_range(-0.3..0.3);
+        Ok(Self {
+            jpeg_quality: rng.random_range(if hard { 50..=85 } else { 75..=95 }),
+            yaw: Wave::random(rng, b_yaw, 18.0 * k, slow),
+            pitch: Wave::random(rng, b_pitch, 7.0 * k, slow),
+            roll: Wave::random(rng, b_roll, 7.0 * k, slow),
+            x: Wave::random(rng, b_x, 40.0 * k, slow),
+            y: Wave::random(rng, b_y, 20.0 * k, slow),
+            size: Wave::random(rng, face, face * 0.1, slow),
+            shake: [
+                Wave::random(rng, 0.0, 0.8 * k, (3.0, 9.0)),
+                Wave::random(rng, 0.0, 0.8 * k, (3.0, 9.0)),
+            ],
+            talk: Wave::random(rng, 0.0, 1.0, (6.0, 18.0)),
+            talk_env: Wave::random(rng, b_talk, 0.5, slow),
+            smile: Wave::random(rng, b_smile, 0.4, slow),
+            brows: Wave::random(rng, b_brows, 0.5, slow),
+            gaze: [Wave::random(rng, 0.0, 0.6, slow), Wave::random(rng, 0.0, 0.3, slow)],
+            blinks,
+            identity,
+            style,
+            background,
+            photo,
+        })
+    }
+
+    fn blink(&self, t: f64) -> f64 {
+        self.blinks
+            .iter()
+            .map(
+                |&(s, d)| {
+                    if t > s && t < s + d {
+                        (std::f64::consts::PI * (t - s) / d).sin()
+                    } else {
+                        0.0
+                    }
+                },
+            )
+            .fold(0.0, f64::max)
+    }
+
+    /// The scene of frame `f` (0-based).
+    pub fn scene(&self, f: usize) -> Scene {
+        let t = f as f64;
+        let pose = Pose {
+            yaw: self.yaw.at(t).clamp(-MAX_YAW, MAX_YAW).to_radians(),
+            pitch: self.pitch.at(t).clamp(-MAX_PITCH, MAX_PITCH).to_radians(),
+            roll: self.roll.at(t).clamp(-MAX_ROLL, MAX_ROLL).to_radians(),
+        };
+        let talking = self.talk_env.at(t).clamp(0.0, 1.0);
+        let b = self.blink(t);
+        let expression = Expression {
+            mouth_open: (self.talk.at(t).max(0.0) * talking * 0.7).clamp(0.0, 1.0),
+            smile: self.smile.at(t).clamp(-0.3, 1.0),
+            blink: [b, b],
+            brow_raise: self.brows.at(t).clamp(-1.0, 1.0),
+            gaze: [self.gaze[0].at(t).clamp(-1.0, 1.0), self.gaze[1].at(t).clamp(-1.0, 1.0)],
+        };
+        let centre = [self.x.at(t) + self.shake[0].at(t), self.y.at(t) + self.shake[1].at(t)];
+        let mut photo = self.photo.clone();
+        photo.noise_seed = self.photo.noise_seed.wrapping_add(f as u64);
+        Scene {
+            width: FRAME_W,
+            height: FRAME_H,
+            identity: self.identity.clone(),
+            style: self.style.clone(),
+            expression,
+            camera: camera(centre, self.size.at(t), pose),
+            occluders: Vec::new(),
+            photo,
+        }
+    }
+}
+
+/// Fail early, with advice, when ffmpeg cannot be run.
+pub fn check_ffmpeg() -> Result<()> {
+    match Command::new("ffmpeg").arg("-version").output() {
+        Ok(o) if o.status.success() => Ok(()),
+        _ => bail!(
+            "ffmpeg is needed to encode the 300VW vid.avi files but cannot be run; install it \
+             (e.g. `apt-get install ffmpeg`) or pass --no-avi to write frames and annotations only"
+        ),
+    }
+}
+
+/// Encode `dir/extraction/%06d.png` into `dir/vid.avi` (Motion JPEG, bit-exact).
+pub fn encode_avi(dir: &Path) -> Result<()> {
+    let out = Command::new("ffmpeg")
+        .current_dir(dir)
+        .args(["-v", "error", "-nostdin", "-y", "-framerate", &FPS.to_string()])
+        .args(["-i", "extraction/%06d.png", "-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p"])
+        .args([
+            "-threads",
+            "1",
+            "-fflags",
+            "+bitexact",
+            "-flags:v",
+            "+bitexact",
+            "-map_metadata",
+            "-1",
+        ])
+        .arg("vid.avi")
+        .output()
+        .with_context(|| format!("cannot run ffmpeg in {}", dir.display()))?;
+    if !out.status.success() {
+        bail!(
+            "ffmpeg failed to encode {}: {}",
+            dir.join("vid.avi").display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+struct FrameOut {
+    image: PathBuf,
+    pts: PathBuf,
+    bbox: [f64; 4],
+}
+
+/// `(split, videos, frames)`.
+pub type SplitCount = (String, usize, usize);
+
+/// Write the 300VW tree and lists under `root`; returns `(split, videos, frames)` per split
+/// with videos and the number of list files.
+pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<SplitCount>, usize)> {
+    let splits = assign_splits(opts.videos);
+    let base = root.join("300VW");
+    let videos = run_jobs(&(0..opts.videos).collect::<Vec<_>>(), opts.threads, |&v| {
+        let mut rng = rng_for(opts.seed, Stream::Video, v as u64);
+        Video::random(&mut rng, opts.frames, split_is_hard(splits[v]))
+    })?;
+    let jobs: Vec<(usize, usize)> =
+        (0..opts.videos).flat_map(|v| (0..opts.frames).map(move |f| (v, f))).collect();
+    let frames = run_jobs(&jobs, opts.threads, |&(v, f)| {
+        let video = &videos[v];
+        let scene = video.scene(f);
+        let out = scene.render(&video.background, RenderOptions::default())?;
+        let image = jpeg_artefacts(&out.image, video.jpeg_quality)?;
+        let dir = base.join(video_id(v));
+        let img_path = dir.join("extraction").join(format!("{}.png", frame_stem(f)));
+        write_atomic(&img_path, &encode_png(&image)?)?;
+        let pts_path = dir.join("annot").join(format!("{}.pts", frame_stem(f)));
+        pts::write(&pts_path, &out.landmarks, PtsFormat::Ibug)?;
+        Ok(FrameOut {
+            image: img_path,
+            pts: pts_path,
+            bbox: out.landmarks.bbox().context("no landmarks")?,
+        })
+    })?;
+    if opts.avi {
+        run_jobs(&(0..opts.videos).collect::<Vec<_>>(), opts.threads, |&v| {
+            encode_avi(&base.join(video_id(v)))
+        })?;
+    }
+
+    // Lists.
+    let list_dir = root.join("lists").join("300VW");
+    let line = |fr: &FrameOut, labelled: bool| {
+        let img = relative_path(&fr.image, &list_dir);
+        let ann = relative_path(&fr.pts, &list_dir);
+        format_line(&img, labelled.then_some(ann.as_path()), fr.bbox, None, 2)
+    };
+    let mut n_lists = 0;
+    let mut counts = Vec::new();
+    for (s, split) in SPLITS.iter().enumerate() {
+        let vids: Vec<usize> = (0..opts.videos).filter(|&v| splits[v] == s).collect();
+        if vids.is_empty() {
+            continue;
+        }
+        let mut all = (Vec::new(), Vec::new());
+        let mut sparse = (Vec::new(), Vec::new());
+        let mut first = Vec::new();
+        for &v in &vids {
+            let fr = &frames[v * opts.frames..(v + 1) * opts.frames];
+            let with: Vec<String> = fr.iter().map(|f| line(f, true)).collect();
+            let none: Vec<String> = fr.iter().map(|f| line(f, false)).collect();
+            let stem = format!("300VW.{split}.lst{}", video_id(v));
+            write_list(&list_dir.join(&stem), &with)?;
+            write_list(&list_dir.join(format!("{stem}.none")), &none)?;
+            n_lists += 2;
+            for i in (0..fr.len()).filter(|&i| sparse_keep(i, fr.len())) {
+                sparse.0.push(with[i].clone());
+                sparse.1.push(none[i].clone());
+            }
+            first.push(with[0].clone());
+            all.0.extend(with);
+            all.1.extend(none);
+        }
+        let stem = format!("300VW.{split}.lst");
+        let mut files = vec![
+            (stem.clone(), &all.0),
+            (format!("{stem}.none"), &all.1),
+            (format!("{stem}.first"), &first),
+        ];
+        // A split whose videos are all too short for the sparse rule gets no sparse lists.
+        if !sparse.0.is_empty() {
+            files.push((format!("{stem}.sparse.10"), &sparse.0));
+            files.push((format!("{stem}.sparse.none.10"), &sparse.1));
+        }
+        for (name, lines) in files {
+            let path = list_dir.join(&name);
+            write_list(&path, lines).with_context(|| format!("cannot write {}", path.display()))?;
+            n_lists += 1;
+        }
+        counts.push((split.to_string(), vids.len(), vids.len() * opts.frames));
+    }
+    Ok((counts, n_lists))
+}
+
+/// Whether videos of split `split` (index into [`SPLITS`]) get larger motion and worse
+/// pictures (test-3, like the real one).
+pub fn split_is_hard(split: usize) -> bool {
+    split == 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_cover_all_tests_from_four_videos() {
+        assert_eq!(assign_splits(1), [0]);
+        assert_eq!(assign_splits(3), [0, 1, 2]);
+        assert_eq!(assign_splits(4), [0, 1, 2, 3]);
+        assert_eq!(assign_splits(8), [0, 0, 0, 0, 1, 2, 3, 1]);
+        assert!((13..20).all(|i| sparse_keep(i, 30) == (i == 13)));
+        assert!(!sparse_keep(3, 30) && !sparse_keep(23, 26) && sparse_keep(23, 27));
+    }
+}

@@ -1,0 +1,163 @@
+//! The 300W tree (`300W/{afw,helen/*,lfpw/*,ibug}/NAME.{jpg,png}` + `NAME.pts`) and its
+//! GTB lists (`lists/300W/300w.{train,test.common,test.challenge,test.full}.GTB`).
+use super::background::background;
+use super::degrade::{encode_jpeg, encode_png};
+use super::scene::{Difficulty, RenderOptions, Scene};
+use super::{rng_for, run_jobs, write_list, Stream, SynthOptions};
+use crate::data::list::format_line;
+use crate::data::pts::{self, PtsFormat};
+use crate::fsutil::{relative_path, write_atomic};
+use anyhow::{Context, Result};
+use rand::Rng;
+use std::path::{Path, PathBuf};
+
+/// Which list a subset belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Train,
+    Common,
+    Challenge,
+}
+
+/// One 300W subset folder.
+#[derive(Clone, Debug)]
+pub struct Subset {
+    /// Folder under `300W/`.
+    pub dir: &'static str,
+    pub count: usize,
+    pub role: Role,
+    /// Image file extension (lfpw ships PNGs, the others JPEGs).
+    pub ext: &'static str,
+}
+
+impl Subset {
+    /// File stem of image `i` in the naming style of the real subset.
+    pub fn stem(&self, i: usize) -> String {
+        match self.dir {
+            "afw" => format!("{}_1", 1_000_000 + 7919 * i),
+            "ibug" => format!("image_{:03}_1", i + 1),
+            d if d.starts_with("helen") => format!(
+                "{}_1",
+                10_000_000 + 104_729 * i + if self.role == Role::Common { 5 } else { 0 }
+            ),
+            _ => format!("image_{:04}", i + 1),
+        }
+    }
+
+    pub fn difficulty(&self) -> Difficulty {
+        if self.role == Role::Challenge {
+            Difficulty::CHALLENGE
+        } else {
+            Difficulty::COMMON
+        }
+    }
+}
+
+/// Subset sizes for `n` training images, in the proportions of the real 300W (afw 337,
+/// helen 2000 + 330, lfpw 811 + 224, ibug 135 against 3148 training images).
+pub fn plan(n: usize) -> Vec<Subset> {
+    let part = |f: f64, min: usize| ((n as f64 * f).round() as usize).max(min);
+    let afw = part(0.107, 1);
+    let lfpw_train = part(0.258, 1);
+    let helen_train = n.saturating_sub(afw + lfpw_train).max(1);
+    let common = part(0.176, 2);
+    let helen_test = ((common as f64 * 0.6).round() as usize).clamp(1, common - 1);
+    let challenge = part(0.05, 2);
+    let s = |dir, count, role, ext| Subset { dir, count, role, ext };
+    vec![
+        s("afw", afw, Role::Train, "jpg"),
+        s("helen/trainset", helen_train, Role::Train, "jpg"),
+        s("lfpw/trainset", lfpw_train, Role::Train, "png"),
+        s("helen/testset", helen_test, Role::Common, "jpg"),
+        s("lfpw/testset", common - helen_test, Role::Common, "png"),
+        s("ibug", challenge, Role::Challenge, "jpg"),
+    ]
+}
+
+/// A random 300W picture (its size, face size and scene) for difficulty `diff`.
+pub fn random_scene(rng: &mut impl Rng, diff: &Difficulty) -> Scene {
+    let width = rng.random_range(300..=1000u32);
+    let height = rng.random_range(300..=1000u32);
+    let max_face = (0.6 * width.min(height) as f64).min(400.0);
+    let face_px = rng.random_range(80.0..=max_face.max(80.0));
+    Scene::random(rng, width, height, face_px, diff)
+}
+
+struct Job {
+    subset: usize,
+    index: usize,
+    global: u64,
+}
+
+/// A written picture: image and annotation paths, and the GT box.
+struct Written {
+    subset: usize,
+    image: PathBuf,
+    pts: PathBuf,
+    bbox: [f64; 4],
+}
+
+/// Write the 300W tree and lists under `root`; returns `(subset, count)` and the number of
+/// list files.
+pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<(String, usize)>, usize)> {
+    let subsets = plan(opts.images);
+    let mut jobs = Vec::new();
+    for (s, sub) in subsets.iter().enumerate() {
+        for index in 0..sub.count {
+            jobs.push(Job { subset: s, index, global: jobs.len() as u64 });
+        }
+    }
+    let base = root.join("300W");
+    let written = run_jobs(&jobs, opts.threads, |job| {
+        let sub = &subsets[job.subset];
+        let mut rng = rng_for(opts.seed, Stream::W300Image, job.global);
+        let scene = random_scene(&mut rng, &sub.difficulty());
+        let bg = background(&mut rng, scene.width, scene.height)?;
+        let out = scene.render(&bg, RenderOptions::default())?;
+        let dir = base.join(sub.dir);
+        let stem = sub.stem(job.index);
+        let image = dir.join(format!("{stem}.{}", sub.ext));
+        let bytes = if sub.ext == "png" {
+            encode_png(&out.image)?
+        } else {
+            let q = if sub.role == Role::Challenge {
+                rng.random_range(35..=90)
+            } else {
+                rng.random_range(70..=95)
+            };
+            encode_jpeg(&out.image, q)?
+        };
+        write_atomic(&image, &bytes)?;
+        let pts_path = dir.join(format!("{stem}.pts"));
+        pts::write(&pts_path, &out.landmarks, PtsFormat::Ibug)?;
+        let bbox = out.landmarks.bbox().context("face without landmarks")?;
+        Ok(Written { subset: job.subset, image, pts: pts_path, bbox })
+    })?;
+
+    let list_dir = root.join("lists").join("300W");
+    let subsets = &subsets;
+    let lines = |roles: &[Role]| -> Vec<String> {
+        roles
+            .iter()
+            .flat_map(|role| written.iter().filter(move |w| subsets[w.subset].role == *role))
+            .map(|w| {
+                let img = relative_path(&w.image, &list_dir);
+                let ann = relative_path(&w.pts, &list_dir);
+                format_line(&img, Some(&ann), w.bbox, None, 4)
+            })
+            .collect()
+    };
+    let lists = [
+        ("300w.train.GTB", vec![Role::Train]),
+        ("300w.test.common.GTB", vec![Role::Common]),
+        ("300w.test.challenge.GTB", vec![Role::Challenge]),
+        ("300w.test.full.GTB", vec![Role::Common, Role::Challenge]),
+    ];
+    for (name, roles) in &lists {
+        let path = list_dir.join(name);
+        write_list(&path, &lines(roles))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let counts = subsets.iter().map(|s| (format!("300W/{}", s.dir), s.count)).collect();
+    Ok((counts, lists.len()))
+}
