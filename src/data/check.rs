@@ -2,6 +2,7 @@
 //! point count, every image exists and decodes. Used by `tsal lists check`.
 use super::list::{self, ListEntry, PathMap};
 use super::pts;
+use crate::parallel;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -114,23 +115,22 @@ struct FileOutcome {
 }
 
 fn check_files(entries: &[ListEntry], opts: &CheckOptions) -> Vec<FileOutcome> {
-    let threads = if opts.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        opts.threads
-    };
+    let threads = if opts.threads == 0 { parallel::default_threads() } else { opts.threads };
     // Decode each distinct image once; the 300W reference lists repeat every image 10 times.
     let distinct: Vec<&Path> =
         entries.iter().map(|e| e.image.as_path()).collect::<BTreeSet<_>>().into_iter().collect();
-    let results = parallel_map(&distinct, threads, |p| check_image(p, opts.header_only));
+    // The closures never fail (each outcome is data), so `map` returns every result.
+    let results = parallel::map(&distinct, threads, None, |p| Ok(check_image(p, opts.header_only)))
+        .unwrap_or_default();
     let by_path: std::collections::HashMap<&Path, &(Result<(), String>, bool)> =
         distinct.iter().copied().zip(results.iter()).collect();
-    let ann = parallel_map(entries, threads, |e| {
-        e.annotation.as_ref().map(|a| match pts::read(a, opts.num_pts) {
+    let ann = parallel::map(entries, threads, None, |e| {
+        Ok(e.annotation.as_ref().map(|a| match pts::read(a, opts.num_pts) {
             Ok(lm) => (Ok(lm.len()), false),
             Err(err) => (Err(format!("{err:#}")), !a.exists()),
-        })
-    });
+        }))
+    })
+    .unwrap_or_default();
     entries
         .iter()
         .zip(ann)
@@ -161,17 +161,6 @@ fn check_image(path: &Path, header_only: bool) -> (Result<(), String>, bool) {
             .map(|_| ())
     };
     (r.map_err(|e| format!("does not decode: {e}")), false)
-}
-
-/// Map `f` over `items` on `threads` scoped threads, keeping the order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = threads.max(1).min(items.len().max(1));
-    let chunk = items.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> =
-            items.chunks(chunk).map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("list check worker panicked")).collect()
-    })
 }
 
 /// Check several lists.

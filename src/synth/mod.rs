@@ -12,8 +12,6 @@ use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 pub mod background;
@@ -111,10 +109,7 @@ impl SynthOptions {
     }
 }
 
-/// Available parallelism (1 if unknown).
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-}
+pub use crate::parallel::default_threads;
 
 /// What was written.
 #[derive(Clone, Debug, Default)]
@@ -177,50 +172,6 @@ pub fn rng_for(seed: u64, kind: Stream, index: u64) -> ChaCha8Rng {
     key[16..24].copy_from_slice(&index.to_le_bytes());
     key[24..].copy_from_slice(b"tsalsynt");
     ChaCha8Rng::from_seed(key)
-}
-
-/// Run `f` on every job with `threads` workers; results come back in job order. Stops at the
-/// first error and returns the error of the earliest failed job.
-pub fn run_jobs<T: Sync, R: Send>(
-    jobs: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> Result<R> + Sync,
-) -> Result<Vec<R>> {
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let slots: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
-    let work = || loop {
-        if failed.load(Ordering::Relaxed) {
-            break;
-        }
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(job) = jobs.get(i) else { break };
-        let r = f(job);
-        if r.is_err() {
-            failed.store(true, Ordering::Relaxed);
-        }
-        slots.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
-    };
-    let n = threads.clamp(1, jobs.len().max(1));
-    if n == 1 {
-        work();
-    } else {
-        std::thread::scope(|s| {
-            for _ in 0..n {
-                s.spawn(work);
-            }
-        });
-    }
-    let slots = slots.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut out = Vec::with_capacity(jobs.len());
-    for r in slots {
-        match r {
-            Some(Ok(v)) => out.push(v),
-            Some(Err(e)) => return Err(e),
-            None => bail!("stopped after an earlier error"),
-        }
-    }
-    Ok(out)
 }
 
 /// Write a list file (one line per entry, trailing newline).

@@ -6,7 +6,8 @@ use super::degrade::{encode_png, jpeg_artefacts, Photo};
 use super::render::Style;
 use super::scene::{camera, RenderOptions, Scene, MAX_PITCH, MAX_ROLL, MAX_YAW};
 use super::template::{gauss, Expression, Identity, Pose};
-use super::{rng_for, run_jobs, write_list, Stream, SynthOptions};
+use super::{rng_for, write_list, Stream, SynthOptions};
+use crate::parallel;
 use crate::data::list::format_line;
 use crate::data::pts::{self, PtsFormat};
 use crate::fsutil::{relative_path, write_atomic};
@@ -259,13 +260,15 @@ pub type SplitCount = (String, usize, usize);
 pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<SplitCount>, usize)> {
     let splits = assign_splits(opts.videos);
     let base = root.join("300VW");
-    let videos = run_jobs(&(0..opts.videos).collect::<Vec<_>>(), opts.threads, |&v| {
+    let ids: Vec<usize> = (0..opts.videos).collect();
+    let videos = parallel::map(&ids, opts.threads, None, |&v| {
         let mut rng = rng_for(opts.seed, Stream::Video, v as u64);
         Video::random(&mut rng, opts.frames, split_is_hard(splits[v]))
     })?;
     let jobs: Vec<(usize, usize)> =
         (0..opts.videos).flat_map(|v| (0..opts.frames).map(move |f| (v, f))).collect();
-    let frames = run_jobs(&jobs, opts.threads, |&(v, f)| {
+    let bar = parallel::progress(jobs.len(), "300VW frames");
+    let frames = parallel::map(&jobs, opts.threads, Some(&bar), |&(v, f)| {
         let video = &videos[v];
         let scene = video.scene(f);
         let out = scene.render(&video.background, RenderOptions::default())?;
@@ -281,8 +284,9 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<SplitCount>, us
             bbox: out.landmarks.bbox().context("no landmarks")?,
         })
     })?;
+    bar.finish_and_clear();
     if opts.avi {
-        run_jobs(&(0..opts.videos).collect::<Vec<_>>(), opts.threads, |&v| {
+        parallel::map(&ids, opts.threads, None, |&v| {
             encode_avi(&base.join(video_id(v)))
         })?;
     }

@@ -3,7 +3,8 @@
 use super::background::background;
 use super::degrade::{encode_jpeg, encode_png};
 use super::scene::{Difficulty, RenderOptions, Scene};
-use super::{rng_for, run_jobs, write_list, Stream, SynthOptions};
+use super::{rng_for, write_list, Stream, SynthOptions};
+use crate::parallel;
 use crate::data::list::format_line;
 use crate::data::pts::{self, PtsFormat};
 use crate::fsutil::{relative_path, write_atomic};
@@ -108,7 +109,8 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<(String, usize)
         }
     }
     let base = root.join("300W");
-    let written = run_jobs(&jobs, opts.threads, |job| {
+    let bar = parallel::progress(jobs.len(), "300W images");
+    let written = parallel::map(&jobs, opts.threads, Some(&bar), |job| {
         let sub = &subsets[job.subset];
         let mut rng = rng_for(opts.seed, Stream::W300Image, job.global);
         let scene = random_scene(&mut rng, &sub.difficulty());
@@ -133,6 +135,7 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<(String, usize)
         let bbox = out.landmarks.bbox().context("face without landmarks")?;
         Ok(Written { subset: job.subset, image, pts: pts_path, bbox })
     })?;
+    bar.finish_and_clear();
 
     let list_dir = root.join("lists").join("300W");
     let subsets = &subsets;
