@@ -31,13 +31,19 @@ impl StagedDir {
     /// (the old one is then swapped out only at `commit`).
     pub fn new(target: &Path, replace: bool) -> Result<Self> {
         if target.exists() && !replace && !is_empty_dir(target) {
-            bail!("{} already exists and is not empty (pass --force to replace it)", target.display());
+            bail!(
+                "{} already exists and is not empty (pass --force to replace it)",
+                target.display()
+            );
         }
-        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent =
+            target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
-        let name = target.file_name().with_context(|| format!("bad output path {}", target.display()))?;
-        let staging = parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
+        let name =
+            target.file_name().with_context(|| format!("bad output path {}", target.display()))?;
+        let staging =
+            parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
         if staging.exists() {
             std::fs::remove_dir_all(&staging).ok();
         }
@@ -65,7 +71,8 @@ impl StagedDir {
             let old = self.staging.with_extension("old");
             std::fs::rename(&self.target, &old)
                 .with_context(|| format!("cannot move old {} aside", self.target.display()))?;
-            std::fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+            std::fs::remove_dir_all(&old)
+                .with_context(|| format!("cannot remove {}", old.display()))?;
         }
         std::fs::rename(&self.staging, &self.target).with_context(|| {
             format!("cannot rename {} to {}", self.staging.display(), self.target.display())
@@ -127,7 +134,10 @@ mod tests {
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative_path(Path::new("/a/b/c.jpg"), Path::new("/a/lists")), Path::new("../b/c.jpg"));
+        assert_eq!(
+            relative_path(Path::new("/a/b/c.jpg"), Path::new("/a/lists")),
+            Path::new("../b/c.jpg")
+        );
         assert_eq!(relative_path(Path::new("/a/b/c.jpg"), Path::new("/a/b")), Path::new("c.jpg"));
         assert_eq!(relative_path(Path::new("/x/./y/../z"), Path::new("/x")), Path::new("z"));
     }

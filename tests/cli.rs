@@ -17,16 +17,42 @@ fn stderr(o: &Output) -> String {
 /// The reference invocation (spec §2; README / scripts/dual_model.sh), exactly as written.
 const REFERENCE: &[&str] = &[
     "train",
-    "--train_lists", "cache_data/lists/300VW/300VW.train.lst",
-    "--eval_vlists", "cache_data/lists/300VW/300VW.test-3.lst562",
-    "--eval_ilists", "cache_data/lists/300W/300w.test.common.DET",
-    "cache_data/lists/300W/300w.test.challenge.DET", "cache_data/lists/300W/300w.test.full.DET",
-    "--num_pts", "68", "--model_config", "configs/Detector.config",
-    "--opt_config", "configs/SGD.config", "--pre_crop_expand", "0.2", "--sigma", "6",
-    "--batch_size", "8", "--crop_perturb_max", "30", "--rotate_max", "20",
-    "--scale_prob", "1.0", "--scale_min", "0.9", "--scale_max", "1.1", "--scale_eval", "1",
-    "--heatmap_type", "gaussian",
-    "--save_path", "./snapshots/Dualmodel_SIC_MFDS_lambda0.7_epoch70",
+    "--train_lists",
+    "cache_data/lists/300VW/300VW.train.lst",
+    "--eval_vlists",
+    "cache_data/lists/300VW/300VW.test-3.lst562",
+    "--eval_ilists",
+    "cache_data/lists/300W/300w.test.common.DET",
+    "cache_data/lists/300W/300w.test.challenge.DET",
+    "cache_data/lists/300W/300w.test.full.DET",
+    "--num_pts",
+    "68",
+    "--model_config",
+    "configs/Detector.config",
+    "--opt_config",
+    "configs/SGD.config",
+    "--pre_crop_expand",
+    "0.2",
+    "--sigma",
+    "6",
+    "--batch_size",
+    "8",
+    "--crop_perturb_max",
+    "30",
+    "--rotate_max",
+    "20",
+    "--scale_prob",
+    "1.0",
+    "--scale_min",
+    "0.9",
+    "--scale_max",
+    "1.1",
+    "--scale_eval",
+    "1",
+    "--heatmap_type",
+    "gaussian",
+    "--save_path",
+    "./snapshots/Dualmodel_SIC_MFDS_lambda0.7_epoch70",
 ];
 
 #[test]
@@ -59,8 +85,18 @@ fn train_is_refused_until_it_lands() {
 #[test]
 fn kebab_case_aliases_parse() {
     let o = tsal(&[
-        "train", "--train-lists", "a.lst", "--save-path", "s", "--batch-size", "3",
-        "--heatmap-type", "laplacian", "--print-config", "--rand-seed", "1",
+        "train",
+        "--train-lists",
+        "a.lst",
+        "--save-path",
+        "s",
+        "--batch-size",
+        "3",
+        "--heatmap-type",
+        "laplacian",
+        "--print-config",
+        "--rand-seed",
+        "1",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -101,7 +137,16 @@ fn inconsistent_flags_are_refused_with_the_flag_named() {
     assert_eq!(o.status.code(), Some(2));
     // The reference's unused flags are accepted, with real booleans.
     let mut args = base.to_vec();
-    args.extend(["--usepca", "False", "--pyramid_input", "1", "--error_bar", "0.5", "--Rma_model", "True"]);
+    args.extend([
+        "--usepca",
+        "False",
+        "--pyramid_input",
+        "1",
+        "--error_bar",
+        "0.5",
+        "--Rma_model",
+        "True",
+    ]);
     assert!(tsal(&args).status.success());
 }
 
@@ -128,7 +173,8 @@ fn write_png(path: &Path, w: u32, h: u32) {
 }
 
 fn write_pts(path: &Path, n: usize) {
-    let lm = tsal::data::pts::Landmarks::all_visible((0..n).map(|i| [5.0 + i as f64, 7.0]).collect());
+    let lm =
+        tsal::data::pts::Landmarks::all_visible((0..n).map(|i| [5.0 + i as f64, 7.0]).collect());
     tsal::data::pts::write(path, &lm, tsal::data::pts::PtsFormat::Ibug).unwrap();
 }
 
@@ -151,7 +197,10 @@ fn lists_check_summarises_a_good_list() {
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let r = &r[0];
-    assert_eq!((r["lines"].as_u64(), r["labelled"].as_u64(), r["unlabelled"].as_u64()), (Some(4), Some(3), Some(1)));
+    assert_eq!(
+        (r["lines"].as_u64(), r["labelled"].as_u64(), r["unlabelled"].as_u64()),
+        (Some(4), Some(3), Some(1))
+    );
     assert_eq!(r["videos"], 1);
     assert_eq!(r["images"], 4);
     assert_eq!(r["num_pts"], 68);
@@ -193,7 +242,10 @@ fn lists_check_reports_every_problem_with_file_and_line() {
         (6, "has 5 points, expected 68"),
         (7, "gone.pts"),
     ] {
-        assert!(e.lines().any(|x| x.starts_with(&format!("{l}:{line}:")) && x.contains(what)), "line {line} `{what}`:\n{e}");
+        assert!(
+            e.lines().any(|x| x.starts_with(&format!("{l}:{line}:")) && x.contains(what)),
+            "line {line} `{what}`:\n{e}"
+        );
     }
     assert!(!e.contains(&format!("{l}:1:")), "line 1 is fine:\n{e}");
     let o = tsal(&["lists", "check", "--json", list.to_str().unwrap()]);

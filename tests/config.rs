@@ -54,7 +54,10 @@ fn err_of<T: std::fmt::Debug>(r: anyhow::Result<T>) -> String {
 
 #[test]
 fn malformed_file_names_file_and_position() {
-    let e = err_of(TypedConfig::parse("{\n  \"arch\": [\"str\", \"cpm_vgg16\"\n", Path::new("bad.config")));
+    let e = err_of(TypedConfig::parse(
+        "{\n  \"arch\": [\"str\", \"cpm_vgg16\"\n",
+        Path::new("bad.config"),
+    ));
     assert!(e.starts_with("bad.config:"), "{e}");
     assert!(e.contains("not valid JSON"), "{e}");
     let e = err_of(TypedConfig::parse("{\"arch\": \"cpm_vgg16\"}", Path::new("bad.config")));
@@ -88,7 +91,8 @@ fn wrong_type_names_file_and_key() {
     let e = err_of(OptConfig::from_typed(&c));
     assert!(e.contains("o.config") && e.contains("`epochs`") && e.contains("expected int"), "{e}");
     // A missing key.
-    let c = TypedConfig::parse("{\"optimizer\": [\"str\", \"SGD\"]}", Path::new("o.config")).unwrap();
+    let c =
+        TypedConfig::parse("{\"optimizer\": [\"str\", \"SGD\"]}", Path::new("o.config")).unwrap();
     let e = err_of(OptConfig::from_typed(&c));
     assert!(e.contains("o.config") && e.contains("missing key `LR`"), "{e}");
 }
@@ -115,7 +119,9 @@ fn value_conversions_follow_python() {
 fn tracker_config_errors_name_file() {
     let e = err_of(TrackerConfig::parse("{\"model\": {}}", Path::new("mfds.json")));
     assert!(e.starts_with("mfds.json:"), "{e}");
-    let text = std::fs::read_to_string(root("configs/MFDS.json")).unwrap().replace("\"border\"", "\"mirror\"");
+    let text = std::fs::read_to_string(root("configs/MFDS.json"))
+        .unwrap()
+        .replace("\"border\"", "\"mirror\"");
     let e = err_of(TrackerConfig::parse(&text, Path::new("mfds.json")));
     assert!(e.contains("mfds.json") && e.contains("loss.warp_pad"), "{e}");
 }

@@ -41,8 +41,10 @@ fn bad_line_names_file_and_line() {
     let e = err_of(list::parse("a.jpg a.pts 1 2 3 4 0\n", Path::new("list.txt"), &[]));
     assert!(e.starts_with("list.txt:1:") && e.contains("face_size"), "{e}");
     // The line-by-line parser reports every bad line.
-    let all = list::parse_lines("a b 1 2 3\nok.jpg None 1 2 3 4\nx y 1 2 3 4 5 6\n", Path::new("l"), &[]);
-    let errs: Vec<usize> = all.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i + 1).collect();
+    let all =
+        list::parse_lines("a b 1 2 3\nok.jpg None 1 2 3 4\nx y 1 2 3 4 5 6\n", Path::new("l"), &[]);
+    let errs: Vec<usize> =
+        all.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i + 1).collect();
     assert_eq!(errs, vec![1, 3]);
 }
 
@@ -66,13 +68,20 @@ fn path_map_rewrites_prefixes() {
 
 #[test]
 fn relative_paths_resolve_against_the_list_folder() {
-    let e = list::parse("../300W/a.jpg ../300W/a.pts 1 2 3 4\n", Path::new("/d/lists/l.GTB"), &[]).unwrap();
+    let e = list::parse("../300W/a.jpg ../300W/a.pts 1 2 3 4\n", Path::new("/d/lists/l.GTB"), &[])
+        .unwrap();
     assert_eq!(e[0].image, PathBuf::from("/d/lists/../300W/a.jpg"));
 }
 
 #[test]
 fn format_line_round_trips() {
-    let line = list::format_line(Path::new("a.jpg"), Some(Path::new("a.pts")), [1.0, 2.5, 3.25, 4.125], None, 4);
+    let line = list::format_line(
+        Path::new("a.jpg"),
+        Some(Path::new("a.pts")),
+        [1.0, 2.5, 3.25, 4.125],
+        None,
+        4,
+    );
     assert_eq!(line, "a.jpg a.pts 1.0000 2.5000 3.2500 4.1250");
     let line = list::format_line(Path::new("b.png"), None, [1.0, 2.0, 3.0, 4.0], Some(2.0), 2);
     assert_eq!(line, "b.png None 1.00 2.00 3.00 4.00 2.00");

@@ -25,7 +25,10 @@ fn ibug_round_trip() {
     let back = pts::read(&p, None).unwrap();
     assert_eq!(back.len(), 68);
     for (a, b) in lm.xy.iter().zip(&back.xy) {
-        assert!((a[0] - b[0]).abs() <= 5.0001e-4 && (a[1] - b[1]).abs() <= 5.0001e-4, "{a:?} vs {b:?}");
+        assert!(
+            (a[0] - b[0]).abs() <= 5.0001e-4 && (a[1] - b[1]).abs() <= 5.0001e-4,
+            "{a:?} vs {b:?}"
+        );
     }
     // 300W .pts carries no visibility: every point reads back visible.
     assert!(back.visible.iter().all(|&v| v));

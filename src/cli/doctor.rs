@@ -33,7 +33,9 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         println!("CPU threads {} (libtorch intra-op), {} cores", f.cpu_threads, f.cpu_cores);
     }
     if args.require_cuda && !f.cuda_available {
-        bail!("CUDA is not available (is libtorch_cuda linked, a GPU present, LD_LIBRARY_PATH set?)");
+        bail!(
+            "CUDA is not available (is libtorch_cuda linked, a GPU present, LD_LIBRARY_PATH set?)"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

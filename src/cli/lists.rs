@@ -82,23 +82,48 @@ fn print_table(reports: &[ListReport], max_problems: usize) {
             eprintln!("{p}");
         }
         if r.problems.len() > max_problems {
-            eprintln!("{}: … and {} more problems", r.list.display(), r.problems.len() - max_problems);
+            eprintln!(
+                "{}: … and {} more problems",
+                r.list.display(),
+                r.problems.len() - max_problems
+            );
         }
     }
-    let name_w = reports.iter().map(|r| r.list.display().to_string().len()).max().unwrap_or(4).max(5);
+    let name_w =
+        reports.iter().map(|r| r.list.display().to_string().len()).max().unwrap_or(4).max(5);
     let row = |cells: [String; 9]| {
         let [name, rest @ ..] = cells;
         let widths = [7, 8, 10, 6, 7, 4, 7, 8];
         let rest: Vec<String> = rest.iter().zip(widths).map(|(c, w)| format!("{c:>w$}")).collect();
         println!("{name:<name_w$}  {}", rest.join(" "));
     };
-    let heads = ["list", "lines", "labelled", "unlabelled", "videos", "images", "pts", "missing", "problems"];
+    let heads = [
+        "list",
+        "lines",
+        "labelled",
+        "unlabelled",
+        "videos",
+        "images",
+        "pts",
+        "missing",
+        "problems",
+    ];
     row(heads.map(String::from));
     for r in reports {
         let pts = r.num_pts.map_or("-".to_string(), |n| n.to_string());
         let n = [r.lines, r.labelled, r.unlabelled, r.videos, r.images];
         let [a, b, c, d, e] = n.map(|v| v.to_string());
-        row([r.list.display().to_string(), a, b, c, d, e, pts, r.missing_files.to_string(), r.problems.len().to_string()]);
+        row([
+            r.list.display().to_string(),
+            a,
+            b,
+            c,
+            d,
+            e,
+            pts,
+            r.missing_files.to_string(),
+            r.problems.len().to_string(),
+        ]);
     }
     if reports.len() > 1 {
         let sum = |f: fn(&ListReport) -> usize| reports.iter().map(f).sum::<usize>().to_string();

@@ -40,13 +40,21 @@ pub struct TrainArgs {
     #[arg(long = "num_pts", visible_alias = "num-pts", default_value_t = 68)]
     pub num_pts: usize,
     /// Detector configuration (typed JSON, reference format).
-    #[arg(long = "model_config", visible_alias = "model-config", default_value = "configs/Detector.config")]
+    #[arg(
+        long = "model_config",
+        visible_alias = "model-config",
+        default_value = "configs/Detector.config"
+    )]
     pub model_config: PathBuf,
     /// Optimiser configuration (typed JSON, reference format).
     #[arg(long = "opt_config", visible_alias = "opt-config", default_value = "configs/SGD.config")]
     pub opt_config: PathBuf,
     /// Tracker (PWC-Lite) configuration, ARFlow JSON. The reference hard-coded its path.
-    #[arg(long = "tracker_config", visible_alias = "tracker-config", default_value = "configs/MFDS.json")]
+    #[arg(
+        long = "tracker_config",
+        visible_alias = "tracker-config",
+        default_value = "configs/MFDS.json"
+    )]
     pub tracker_config: PathBuf,
     /// Folder for logs, reports and snapshots.
     #[arg(long = "save_path", visible_alias = "save-path", required = true)]
@@ -155,7 +163,11 @@ impl TrainArgs {
         }
         let mid = (self.scale_min + self.scale_max) / 2.0;
         if !(self.scale_min > 0.0 && self.scale_min <= self.scale_max) {
-            bail!("--scale_min {} / --scale_max {}: need 0 < min <= max", self.scale_min, self.scale_max);
+            bail!(
+                "--scale_min {} / --scale_max {}: need 0 < min <= max",
+                self.scale_min,
+                self.scale_max
+            );
         }
         if (self.scale_eval - mid).abs() > 1e-9 {
             bail!(

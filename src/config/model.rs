@@ -35,7 +35,10 @@ impl ModelConfig {
         let name = c.path.display();
         let arch = c.str("arch")?;
         if !Self::ARCHS.contains(&arch.as_str()) {
-            bail!("{name}: key `arch`: unknown architecture `{arch}` (known: {})", Self::ARCHS.join(", "));
+            bail!(
+                "{name}: key `arch`: unknown architecture `{arch}` (known: {})",
+                Self::ARCHS.join(", ")
+            );
         }
         let positive = |key: &str, v: i64| -> Result<usize> {
             if v < 1 {
@@ -47,7 +50,9 @@ impl ModelConfig {
         let downsample = positive("downsample", c.opt_int("downsample")?.unwrap_or(8))?;
         let argmax = c.opt_int("argmax")?.unwrap_or(4);
         if argmax < 0 {
-            bail!("{name}: key `argmax`: the soft-argmax radius cannot be negative, found {argmax}");
+            bail!(
+                "{name}: key `argmax`: the soft-argmax radius cannot be negative, found {argmax}"
+            );
         }
         Ok(Self {
             arch,

@@ -50,7 +50,9 @@ impl OptConfig {
         let criterion = match c.opt_str("criterion")?.as_deref().unwrap_or("MSE-none") {
             "MSE-none" | "MSE-sum" => Reduction::Sum,
             "MSE-avg" | "MSE-mean" => Reduction::Mean,
-            other => bail!("{name}: key `criterion`: expected MSE-none or MSE-avg, found `{other}`"),
+            other => {
+                bail!("{name}: key `criterion`: expected MSE-none or MSE-avg, found `{other}`")
+            }
         };
         let lr = c.float("LR")?;
         if !(lr > 0.0) {

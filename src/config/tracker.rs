@@ -65,7 +65,10 @@ impl TrackerConfig {
             cfg.loss.w_scales.len() == 5 && cfg.loss.w_sm_scales.len() == 5,
             "{name}: keys `loss.w_scales`, `loss.w_sm_scales`: expected 5 pyramid weights each"
         );
-        anyhow::ensure!(cfg.model.n_frames == 2, "{name}: key `model.n_frames`: only 2 is supported");
+        anyhow::ensure!(
+            cfg.model.n_frames == 2,
+            "{name}: key `model.n_frames`: only 2 is supported"
+        );
         Ok(cfg)
     }
 }

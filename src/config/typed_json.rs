@@ -144,7 +144,12 @@ impl TypedConfig {
         })
     }
 
-    fn list_of<T>(&self, key: &str, want: &str, scalar: impl Fn(&Value) -> Option<T>) -> Result<Vec<T>> {
+    fn list_of<T>(
+        &self,
+        key: &str,
+        want: &str,
+        scalar: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Vec<T>> {
         let v = self.get(key)?;
         let items = match v {
             Value::List(items) => items.as_slice(),
@@ -155,19 +160,39 @@ impl TypedConfig {
 
     /// Optional variants: `Ok(None)` when the key is absent.
     pub fn opt_int(&self, key: &str) -> Result<Option<i64>> {
-        if self.has(key) { self.int(key).map(Some) } else { Ok(None) }
+        if self.has(key) {
+            self.int(key).map(Some)
+        } else {
+            Ok(None)
+        }
     }
     pub fn opt_float(&self, key: &str) -> Result<Option<f64>> {
-        if self.has(key) { self.float(key).map(Some) } else { Ok(None) }
+        if self.has(key) {
+            self.float(key).map(Some)
+        } else {
+            Ok(None)
+        }
     }
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
-        if self.has(key) { self.bool(key).map(Some) } else { Ok(None) }
+        if self.has(key) {
+            self.bool(key).map(Some)
+        } else {
+            Ok(None)
+        }
     }
     pub fn opt_ints(&self, key: &str) -> Result<Option<Vec<i64>>> {
-        if self.has(key) { self.ints(key).map(Some) } else { Ok(None) }
+        if self.has(key) {
+            self.ints(key).map(Some)
+        } else {
+            Ok(None)
+        }
     }
     pub fn opt_str(&self, key: &str) -> Result<Option<String>> {
-        if self.has(key) { self.str(key).map(Some) } else { Ok(None) }
+        if self.has(key) {
+            self.str(key).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 

@@ -70,7 +70,8 @@ pub fn check_list(path: &Path, maps: &[PathMap], opts: &CheckOptions) -> ListRep
     rep.videos = entries
         .iter()
         .filter(|e| {
-            let stem = e.image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem =
+                e.image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit())
         })
         .filter_map(|e| e.image.parent())

@@ -99,7 +99,12 @@ pub fn parse_lines(text: &str, path: &Path, maps: &[PathMap]) -> Vec<Result<Opti
 }
 
 /// One line; `base` is the list's folder, against which relative paths are resolved.
-fn parse_line(line: &str, origin: Origin, base: &Path, maps: &[PathMap]) -> Result<Option<ListEntry>> {
+fn parse_line(
+    line: &str,
+    origin: Origin,
+    base: &Path,
+    maps: &[PathMap],
+) -> Result<Option<ListEntry>> {
     let t = line.trim();
     if t.is_empty() {
         return Ok(None);
@@ -124,7 +129,13 @@ fn parse_line(line: &str, origin: Origin, base: &Path, maps: &[PathMap]) -> Resu
     };
     let bbox = [num(2, "x1")?, num(3, "y1")?, num(4, "x2")?, num(5, "y2")?];
     if bbox[2] <= bbox[0] || bbox[3] <= bbox[1] {
-        bail!("{origin}: empty face box {} {} {} {} (needs x2 > x1 and y2 > y1)", f[2], f[3], f[4], f[5]);
+        bail!(
+            "{origin}: empty face box {} {} {} {} (needs x2 > x1 and y2 > y1)",
+            f[2],
+            f[3],
+            f[4],
+            f[5]
+        );
     }
     let face_size = if f.len() == 7 {
         let v = num(6, "face_size")?;

@@ -78,7 +78,8 @@ fn parse_ibug(text: &str, name: &str) -> Result<Landmarks> {
     let end = lines.iter().rposition(|l| !l.trim().is_empty()).map_or(0, |i| i + 1);
     let lines = &lines[..end];
     let header = |i: usize, key: &str| -> Result<&str> {
-        let l = lines.get(i).with_context(|| format!("{name}:{}: file ends before `{key}`", i + 1))?;
+        let l =
+            lines.get(i).with_context(|| format!("{name}:{}: file ends before `{key}`", i + 1))?;
         let (k, v) = l.split_once(':').with_context(|| {
             format!("{name}:{}: expected `{key}: <value>`, found `{}`", i + 1, l.trim())
         })?;
@@ -139,11 +140,9 @@ fn parse_sbr(text: &str, name: &str, num_pts: Option<usize>) -> Result<Landmarks
         if f.len() != 4 {
             bail!("{name}:{}: expected `idx x y True|False`, found `{t}`", i + 1);
         }
-        let idx: usize = f[0]
-            .parse()
-            .ok()
-            .filter(|&k| k >= 1)
-            .with_context(|| format!("{name}:{}: point index `{}` is not a number >= 1", i + 1, f[0]))?;
+        let idx: usize = f[0].parse().ok().filter(|&k| k >= 1).with_context(|| {
+            format!("{name}:{}: point index `{}` is not a number >= 1", i + 1, f[0])
+        })?;
         let x = parse_coord(f[1], name, i + 1)?;
         let y = parse_coord(f[2], name, i + 1)?;
         let vis = match f[3] {

@@ -7,10 +7,10 @@ use super::render::Style;
 use super::scene::{camera, RenderOptions, Scene, MAX_PITCH, MAX_ROLL, MAX_YAW};
 use super::template::{gauss, Expression, Identity, Pose};
 use super::{rng_for, write_list, Stream, SynthOptions};
-use crate::parallel;
 use crate::data::list::format_line;
 use crate::data::pts::{self, PtsFormat};
 use crate::fsutil::{relative_path, write_atomic};
+use crate::parallel;
 use anyhow::{bail, Context, Result};
 use rand::Rng;
 use std::f64::consts::TAU;
@@ -286,9 +286,7 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<SplitCount>, us
     })?;
     bar.finish_and_clear();
     if opts.avi {
-        parallel::map(&ids, opts.threads, None, |&v| {
-            encode_avi(&base.join(video_id(v)))
-        })?;
+        parallel::map(&ids, opts.threads, None, |&v| encode_avi(&base.join(video_id(v))))?;
     }
 
     // Lists.
