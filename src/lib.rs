@@ -7,5 +7,6 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod fsutil;
+pub mod models;
 pub mod parallel;
 pub mod synth;

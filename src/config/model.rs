@@ -22,6 +22,9 @@ pub struct ModelConfig {
     pub argmax: usize,
     /// Initialise the trunk from ImageNet VGG16 weights.
     pub pretrained: bool,
+    /// tsal: divide every channel width by this (1 = the reference architecture; the tiny
+    /// test configuration uses 8).
+    pub width_div: usize,
 }
 
 impl ModelConfig {
@@ -62,6 +65,7 @@ impl ModelConfig {
             downsample,
             argmax: argmax as usize,
             pretrained: c.opt_bool("pretrained")?.unwrap_or(false),
+            width_div: positive("width_div", c.opt_int("width_div")?.unwrap_or(1))?,
         })
     }
 }

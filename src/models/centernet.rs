@@ -1,0 +1,146 @@
+//! The CenterNet branch on the CPM feature (spec §5.1): ResNet Bottleneck stacks
+//! `layer3_forhm` (×6, stride 2) and `layer4_forhm` (×3, stride 2), three transposed
+//! convolutions `deconv_layers_forhm` back to ×8 resolution, and the heads `hm` (face-centre
+//! heatmap, 1 channel) and `hmhp_offset` (2·num_pts offsets) whose first conv has stride 2, so
+//! both come out at the heatmap grid (input/8).
+use super::layers::{batch_norm, conv, conv_nobias, normal};
+use tch::nn::{self, Init};
+use tch::Tensor;
+
+/// ResNet Bottleneck (expansion 4, stride on the 3×3 conv), PyTorch names
+/// `conv1/bn1/conv2/bn2/conv3/bn3/downsample.{0,1}`.
+pub struct Bottleneck {
+    conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
+    conv2: nn::Conv2D,
+    bn2: nn::BatchNorm,
+    conv3: nn::Conv2D,
+    bn3: nn::BatchNorm,
+    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+}
+
+pub const EXPANSION: i64 = 4;
+
+impl Bottleneck {
+    pub fn new(p: &nn::Path, c_in: i64, planes: i64, stride: i64) -> Self {
+        let out = planes * EXPANSION;
+        let downsample = (stride != 1 || c_in != out).then(|| {
+            let d = p / "downsample";
+            (conv_nobias(&d / 0, c_in, out, 1, stride), batch_norm(&d / 1, out))
+        });
+        Self {
+            conv1: conv_nobias(p / "conv1", c_in, planes, 1, 1),
+            bn1: batch_norm(p / "bn1", planes),
+            conv2: conv_nobias(p / "conv2", planes, planes, 3, stride),
+            bn2: batch_norm(p / "bn2", planes),
+            conv3: conv_nobias(p / "conv3", planes, out, 1, 1),
+            bn3: batch_norm(p / "bn3", out),
+            downsample,
+        }
+    }
+
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let y = x.apply(&self.conv1).apply_t(&self.bn1, train).relu();
+        let y = y.apply(&self.conv2).apply_t(&self.bn2, train).relu();
+        let y = y.apply(&self.conv3).apply_t(&self.bn3, train);
+        let skip = match &self.downsample {
+            Some((c, bn)) => x.apply(c).apply_t(bn, train),
+            None => x.shallow_clone(),
+        };
+        (y + skip).relu()
+    }
+}
+
+/// `blocks` Bottlenecks, the first with `stride`; returns the stack and its output channels.
+fn layer(
+    p: nn::Path,
+    c_in: i64,
+    planes: i64,
+    blocks: usize,
+    stride: i64,
+) -> (Vec<Bottleneck>, i64) {
+    let mut v = vec![Bottleneck::new(&(&p / 0), c_in, planes, stride)];
+    for i in 1..blocks {
+        v.push(Bottleneck::new(&(&p / i), planes * EXPANSION, planes, 1));
+    }
+    (v, planes * EXPANSION)
+}
+
+/// Widths of the branch (reference: layer3 planes 256, layer4 planes 512, deconv 256, head 128).
+#[derive(Clone, Copy, Debug)]
+pub struct CenterNetWidths {
+    pub layer3: i64,
+    pub layer4: i64,
+    pub deconv: i64,
+    pub head: i64,
+}
+
+/// The two head outputs, both at the heatmap grid.
+pub struct CenterNetOutput {
+    /// Face-centre logits `[N, 1, H/8, W/8]` (apply a sigmoid for probabilities).
+    pub hm: Tensor,
+    /// Landmark offsets from the centre cell `[N, 2·num_pts, H/8, W/8]`, interleaved x, y.
+    pub offsets: Tensor,
+}
+
+pub struct CenterNet {
+    layer3: Vec<Bottleneck>,
+    layer4: Vec<Bottleneck>,
+    deconv: Vec<(nn::ConvTranspose2D, nn::BatchNorm)>,
+    hm: (nn::Conv2D, nn::Conv2D),
+    offsets: (nn::Conv2D, nn::Conv2D),
+}
+
+/// Initial bias of the centre-heatmap logits: sigmoid(−2.19) ≈ 0.1 (CenterNet; spec §5.1).
+pub const HM_BIAS: f64 = -2.19;
+
+impl CenterNet {
+    pub fn new(root: &nn::Path, c_in: i64, w: CenterNetWidths, num_pts: i64) -> Self {
+        // Reference blocks: layer3 ×6, layer4 ×3 (spec §5.1).
+        let (layer3, c3) = layer(root / "layer3_forhm", c_in, w.layer3, 6, 2);
+        let (layer4, c4) = layer(root / "layer4_forhm", c3, w.layer4, 3, 2);
+        let d = root / "deconv_layers_forhm";
+        let mut deconv = Vec::new();
+        let mut c = c4;
+        for i in 0..3 {
+            // ConvTranspose2d k4 s2 p1, no bias, N(0, 0.001) (spec §5.1), then BN, ReLU.
+            let cfg = nn::ConvTransposeConfig {
+                stride: 2,
+                padding: 1,
+                output_padding: 0,
+                bias: false,
+                ws_init: normal(0.001),
+                ..Default::default()
+            };
+            let t = nn::conv_transpose2d(&d / (3 * i), c, w.deconv, 4, cfg);
+            deconv.push((t, batch_norm(&d / (3 * i + 1), w.deconv)));
+            c = w.deconv;
+        }
+        let head = |name: &str, c_out: i64, last_w: Init, last_b: f64| {
+            let p = root / name;
+            let first = conv(&p / 0, c, w.head, 3, 2);
+            let cfg = nn::ConvConfig {
+                ws_init: last_w,
+                bs_init: Init::Const(last_b),
+                ..Default::default()
+            };
+            (first, nn::conv2d(&p / 2, w.head, c_out, 1, cfg))
+        };
+        let hm = head("hm", 1, normal(super::layers::CONV_STD), HM_BIAS);
+        let offsets = head("hmhp_offset", 2 * num_pts, normal(0.001), 0.0);
+        Self { layer3, layer4, deconv, hm, offsets }
+    }
+
+    /// `[N, C, H/8, W/8]` CPM feature → heads at `[H/8, W/8]`.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> CenterNetOutput {
+        let mut y = x.shallow_clone();
+        for b in self.layer3.iter().chain(&self.layer4) {
+            y = b.forward_t(&y, train);
+        }
+        for (t, bn) in &self.deconv {
+            y = y.apply(t).apply_t(bn, train).relu();
+        }
+        let run = |h: &(nn::Conv2D, nn::Conv2D)| y.apply(&h.0).relu().apply(&h.1);
+        CenterNetOutput { hm: run(&self.hm), offsets: run(&self.offsets) }
+    }
+}

@@ -1,0 +1,96 @@
+//! The detector used for both teacher and student (spec §5.1): VGG16 trunk → `CPM_feature` →
+//! CPM stages (heatmaps) and the CenterNet branch (face centre + landmark offsets). Variable
+//! paths equal the reference PyTorch `state_dict` names.
+use super::centernet::{CenterNet, CenterNetWidths};
+use super::cpm::{CpmFeature, CpmStage};
+use super::vgg_trunk::VggTrunk;
+use crate::config::ModelConfig;
+use anyhow::{ensure, Result};
+use tch::{nn, Tensor};
+
+/// The architecture's numbers, derived from a [`ModelConfig`] and the landmark count.
+#[derive(Clone, Debug)]
+pub struct DetectorSpec {
+    pub num_pts: i64,
+    pub stages: usize,
+    /// Channel divisor (1 = reference widths).
+    pub width_div: i64,
+}
+
+impl DetectorSpec {
+    pub fn new(cfg: &ModelConfig, num_pts: usize) -> Result<Self> {
+        ensure!(
+            cfg.downsample == 8,
+            "downsample {}: the CPM-VGG16 detector has stride 8",
+            cfg.downsample
+        );
+        ensure!(num_pts >= 1, "num_pts must be at least 1");
+        let div = cfg.width_div as i64;
+        ensure!(64 % div == 0, "width_div {div} must divide 64");
+        Ok(Self { num_pts: num_pts as i64, stages: cfg.stages, width_div: div })
+    }
+
+    /// The reference architecture for `num_pts` landmarks.
+    pub fn reference(num_pts: usize) -> Self {
+        Self { num_pts: num_pts as i64, stages: 3, width_div: 1 }
+    }
+
+    fn w(&self, c: i64) -> i64 {
+        c / self.width_div
+    }
+}
+
+/// Everything one forward pass produces.
+pub struct DetectorOutput {
+    /// Heatmaps of every stage, `[N, num_pts + 1, H/8, W/8]` each (last channel background).
+    pub stages: Vec<Tensor>,
+    /// Face-centre logits `[N, 1, H/8, W/8]`.
+    pub centre: Tensor,
+    /// Landmark offsets from the centre cell `[N, 2·num_pts, H/8, W/8]`, grid cells.
+    pub offsets: Tensor,
+}
+
+pub struct Detector {
+    pub spec: DetectorSpec,
+    trunk: VggTrunk,
+    feature: CpmFeature,
+    stages: Vec<CpmStage>,
+    centernet: CenterNet,
+}
+
+impl Detector {
+    /// Build under `p` (normally a VarStore's root so names are `features.0.weight`, …).
+    pub fn new(p: &nn::Path, spec: DetectorSpec) -> Self {
+        let s = &spec;
+        let points = s.num_pts + 1;
+        let trunk = VggTrunk::new(&(p / "features"), [s.w(64), s.w(128), s.w(256), s.w(512)]);
+        let feat = s.w(128);
+        let feature = CpmFeature::new(&(p / "CPM_feature"), trunk.out_channels, s.w(256), feat);
+        let sp = p / "stages";
+        let mut stages = vec![CpmStage::first(&(&sp / 0), feat, s.w(128), points)];
+        for i in 1..s.stages {
+            stages.push(CpmStage::later(&(&sp / i), feat, s.w(128), points));
+        }
+        let widths = CenterNetWidths {
+            layer3: s.w(256),
+            layer4: s.w(512),
+            deconv: s.w(256),
+            head: s.w(128),
+        };
+        let centernet = CenterNet::new(p, feat, widths, s.num_pts);
+        Self { spec, trunk, feature, stages, centernet }
+    }
+
+    /// `[N, 3, H, W]` ImageNet-normalised images, H and W multiples of 32.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> DetectorOutput {
+        let f = self.feature.forward(&self.trunk.forward(x));
+        let mut stages: Vec<Tensor> = Vec::with_capacity(self.stages.len());
+        for (i, st) in self.stages.iter().enumerate() {
+            let input =
+                if i == 0 { f.shallow_clone() } else { Tensor::cat(&[&f, &stages[i - 1]], 1) };
+            stages.push(st.forward(&input));
+        }
+        let c = self.centernet.forward_t(&f, train);
+        DetectorOutput { stages, centre: c.hm, offsets: c.offsets }
+    }
+}

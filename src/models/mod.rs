@@ -1,0 +1,8 @@
+//! Networks. `models` knows nothing of data loading or training.
+pub mod centernet;
+pub mod cpm;
+pub mod detector;
+pub mod layers;
+pub mod vgg_trunk;
+
+pub use detector::{Detector, DetectorOutput, DetectorSpec};
