@@ -3,6 +3,7 @@
 //! Primitives (`config`, `data`, `synth`, `device`, `fsutil`, `parallel`) never import the
 //! orchestration layer (`cli`).
 pub mod cli;
+pub mod codec;
 pub mod config;
 pub mod data;
 pub mod device;
