@@ -3,6 +3,9 @@ pub mod centernet;
 pub mod cpm;
 pub mod detector;
 pub mod layers;
+pub mod ops;
+pub mod pwclite;
 pub mod vgg_trunk;
 
 pub use detector::{Detector, DetectorOutput, DetectorSpec};
+pub use pwclite::{PwcLite, TrackerOutput};

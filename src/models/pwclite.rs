@@ -1,0 +1,206 @@
+//! The tracker ("MFDS"/"MFEM"): ARFlow's PWC-Lite optical-flow network (spec §5.3), with
+//! ARFlow's `state_dict` names so the published `pwclite_*.tar` checkpoints (= the reference's
+//! MFEM.tar files) load by name.
+use super::layers::{normal, CONV_STD};
+use super::ops::{correlation, upsample, warp, Padding};
+use crate::config::TrackerConfig;
+use anyhow::{ensure, Result};
+use tch::nn::{self, Init};
+use tch::Tensor;
+
+/// LeakyReLU with slope 0.1 (ARFlow's activation): `max(x, 0.1·x)`.
+pub fn leaky(x: &Tensor) -> Tensor {
+    x.maximum(&(x * 0.1))
+}
+
+/// ARFlow's `conv`: a Sequential whose slot 0 is the convolution (padding `(k−1)·d/2`), then a
+/// LeakyReLU(0.1) unless it is a prediction layer.
+struct Conv {
+    conv: nn::Conv2D,
+    relu: bool,
+}
+
+impl Conv {
+    fn new(
+        p: nn::Path,
+        c_in: i64,
+        c_out: i64,
+        k: i64,
+        stride: i64,
+        dilation: i64,
+        relu: bool,
+    ) -> Self {
+        let cfg = nn::ConvConfig {
+            stride,
+            dilation,
+            padding: (k - 1) * dilation / 2,
+            ws_init: normal(CONV_STD),
+            bs_init: Init::Const(0.0),
+            ..Default::default()
+        };
+        Self { conv: nn::conv2d(p / 0, c_in, c_out, k, cfg), relu }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let y = x.apply(&self.conv);
+        if self.relu {
+            leaky(&y)
+        } else {
+            y
+        }
+    }
+}
+
+/// Pyramid channels, input first (ARFlow).
+pub const PYRAMID: [i64; 7] = [3, 16, 32, 64, 96, 128, 192];
+/// Maximum displacement of the cost volume: (2·4+1)² = 81 channels.
+pub const MAX_DISPLACEMENT: i64 = 4;
+/// Channels after each level's 1×1 reduction.
+const REDUCED: i64 = 32;
+/// Levels estimated, coarsest (H/64) to H/4.
+const LEVELS: usize = 5;
+
+/// `FlowEstimatorReduce`: densely connected 3×3 convs; returns (last features, flow residual).
+struct FlowEstimator {
+    convs: Vec<Conv>,
+}
+
+impl FlowEstimator {
+    fn new(p: &nn::Path, c_in: i64) -> Self {
+        // (name, inputs, outputs): conv3 sees cat(c1, c2), conv4 cat(c2, c3), conv5 cat(c3, c4),
+        // predict_flow cat(c4, c5).
+        let spec = [
+            ("conv1", c_in, 128),
+            ("conv2", 128, 128),
+            ("conv3", 128 + 128, 96),
+            ("conv4", 128 + 96, 64),
+            ("conv5", 96 + 64, 32),
+            ("predict_flow", 64 + 32, 2),
+        ];
+        let convs = spec
+            .iter()
+            .map(|&(name, a, b)| Conv::new(p / name, a, b, 3, 1, 1, name != "predict_flow"))
+            .collect();
+        Self { convs }
+    }
+
+    fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let c = &self.convs;
+        let x1 = c[0].forward(x);
+        let x2 = c[1].forward(&x1);
+        let x3 = c[2].forward(&Tensor::cat(&[&x1, &x2], 1));
+        let x4 = c[3].forward(&Tensor::cat(&[&x2, &x3], 1));
+        let x5 = c[4].forward(&Tensor::cat(&[&x3, &x4], 1));
+        let flow = c[5].forward(&Tensor::cat(&[&x4, &x5], 1));
+        (x5, flow)
+    }
+}
+
+/// Flows of one direction, finest first: input/1, /2, /4, /8, /16 after ×4 upsampling
+/// (`[N, 2, h, w]`, pixels of that resolution).
+pub type Flows = Vec<Tensor>;
+
+pub struct TrackerOutput {
+    /// Frame 1 → frame 2.
+    pub forward: Flows,
+    /// Frame 2 → frame 1 (empty without `with_bk`).
+    pub backward: Flows,
+}
+
+pub struct PwcLite {
+    pyramid: Vec<(Conv, Conv)>,
+    conv_1x1: Vec<Conv>,
+    estimator: FlowEstimator,
+    context: Vec<Conv>,
+    upsample: bool,
+}
+
+impl PwcLite {
+    pub fn new(p: &nn::Path, cfg: &TrackerConfig) -> Result<Self> {
+        ensure!(
+            cfg.model.reduce_dense,
+            "tracker config: only model.reduce_dense = true (FlowEstimatorReduce) is implemented"
+        );
+        let fp = p / "feature_pyramid_extractor" / "convs";
+        let pyramid = (0..6)
+            .map(|i| {
+                let lp = &fp / i;
+                let (a, b) = (PYRAMID[i], PYRAMID[i + 1]);
+                (Conv::new(&lp / 0, a, b, 3, 2, 1, true), Conv::new(&lp / 1, b, b, 3, 1, 1, true))
+            })
+            .collect();
+        let cp = p / "conv_1x1";
+        let conv_1x1 = (0..LEVELS)
+            .map(|l| Conv::new(&cp / l, PYRAMID[6 - l], REDUCED, 1, 1, 1, true))
+            .collect();
+        let corr = (2 * MAX_DISPLACEMENT + 1).pow(2);
+        let estimator = FlowEstimator::new(&(p / "flow_estimators"), REDUCED + corr + 2);
+        let np = p / "context_networks" / "convs";
+        // (inputs, outputs, dilation); the last conv predicts the flow (no activation).
+        let spec = [
+            (32 + 2, 128, 1),
+            (128, 128, 2),
+            (128, 128, 4),
+            (128, 96, 8),
+            (96, 64, 16),
+            (64, 32, 1),
+            (32, 2, 1),
+        ];
+        let context = spec
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, b, d))| Conv::new(&np / i, a, b, 3, 1, d, i + 1 < spec.len()))
+            .collect();
+        Ok(Self { pyramid, conv_1x1, estimator, context, upsample: cfg.model.upsample })
+    }
+
+    /// Feature pyramid of `[N, 3, H, W]`, coarsest first (192 ch at H/64 … 16 ch at H/2).
+    fn features(&self, x: &Tensor) -> Vec<Tensor> {
+        let mut out = Vec::with_capacity(self.pyramid.len());
+        let mut y = x.shallow_clone();
+        for (a, b) in &self.pyramid {
+            y = b.forward(&a.forward(&y));
+            out.push(y.shallow_clone());
+        }
+        out.reverse();
+        out
+    }
+
+    fn context(&self, x: &Tensor) -> Tensor {
+        self.context.iter().fold(x.shallow_clone(), |y, c| c.forward(&y))
+    }
+
+    /// Coarse-to-fine estimation from pyramid `p1` into `p2`.
+    fn two_frames(&self, p1: &[Tensor], p2: &[Tensor]) -> Flows {
+        let mut flows = Vec::with_capacity(LEVELS);
+        let mut flow = p1[0].zeros_like().narrow(1, 0, 2);
+        for l in 0..LEVELS {
+            let x2 = if l == 0 {
+                p2[l].shallow_clone()
+            } else {
+                flow = upsample(&(&flow * 2.0), 2);
+                warp(&p2[l], &flow, Padding::Border)
+            };
+            let corr = leaky(&correlation(&p1[l], &x2, MAX_DISPLACEMENT));
+            let reduced = self.conv_1x1[l].forward(&p1[l]);
+            let (feat, residual) =
+                self.estimator.forward(&Tensor::cat(&[&corr, &reduced, &flow], 1));
+            flow = flow + residual;
+            flow = &flow + self.context(&Tensor::cat(&[&feat, &flow], 1));
+            flows.push(flow.shallow_clone());
+        }
+        if self.upsample {
+            flows = flows.iter().map(|f| upsample(&(f * 4.0), 4)).collect();
+        }
+        flows.reverse();
+        flows
+    }
+
+    /// Flows between `img1` and `img2` (`[N, 3, H, W]`, H and W multiples of 64).
+    pub fn forward(&self, img1: &Tensor, img2: &Tensor, with_backward: bool) -> TrackerOutput {
+        let (p1, p2) = (self.features(img1), self.features(img2));
+        let forward = self.two_frames(&p1, &p2);
+        let backward = if with_backward { self.two_frames(&p2, &p1) } else { Vec::new() };
+        TrackerOutput { forward, backward }
+    }
+}

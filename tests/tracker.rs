@@ -1,0 +1,111 @@
+//! PWC-Lite and its operations: parameter counts, ARFlow names, shapes, correlation, warping.
+use std::collections::BTreeMap;
+use std::path::Path;
+use tch::{nn, Device, Kind, Tensor};
+use tsal::config::TrackerConfig;
+use tsal::models::ops::{correlation, warp, Padding};
+use tsal::models::PwcLite;
+
+fn tracker(vs: &nn::VarStore) -> PwcLite {
+    let cfg = TrackerConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/MFDS.json"))
+        .unwrap();
+    PwcLite::new(&vs.root(), &cfg).unwrap()
+}
+
+#[test]
+fn parameter_counts_and_arflow_names() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _t = tracker(&vs);
+    let v = vs.variables();
+    let mut per: BTreeMap<String, i64> = BTreeMap::new();
+    for (k, t) in &v {
+        *per.entry(k.split('.').next().unwrap().to_string()).or_default() += t.numel() as i64;
+    }
+    // Spec §5.3.
+    assert_eq!(per["feature_pyramid_extractor"], 1_022_160);
+    assert_eq!(per["flow_estimators"], 678_402);
+    assert_eq!(per["context_networks"], 519_554);
+    assert_eq!(per["conv_1x1"], 16_544);
+    assert_eq!(per.values().sum::<i64>(), 2_236_660);
+    assert_eq!(v.len(), 60, "60 tensors as in ARFlow's state_dict");
+    let shape = |k: &str| v.get(k).unwrap_or_else(|| panic!("missing {k}")).size();
+    assert_eq!(shape("feature_pyramid_extractor.convs.0.0.0.weight"), [16, 3, 3, 3]);
+    assert_eq!(shape("feature_pyramid_extractor.convs.5.1.0.weight"), [192, 192, 3, 3]);
+    assert_eq!(shape("flow_estimators.conv1.0.weight"), [128, 115, 3, 3]);
+    assert_eq!(shape("flow_estimators.predict_flow.0.weight"), [2, 96, 3, 3]);
+    assert_eq!(shape("context_networks.convs.0.0.weight"), [128, 34, 3, 3]);
+    assert_eq!(shape("context_networks.convs.6.0.bias"), [2]);
+    assert_eq!(shape("conv_1x1.0.0.weight"), [32, 192, 1, 1]);
+    assert_eq!(shape("conv_1x1.4.0.weight"), [32, 32, 1, 1]);
+}
+
+#[test]
+fn forward_and_backward_flow_shapes() {
+    tch::manual_seed(3);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let t = tracker(&vs);
+    let a = Tensor::randn([2, 3, 64, 128], (Kind::Float, Device::Cpu));
+    let b = Tensor::randn([2, 3, 64, 128], (Kind::Float, Device::Cpu));
+    let o = t.forward(&a, &b, true);
+    let want: Vec<[i64; 4]> = (0..5).map(|i| [2, 2, 64 >> i, 128 >> i]).collect();
+    let got =
+        |f: &[Tensor]| f.iter().map(|x| x.size().try_into().unwrap()).collect::<Vec<[i64; 4]>>();
+    assert_eq!(got(&o.forward), want);
+    assert_eq!(got(&o.backward), want);
+    assert!(t.forward(&a, &b, false).backward.is_empty());
+    // Gradients flow back to the first pyramid level.
+    o.forward[0].square().sum(Kind::Float).backward();
+    let g = vs.variables()["feature_pyramid_extractor.convs.0.0.0.weight"].grad();
+    assert!(f64::try_from(g.abs().sum(Kind::Float)).unwrap() > 0.0);
+}
+
+#[test]
+fn warp_with_a_constant_flow_shifts_exactly() {
+    let img = Tensor::randn([1, 3, 20, 24], (Kind::Float, Device::Cpu));
+    let (dx, dy) = (3i64, -2i64);
+    let flow = Tensor::stack(
+        &[
+            Tensor::full([1, 20, 24], dx as f64, (Kind::Float, Device::Cpu)),
+            Tensor::full([1, 20, 24], dy as f64, (Kind::Float, Device::Cpu)),
+        ],
+        1,
+    );
+    let out = warp(&img, &flow, Padding::Zeros);
+    // out[v, u] = img[v + dy, u + dx] wherever that lies inside.
+    let inner = out.narrow(2, 2, 18).narrow(3, 0, 21);
+    let src = img.narrow(2, 0, 18).narrow(3, 3, 21);
+    let err = f64::try_from((inner - src).abs().max()).unwrap();
+    assert!(err < 1e-5, "max error {err}");
+    // Outside: zeros with zero padding, the border value with border padding.
+    assert_eq!(out.double_value(&[0, 0, 0, 5]), 0.0);
+    let border = warp(&img, &flow, Padding::Border);
+    let want = img.double_value(&[0, 0, 0, 8]);
+    assert!((border.double_value(&[0, 0, 0, 5]) - want).abs() < 1e-5);
+    // A half-pixel flow interpolates linearly.
+    let half = Tensor::zeros([1, 2, 20, 24], (Kind::Float, Device::Cpu));
+    let _ = half.narrow(1, 0, 1).fill_(0.5);
+    let h = warp(&img, &half, Padding::Zeros);
+    let mid = (img.double_value(&[0, 1, 7, 4]) + img.double_value(&[0, 1, 7, 5])) / 2.0;
+    assert!((h.double_value(&[0, 1, 7, 4]) - mid).abs() < 1e-5);
+}
+
+#[test]
+fn correlation_channels_are_shifted_channel_means() {
+    let x1 = Tensor::randn([2, 5, 6, 7], (Kind::Float, Device::Cpu));
+    let x2 = Tensor::randn([2, 5, 6, 7], (Kind::Float, Device::Cpu));
+    let c = correlation(&x1, &x2, 4);
+    assert_eq!(c.size(), [2, 81, 6, 7]);
+    // Channel 9i + j pairs x1[y, x] with x2[y + i − 4, x + j − 4] (zero outside).
+    for (i, j, y, x) in [(4, 4, 3, 3), (2, 7, 4, 1), (0, 0, 5, 6), (8, 1, 1, 5), (3, 3, 0, 0)] {
+        let (sy, sx) = (y + i - 4, x + j - 4);
+        let want = if (0..6).contains(&sy) && (0..7).contains(&sx) {
+            let a = x1.get(1).select(1, y).select(1, x);
+            let b = x2.get(1).select(1, sy).select(1, sx);
+            f64::try_from((a * b).mean(Kind::Float)).unwrap()
+        } else {
+            0.0
+        };
+        let got = c.double_value(&[1, 9 * i + j, y, x]);
+        assert!((got - want).abs() < 1e-5, "channel {} at ({y},{x}): {got} vs {want}", 9 * i + j);
+    }
+}
