@@ -6,6 +6,7 @@ pub mod layers;
 pub mod ops;
 pub mod pwclite;
 pub mod vgg_trunk;
+pub mod weights;
 
 pub use detector::{Detector, DetectorOutput, DetectorSpec};
 pub use pwclite::{PwcLite, TrackerOutput};
