@@ -156,7 +156,6 @@ fn unlanded_subcommands_say_so() {
         &["eval", "--model", "x"][..],
         &["demo", "video.mp4"],
         &["bench", "model"],
-        &["inspect", "configs/Detector.config"],
         &["lists", "300w", "--root", "r"],
         &["lists", "300vw", "--root", "r"],
     ] {
@@ -276,4 +275,45 @@ fn doctor_reports_libtorch() {
     assert!(f["cpu_threads"].as_i64().unwrap() >= 1);
     let cuda = f["cuda_available"].as_bool().unwrap();
     assert_eq!(cuda, f["cuda_device_count"].as_i64().unwrap() > 0);
+}
+
+#[test]
+fn inspect_reports_modules_shapes_and_weights() {
+    let o = tsal(&["inspect", "configs/Detector.config", "--json", "--size", "64"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["total_params"], 49_383_320);
+    let m = r["modules"].as_array().unwrap();
+    let find = |n: &str| m.iter().find(|x| x["module"] == n).unwrap_or_else(|| panic!("{n}"));
+    assert_eq!(find("features")["params"], 7_635_264);
+    assert_eq!(find("stages.2")["output"], serde_json::json!([1, 69, 8, 8]));
+    assert_eq!(find("layer4_forhm")["output"], serde_json::json!([1, 2048, 2, 2]));
+    assert_eq!(find("hmhp_offset")["output"], serde_json::json!([1, 136, 8, 8]));
+    let o = tsal(&["inspect", "configs/MFDS.json", "--json", "--size", "64"]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["total_params"], 2_236_660);
+    // A weight file's tensors.
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("w.safetensors");
+    let t = tch::Tensor::zeros([3, 4], (tch::Kind::Float, tch::Device::Cpu));
+    tch::Tensor::write_safetensors(&[("a.weight", &t)], &f).unwrap();
+    let o = tsal(&["inspect", "--weights", f.to_str().unwrap(), "--json"]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["tensors"][0]["name"], "a.weight");
+    assert_eq!(r["tensors"][0]["shape"], serde_json::json!([3, 4]));
+    assert_eq!(r["total"], 12);
+    // Bad inputs: one clear line each.
+    std::fs::write(d.path().join("bad.pth"), b"nope").unwrap();
+    for (args, needle) in [
+        (
+            vec!["inspect", "--weights", d.path().join("bad.pth").to_str().unwrap()],
+            "not a weight file",
+        ),
+        (vec!["inspect", "configs/Detector.config", "--size", "100"], "--size 100"),
+        (vec!["inspect", "configs/none.config"], "configs/none.config"),
+    ] {
+        let o = tsal(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
 }

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 pub mod doctor;
+pub mod inspect;
 pub mod lists;
 pub mod synth;
 pub mod train;
@@ -42,8 +43,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// [not yet implemented: issues #3, #4] Benchmarks (model, data).
     Bench(NotYet),
-    /// [not yet implemented: issue #3] Parameter counts and shapes of a model config or weight file.
-    Inspect(NotYet),
+    /// Parameter counts and output shapes of a model config, or the tensors of a weight file.
+    Inspect(inspect::InspectArgs),
 }
 
 /// Arguments of a subcommand that has not landed: accepted, then refused with a message.
@@ -67,7 +68,7 @@ pub fn run_with(cli: Cli) -> Result<ExitCode> {
         Command::Synth(a) => synth::run(&a),
         Command::Doctor(a) => doctor::run(&a),
         Command::Bench(_) => Ok(not_yet("bench", "issues #3 (bench model) and #4 (bench data)")),
-        Command::Inspect(_) => Ok(not_yet("inspect", "issue #3 (models)")),
+        Command::Inspect(a) => inspect::run(&a),
     }
 }
 

@@ -132,15 +132,30 @@ impl CenterNet {
     }
 
     /// `[N, C, H/8, W/8]` CPM feature → heads at `[H/8, W/8]`.
-    pub fn forward_t(&self, x: &Tensor, train: bool) -> CenterNetOutput {
+    /// `trace` sees each stack's output (`layer3_forhm`, …, `hmhp_offset`).
+    pub fn forward_t(
+        &self,
+        x: &Tensor,
+        train: bool,
+        trace: &mut dyn FnMut(&str, &Tensor),
+    ) -> CenterNetOutput {
         let mut y = x.shallow_clone();
-        for b in self.layer3.iter().chain(&self.layer4) {
+        for b in &self.layer3 {
             y = b.forward_t(&y, train);
         }
+        trace("layer3_forhm", &y);
+        for b in &self.layer4 {
+            y = b.forward_t(&y, train);
+        }
+        trace("layer4_forhm", &y);
         for (t, bn) in &self.deconv {
             y = y.apply(t).apply_t(bn, train).relu();
         }
+        trace("deconv_layers_forhm", &y);
         let run = |h: &(nn::Conv2D, nn::Conv2D)| y.apply(&h.0).relu().apply(&h.1);
-        CenterNetOutput { hm: run(&self.hm), offsets: run(&self.offsets) }
+        let out = CenterNetOutput { hm: run(&self.hm), offsets: run(&self.offsets) };
+        trace("hm", &out.hm);
+        trace("hmhp_offset", &out.offsets);
+        out
     }
 }

@@ -83,14 +83,30 @@ impl Detector {
 
     /// `[N, 3, H, W]` ImageNet-normalised images, H and W multiples of 32.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> DetectorOutput {
-        let f = self.feature.forward(&self.trunk.forward(x));
+        self.forward_traced(x, train, &mut |_, _| {})
+    }
+
+    /// [`Self::forward_t`] that also shows every module's output to `trace` (name, tensor),
+    /// in execution order; `tsal inspect` uses it for its shape table.
+    pub fn forward_traced(
+        &self,
+        x: &Tensor,
+        train: bool,
+        trace: &mut dyn FnMut(&str, &Tensor),
+    ) -> DetectorOutput {
+        let t = self.trunk.forward(x);
+        trace("features", &t);
+        let f = self.feature.forward(&t);
+        trace("CPM_feature", &f);
         let mut stages: Vec<Tensor> = Vec::with_capacity(self.stages.len());
         for (i, st) in self.stages.iter().enumerate() {
             let input =
                 if i == 0 { f.shallow_clone() } else { Tensor::cat(&[&f, &stages[i - 1]], 1) };
-            stages.push(st.forward(&input));
+            let out = st.forward(&input);
+            trace(&format!("stages.{i}"), &out);
+            stages.push(out);
         }
-        let c = self.centernet.forward_t(&f, train);
+        let c = self.centernet.forward_t(&f, train, trace);
         DetectorOutput { stages, centre: c.hm, offsets: c.offsets }
     }
 }
