@@ -29,11 +29,11 @@ if ! torch_ok; then
   .venv/bin/pip install --disable-pip-version-check -q "torch==$TORCH_VERSION"
   torch_ok || { say "torch $TORCH_VERSION did not import from .venv"; exit 1; }
 fi
-# safetensors: flowweight/convert.py writes converted checkpoints with it; the parity tests read
-# tsal's snapshots with it.
-if ! .venv/bin/python -c 'import importlib.util as u, sys; sys.exit(u.find_spec("safetensors") is None)'; then
-  say "installing safetensors into .venv"
-  .venv/bin/pip install --disable-pip-version-check -q "safetensors==0.8.0"
+# safetensors (+ numpy, which its writer needs): flowweight/convert.py writes converted
+# checkpoints with it; the parity tests read tsal's snapshots with it.
+if ! .venv/bin/python -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("safetensors", "numpy")))'; then
+  say "installing safetensors and numpy into .venv"
+  .venv/bin/pip install --disable-pip-version-check -q "safetensors==0.8.0" "numpy==2.4.6"
 fi
 # .cargo/config.toml points LIBTORCH at this link, whatever the Python minor version.
 rel=$(.venv/bin/python -c 'import os, importlib.util as u; print(os.path.relpath(u.find_spec("torch").submodule_search_locations[0], ".venv"))')

@@ -131,3 +131,63 @@ torch.save(sd, sys.argv[1])
     }
     assert!(v["stages.0.0.weight"].equal(&stages_before), "only the trunk is touched");
 }
+
+#[test]
+fn arflow_style_nested_checkpoint_converts_and_loads_by_name() {
+    let Some(py) = venv_python() else {
+        eprintln!("skipped: .venv/bin/python not found (run scripts/setup.sh)");
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = tsal::config::TrackerConfig::load(&root.join("configs/MFDS.json")).unwrap();
+    tch::manual_seed(5);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _t = tsal::models::PwcLite::new(&vs.root(), &cfg).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let flat = d.path().join("flat.safetensors");
+    weights::save(&vs, &flat).unwrap();
+    // Wrap it as ARFlow does: {'epoch': N, 'state_dict': {'module.' + name: tensor}}.
+    let tar = d.path().join("pwclite_ar.tar");
+    let wrap = "import sys, torch\nfrom safetensors.torch import load_file\n\
+                sd = {'module.' + k: v for k, v in load_file(sys.argv[1]).items()}\n\
+                torch.save({'epoch': 7, 'state_dict': sd}, sys.argv[2])\n";
+    let st = std::process::Command::new(&py)
+        .args(["-W", "ignore", "-c", wrap])
+        .arg(&flat)
+        .arg(&tar)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = d.path().join("MFEM.safetensors");
+    let o = std::process::Command::new(&py)
+        .args(["-W", "ignore"])
+        .arg(root.join("flowweight/convert.py"))
+        .arg(&tar)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("60 tensors, 2236660 values"));
+    tch::manual_seed(6);
+    let vs2 = nn::VarStore::new(Device::Cpu);
+    let _t2 = tsal::models::PwcLite::new(&vs2.root(), &cfg).unwrap();
+    let rep = weights::load_strict(&vs2, &out).unwrap();
+    assert_eq!(rep.loaded.len(), 60);
+    let (a, b) = (vs.variables(), vs2.variables());
+    for (k, t) in &a {
+        assert!(t.equal(&b[k]), "{k} differs after conversion");
+    }
+    // Something that is not a checkpoint: one clear line, non-zero exit.
+    let junk = d.path().join("junk.tar");
+    std::fs::write(&junk, b"junk").unwrap();
+    let o = std::process::Command::new(&py)
+        .args(["-W", "ignore"])
+        .arg(root.join("flowweight/convert.py"))
+        .arg(&junk)
+        .arg(d.path().join("x.safetensors"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read as a PyTorch checkpoint"));
+    assert!(!d.path().join("x.safetensors").exists());
+}
