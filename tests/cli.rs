@@ -155,7 +155,7 @@ fn unlanded_subcommands_say_so() {
     for args in [
         &["eval", "--model", "x"][..],
         &["demo", "video.mp4"],
-        &["bench", "model"],
+        &["bench", "data"],
         &["lists", "300w", "--root", "r"],
         &["lists", "300vw", "--root", "r"],
     ] {
@@ -316,4 +316,51 @@ fn inspect_reports_modules_shapes_and_weights() {
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
     }
+}
+
+#[test]
+fn bench_model_reports_consistent_rates() {
+    let o = tsal(&[
+        "bench",
+        "model",
+        "--model_config",
+        "configs/tiny/Detector.config",
+        "--batch_size",
+        "2",
+        "--size",
+        "64",
+        "--iters",
+        "1",
+        "--warmup",
+        "0",
+        "--cpu",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = r["rows"].as_array().unwrap();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|x| format!("{} {}", x["model"].as_str().unwrap(), x["pass"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "detector forward",
+            "detector fwd+bwd",
+            "tracker forward",
+            "tracker fwd+bwd",
+            "correlation forward"
+        ]
+    );
+    for x in rows {
+        let ms = x["ms_per_iter"].as_f64().unwrap();
+        assert!(ms > 0.0);
+        let ips = x["images_per_s"].as_f64().unwrap();
+        assert!((ips - 2.0 * 1000.0 / ms).abs() / ips < 1e-9);
+    }
+    let g = |i: usize| rows[i]["gflop_per_image"].as_f64().unwrap();
+    assert!((g(1) - 3.0 * g(0)).abs() < 1e-9 && (g(3) - 3.0 * g(2)).abs() < 1e-9);
+    // Correlation at 64×64 input: 81 · 32 · 16 · 16 MACs = 2 · that FLOPs.
+    assert!((g(4) - 2.0 * 81.0 * 32.0 * 256.0 / 1e9).abs() < 1e-12);
 }

@@ -125,3 +125,29 @@ fn tiny_config_scales_widths_and_stages() {
     let g = vs.variables()["features.0.weight"].grad();
     assert!(f64::try_from(g.abs().sum(Kind::Float)).unwrap() > 0.0);
 }
+
+#[test]
+fn counted_macs_match_the_field_anchors() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let d = Detector::new(&vs.root(), DetectorSpec::reference(68));
+    let _g = tch::no_grad_guard();
+    let x = Tensor::zeros([1, 3, 256, 256], (Kind::Float, Device::Cpu));
+    use tsal::models::layers::count_macs;
+    let (t, trunk) = count_macs(|| d.trunk.forward(&x));
+    let (f, feat) = count_macs(|| d.feature.forward(&t));
+    let (_, total) = count_macs(|| d.forward_t(&x, false));
+    // field.md: trunk 18.2, CPM_feature 1.5, stages 7.8 GMAC at 256×256 (27.5 together).
+    let g = |n: u64| n as f64 / 1e9;
+    assert!((g(trunk) - 18.2).abs() < 0.1, "trunk {} GMAC", g(trunk));
+    assert!((g(feat) - 1.5).abs() < 0.05, "CPM_feature {} GMAC", g(feat));
+    let (h0, s0) = count_macs(|| d.stages[0].forward(&f));
+    let input = Tensor::cat(&[&f, &h0], 1);
+    let later = count_macs(|| d.stages[1].forward(&input)).1;
+    let stages = s0 + 2 * later;
+    assert!((g(stages) - 7.8).abs() < 0.1, "stages {} GMAC", g(stages));
+    // conv1_1 exactly: 256² outputs × 64 channels × 3·3·3.
+    let conv = tsal::models::layers::conv(vs.root() / "probe", 3, 64, 3, 1);
+    let (_, one) = count_macs(|| x.apply(&conv));
+    assert_eq!(one, 256 * 256 * 64 * 27);
+    assert!(total > trunk + feat + stages, "the CenterNet branch adds work");
+}

@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod bench;
 pub mod doctor;
 pub mod inspect;
 pub mod lists;
@@ -41,8 +42,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Report libtorch, CUDA and CPU facts of this machine.
     Doctor(doctor::DoctorArgs),
-    /// [not yet implemented: issues #3, #4] Benchmarks (model, data).
-    Bench(NotYet),
+    /// Benchmarks: `bench model` (detector, tracker, correlation speed); `bench data` later.
+    Bench(bench::BenchArgs),
     /// Parameter counts and output shapes of a model config, or the tensors of a weight file.
     Inspect(inspect::InspectArgs),
 }
@@ -67,7 +68,7 @@ pub fn run_with(cli: Cli) -> Result<ExitCode> {
         Command::Lists(a) => lists::run(&a),
         Command::Synth(a) => synth::run(&a),
         Command::Doctor(a) => doctor::run(&a),
-        Command::Bench(_) => Ok(not_yet("bench", "issues #3 (bench model) and #4 (bench data)")),
+        Command::Bench(a) => bench::run(&a),
         Command::Inspect(a) => inspect::run(&a),
     }
 }

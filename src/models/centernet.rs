@@ -3,20 +3,20 @@
 //! convolutions `deconv_layers_forhm` back to ×8 resolution, and the heads `hm` (face-centre
 //! heatmap, 1 channel) and `hmhp_offset` (2·num_pts offsets) whose first conv has stride 2, so
 //! both come out at the heatmap grid (input/8).
-use super::layers::{batch_norm, conv, conv_nobias, normal};
+use super::layers::{batch_norm, conv, conv_nobias, normal, Conv, Deconv};
 use tch::nn::{self, Init};
 use tch::Tensor;
 
 /// ResNet Bottleneck (expansion 4, stride on the 3×3 conv), PyTorch names
 /// `conv1/bn1/conv2/bn2/conv3/bn3/downsample.{0,1}`.
 pub struct Bottleneck {
-    conv1: nn::Conv2D,
+    conv1: Conv,
     bn1: nn::BatchNorm,
-    conv2: nn::Conv2D,
+    conv2: Conv,
     bn2: nn::BatchNorm,
-    conv3: nn::Conv2D,
+    conv3: Conv,
     bn3: nn::BatchNorm,
-    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+    downsample: Option<(Conv, nn::BatchNorm)>,
 }
 
 pub const EXPANSION: i64 = 4;
@@ -86,9 +86,9 @@ pub struct CenterNetOutput {
 pub struct CenterNet {
     layer3: Vec<Bottleneck>,
     layer4: Vec<Bottleneck>,
-    deconv: Vec<(nn::ConvTranspose2D, nn::BatchNorm)>,
-    hm: (nn::Conv2D, nn::Conv2D),
-    offsets: (nn::Conv2D, nn::Conv2D),
+    deconv: Vec<(Deconv, nn::BatchNorm)>,
+    hm: (Conv, Conv),
+    offsets: (Conv, Conv),
 }
 
 /// Initial bias of the centre-heatmap logits: sigmoid(−2.19) ≈ 0.1 (CenterNet; spec §5.1).
@@ -112,7 +112,7 @@ impl CenterNet {
                 ws_init: normal(0.001),
                 ..Default::default()
             };
-            let t = nn::conv_transpose2d(&d / (3 * i), c, w.deconv, 4, cfg);
+            let t = Deconv(nn::conv_transpose2d(&d / (3 * i), c, w.deconv, 4, cfg));
             deconv.push((t, batch_norm(&d / (3 * i + 1), w.deconv)));
             c = w.deconv;
         }
@@ -124,7 +124,7 @@ impl CenterNet {
                 bs_init: Init::Const(last_b),
                 ..Default::default()
             };
-            (first, nn::conv2d(&p / 2, w.head, c_out, 1, cfg))
+            (first, Conv(nn::conv2d(&p / 2, w.head, c_out, 1, cfg)))
         };
         let hm = head("hm", 1, normal(super::layers::CONV_STD), HM_BIAS);
         let offsets = head("hmhp_offset", 2 * num_pts, normal(0.001), 0.0);
@@ -152,7 +152,7 @@ impl CenterNet {
             y = y.apply(t).apply_t(bn, train).relu();
         }
         trace("deconv_layers_forhm", &y);
-        let run = |h: &(nn::Conv2D, nn::Conv2D)| y.apply(&h.0).relu().apply(&h.1);
+        let run = |h: &(Conv, Conv)| y.apply(&h.0).relu().apply(&h.1);
         let out = CenterNetOutput { hm: run(&self.hm), offsets: run(&self.offsets) };
         trace("hm", &out.hm);
         trace("hmhp_offset", &out.offsets);

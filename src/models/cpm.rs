@@ -1,13 +1,13 @@
 //! `CPM_feature` and the CPM `stages` (spec §5.1): stage 1 reads the 128-channel feature;
 //! every later stage reads `cat(feature, previous stage's heatmaps)`. Outputs `num_pts + 1`
 //! heatmaps (the last one is background) at the trunk's stride, no final activation.
-use super::layers::conv;
+use super::layers::{conv, Conv};
 use tch::{nn, Tensor};
 
 /// `CPM_feature`: conv3 C→256, ReLU, conv3 256→128, ReLU (reference widths).
 pub struct CpmFeature {
-    c1: nn::Conv2D,
-    c2: nn::Conv2D,
+    c1: Conv,
+    c2: Conv,
 }
 
 impl CpmFeature {
@@ -23,7 +23,7 @@ impl CpmFeature {
 /// One stage: a chain of convs with ReLU after every one but the last. Indices step by 2
 /// (conv, ReLU) like the reference's Sequential.
 pub struct CpmStage {
-    convs: Vec<nn::Conv2D>,
+    convs: Vec<Conv>,
 }
 
 impl CpmStage {

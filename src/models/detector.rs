@@ -52,10 +52,10 @@ pub struct DetectorOutput {
 
 pub struct Detector {
     pub spec: DetectorSpec,
-    trunk: VggTrunk,
-    feature: CpmFeature,
-    stages: Vec<CpmStage>,
-    centernet: CenterNet,
+    pub trunk: VggTrunk,
+    pub feature: CpmFeature,
+    pub stages: Vec<CpmStage>,
+    pub centernet: CenterNet,
 }
 
 impl Detector {

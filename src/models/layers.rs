@@ -1,7 +1,57 @@
 //! Layer constructors with the reference's explicit initialisation (spec §5.1): every
 //! convolution N(0, 0.01) with bias 0, BatchNorm γ = 1, β = 0. tch's defaults (Kaiming
 //! uniform convs, Uniform(0, 1) BN weights) are never relied on.
-use tch::nn::{self, Init};
+use std::cell::Cell;
+use tch::nn::{self, Init, Module};
+use tch::Tensor;
+
+thread_local! {
+    /// Multiply-accumulates counted on this thread while [`count_macs`] runs.
+    static MACS: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Run `f` and count the multiply-accumulates of every convolution (and of anything reported
+/// through [`add_macs`]) it executes on this thread. Used by `tsal bench model` for FLOP/s.
+pub fn count_macs<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let outer = MACS.with(|m| m.replace(Some(0)));
+    let r = f();
+    let n = MACS.with(|m| m.replace(outer)).unwrap_or(0);
+    MACS.with(|m| m.set(m.get().map(|o| o + n)));
+    (r, n)
+}
+
+/// Add `n` multiply-accumulates to the running count (no-op when not counting).
+pub fn add_macs(n: u64) {
+    MACS.with(|m| m.set(m.get().map(|c| c + n)));
+}
+
+/// A 2D convolution that reports its cost to [`count_macs`].
+#[derive(Debug)]
+pub struct Conv(pub nn::Conv2D);
+
+impl Module for Conv {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let y = x.apply(&self.0);
+        // Each output value costs (C_in / groups) · kh · kw MACs; weight is [out, in/g, kh, kw].
+        let w = self.0.ws.size();
+        add_macs(y.numel() as u64 * (w[1] * w[2] * w[3]) as u64);
+        y
+    }
+}
+
+/// A transposed 2D convolution that reports its cost to [`count_macs`].
+#[derive(Debug)]
+pub struct Deconv(pub nn::ConvTranspose2D);
+
+impl Module for Deconv {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let y = x.apply(&self.0);
+        // Each input value is spread over out · kh · kw outputs; weight is [in, out, kh, kw].
+        let w = self.0.ws.size();
+        add_macs(x.numel() as u64 * (w[1] * w[2] * w[3]) as u64);
+        y
+    }
+}
 
 /// N(0, σ) weights.
 pub fn normal(stdev: f64) -> Init {
@@ -12,7 +62,7 @@ pub fn normal(stdev: f64) -> Init {
 pub const CONV_STD: f64 = 0.01;
 
 /// A `k×k` convolution, padding `k/2`, with bias, N(0, 0.01) weights and zero bias.
-pub fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::Conv2D {
+pub fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> Conv {
     let cfg = nn::ConvConfig {
         stride,
         padding: k / 2,
@@ -20,11 +70,11 @@ pub fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::Conv
         bs_init: Init::Const(0.0),
         ..Default::default()
     };
-    nn::conv2d(p, c_in, c_out, k, cfg)
+    Conv(nn::conv2d(p, c_in, c_out, k, cfg))
 }
 
 /// A bias-free convolution (ResNet blocks), N(0, 0.01) weights.
-pub fn conv_nobias(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::Conv2D {
+pub fn conv_nobias(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> Conv {
     let cfg = nn::ConvConfig {
         stride,
         padding: k / 2,
@@ -32,7 +82,7 @@ pub fn conv_nobias(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> n
         ws_init: normal(CONV_STD),
         ..Default::default()
     };
-    nn::conv2d(p, c_in, c_out, k, cfg)
+    Conv(nn::conv2d(p, c_in, c_out, k, cfg))
 }
 
 /// BatchNorm with γ = 1, β = 0, momentum 0.1, ε = 1e-5 (PyTorch's defaults).

@@ -1,7 +1,7 @@
 //! The tracker ("MFDS"/"MFEM"): ARFlow's PWC-Lite optical-flow network (spec §5.3), with
 //! ARFlow's `state_dict` names so the published `pwclite_*.tar` checkpoints (= the reference's
 //! MFEM.tar files) load by name.
-use super::layers::{normal, CONV_STD};
+use super::layers::{add_macs, normal, Conv as Counted, CONV_STD};
 use super::ops::{correlation, upsample, warp, Padding};
 use crate::config::TrackerConfig;
 use anyhow::{ensure, Result};
@@ -16,7 +16,7 @@ pub fn leaky(x: &Tensor) -> Tensor {
 /// ARFlow's `conv`: a Sequential whose slot 0 is the convolution (padding `(k−1)·d/2`), then a
 /// LeakyReLU(0.1) unless it is a prediction layer.
 struct Conv {
-    conv: nn::Conv2D,
+    conv: Counted,
     relu: bool,
 }
 
@@ -38,7 +38,7 @@ impl Conv {
             bs_init: Init::Const(0.0),
             ..Default::default()
         };
-        Self { conv: nn::conv2d(p / 0, c_in, c_out, k, cfg), relu }
+        Self { conv: Counted(nn::conv2d(p / 0, c_in, c_out, k, cfg)), relu }
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -182,6 +182,8 @@ impl PwcLite {
                 warp(&p2[l], &flow, Padding::Border)
             };
             let corr = leaky(&correlation(&p1[l], &x2, MAX_DISPLACEMENT));
+            // Each cost-volume value is a C-channel dot product.
+            add_macs(corr.numel() as u64 * p1[l].size()[1] as u64);
             let reduced = self.conv_1x1[l].forward(&p1[l]);
             let (feat, residual) =
                 self.estimator.forward(&Tensor::cat(&[&corr, &reduced, &flow], 1));

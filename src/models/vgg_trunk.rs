@@ -1,12 +1,12 @@
 //! The VGG16 trunk, conv1_1 … conv4_3 with ReLUs and three 2×2 max-pools (stride 8), named
 //! like torchvision's `features.N` so `vgg16-397923af.pth` loads by name (spec §5.1).
-use super::layers::conv;
+use super::layers::{conv, Conv};
 use tch::{nn, Tensor};
 
 /// One slot of torchvision's `features` Sequential.
 enum Slot {
     /// 3×3 conv + ReLU (the ReLU takes the next index).
-    Conv(nn::Conv2D),
+    Conv(Conv),
     /// 2×2 max-pool, stride 2.
     Pool,
 }
