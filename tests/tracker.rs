@@ -109,3 +109,20 @@ fn correlation_channels_are_shifted_channel_means() {
         assert!((got - want).abs() < 1e-5, "channel {} at ({y},{x}): {got} vs {want}", 9 * i + j);
     }
 }
+
+#[test]
+fn tiny_tracker_config_scales_widths() {
+    let cfg =
+        TrackerConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny/MFDS.json"))
+            .unwrap();
+    assert_eq!(cfg.model.width_div, 4);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let t = PwcLite::new(&vs.root(), &cfg).unwrap();
+    let total: i64 = vs.variables().values().map(|v| v.numel() as i64).sum();
+    assert!(total < 200_000, "{total}");
+    assert_eq!(vs.variables()["flow_estimators.conv1.0.weight"].size(), [32, 8 + 81 + 2, 3, 3]);
+    let a = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+    let o = t.forward(&a, &a, true);
+    assert_eq!(o.forward[0].size(), [1, 2, 64, 64]);
+    assert_eq!(o.backward[4].size(), [1, 2, 4, 4]);
+}

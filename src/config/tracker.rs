@@ -21,6 +21,14 @@ pub struct TrackerModel {
     pub reduce_dense: bool,
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
+    /// tsal: divide every channel width by this (1 = ARFlow's PWC-Lite; the tiny test
+    /// configuration uses 4). Checkpoints only load at 1.
+    #[serde(default = "one")]
+    pub width_div: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -55,7 +55,7 @@ impl Conv {
 pub const PYRAMID: [i64; 7] = [3, 16, 32, 64, 96, 128, 192];
 /// Maximum displacement of the cost volume: (2·4+1)² = 81 channels.
 pub const MAX_DISPLACEMENT: i64 = 4;
-/// Channels after each level's 1×1 reduction.
+/// Channels after each level's 1×1 reduction (ARFlow: 32).
 const REDUCED: i64 = 32;
 /// Levels estimated, coarsest (H/64) to H/4.
 const LEVELS: usize = 5;
@@ -66,16 +66,17 @@ struct FlowEstimator {
 }
 
 impl FlowEstimator {
-    fn new(p: &nn::Path, c_in: i64) -> Self {
+    /// Widths `w(c)` scale ARFlow's channel counts.
+    fn new(p: &nn::Path, c_in: i64, w: impl Fn(i64) -> i64) -> Self {
         // (name, inputs, outputs): conv3 sees cat(c1, c2), conv4 cat(c2, c3), conv5 cat(c3, c4),
         // predict_flow cat(c4, c5).
         let spec = [
-            ("conv1", c_in, 128),
-            ("conv2", 128, 128),
-            ("conv3", 128 + 128, 96),
-            ("conv4", 128 + 96, 64),
-            ("conv5", 96 + 64, 32),
-            ("predict_flow", 64 + 32, 2),
+            ("conv1", c_in, w(128)),
+            ("conv2", w(128), w(128)),
+            ("conv3", w(128) + w(128), w(96)),
+            ("conv4", w(128) + w(96), w(64)),
+            ("conv5", w(96) + w(64), w(32)),
+            ("predict_flow", w(64) + w(32), 2),
         ];
         let convs = spec
             .iter()
@@ -121,30 +122,33 @@ impl PwcLite {
             cfg.model.reduce_dense,
             "tracker config: only model.reduce_dense = true (FlowEstimatorReduce) is implemented"
         );
+        let div = cfg.model.width_div as i64;
+        let w = |c: i64| c / div;
+        let ch: Vec<i64> =
+            PYRAMID.iter().enumerate().map(|(i, &c)| if i == 0 { c } else { w(c) }).collect();
         let fp = p / "feature_pyramid_extractor" / "convs";
         let pyramid = (0..6)
             .map(|i| {
                 let lp = &fp / i;
-                let (a, b) = (PYRAMID[i], PYRAMID[i + 1]);
+                let (a, b) = (ch[i], ch[i + 1]);
                 (Conv::new(&lp / 0, a, b, 3, 2, 1, true), Conv::new(&lp / 1, b, b, 3, 1, 1, true))
             })
             .collect();
         let cp = p / "conv_1x1";
-        let conv_1x1 = (0..LEVELS)
-            .map(|l| Conv::new(&cp / l, PYRAMID[6 - l], REDUCED, 1, 1, 1, true))
-            .collect();
+        let conv_1x1 =
+            (0..LEVELS).map(|l| Conv::new(&cp / l, ch[6 - l], w(REDUCED), 1, 1, 1, true)).collect();
         let corr = (2 * MAX_DISPLACEMENT + 1).pow(2);
-        let estimator = FlowEstimator::new(&(p / "flow_estimators"), REDUCED + corr + 2);
+        let estimator = FlowEstimator::new(&(p / "flow_estimators"), w(REDUCED) + corr + 2, w);
         let np = p / "context_networks" / "convs";
         // (inputs, outputs, dilation); the last conv predicts the flow (no activation).
         let spec = [
-            (32 + 2, 128, 1),
-            (128, 128, 2),
-            (128, 128, 4),
-            (128, 96, 8),
-            (96, 64, 16),
-            (64, 32, 1),
-            (32, 2, 1),
+            (w(32) + 2, w(128), 1),
+            (w(128), w(128), 2),
+            (w(128), w(128), 4),
+            (w(128), w(96), 8),
+            (w(96), w(64), 16),
+            (w(64), w(32), 1),
+            (w(32), 2, 1),
         ];
         let context = spec
             .iter()
