@@ -77,9 +77,28 @@ fn reference_invocation_parses() {
 
 #[test]
 fn train_is_refused_until_it_lands() {
+    // The reference's config asks for ImageNet weights, which tsal never downloads.
     let o = tsal(REFERENCE);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--pretrained vgg16-397923af.pth")
+            && stderr(&o).contains("--no_pretrained"),
+        "{}",
+        stderr(&o)
+    );
+    let mut args = REFERENCE.to_vec();
+    args.push("--no_pretrained");
+    let o = tsal(&args);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("not implemented"), "{}", stderr(&o));
+    let mut args = REFERENCE.to_vec();
+    args.extend(["--pretrained", "nowhere/vgg16.pth"]);
+    let o = tsal(&args);
+    assert!(
+        stderr(&o).contains("--pretrained nowhere/vgg16.pth: file not found"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -191,3 +191,31 @@ fn arflow_style_nested_checkpoint_converts_and_loads_by_name() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read as a PyTorch checkpoint"));
     assert!(!d.path().join("x.safetensors").exists());
 }
+
+#[test]
+fn pretrained_trunk_with_wrong_shapes_is_a_clear_error() {
+    let d = tempfile::tempdir().unwrap();
+    let (vs_tiny, _) = tiny(68);
+    let file = d.path().join("tiny-trunk.safetensors");
+    weights::save(&vs_tiny, &file).unwrap();
+    // A tiny trunk file into the reference trunk.
+    let vs = nn::VarStore::new(Device::Cpu);
+    let e = err_of(Detector::with_pretrained(&vs, DetectorSpec::reference(68), Some(&file)));
+    assert!(
+        e.contains("--pretrained")
+            && e.contains("shape mismatch")
+            && e.contains("features.0.weight"),
+        "{e}"
+    );
+    // Into a tiny trunk it loads, and only the trunk's 20 tensors are taken.
+    let cfg = ModelConfig::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny/Detector.config"),
+    )
+    .unwrap();
+    let vs2 = nn::VarStore::new(Device::Cpu);
+    let _det =
+        Detector::with_pretrained(&vs2, DetectorSpec::new(&cfg, 68).unwrap(), Some(&file)).unwrap();
+    let (a, b) = (vs_tiny.variables(), vs2.variables());
+    assert!(a["features.19.weight"].equal(&b["features.19.weight"]));
+    assert!(!a["stages.0.0.weight"].equal(&b["stages.0.0.weight"]));
+}

@@ -119,6 +119,13 @@ pub struct TrainArgs {
     /// Rewrite list path prefixes, OLD=NEW (repeatable), e.g. for the reference's /data1/... lists.
     #[arg(long = "path_map", visible_alias = "path-map", value_name = "OLD=NEW")]
     pub path_map: Vec<PathMap>,
+    /// ImageNet VGG16 weights for the detector trunk: torchvision's `vgg16-397923af.pth` (a flat
+    /// state_dict) or a safetensors file. Needed when the model config says `pretrained`.
+    #[arg(long, value_name = "FILE")]
+    pub pretrained: Option<PathBuf>,
+    /// Start the trunk from scratch although the model config says `pretrained`.
+    #[arg(long = "no_pretrained", visible_alias = "no-pretrained", conflicts_with = "pretrained")]
+    pub no_pretrained: bool,
     /// Print the resolved run configuration as JSON and exit.
     #[arg(long = "print_config", visible_alias = "print-config")]
     pub print_config: bool,
@@ -150,6 +157,23 @@ pub struct RunConfig {
     pub model: ModelConfig,
     pub opt: OptConfig,
     pub tracker: crate::config::TrackerConfig,
+}
+
+impl RunConfig {
+    /// The VGG16 file for the trunk, or `None` to start from scratch. A model config that says
+    /// `pretrained` without `--pretrained FILE` is an error unless `--no_pretrained` is given:
+    /// tsal never downloads, and never silently skips.
+    pub fn trunk_weights(&self) -> Result<Option<&std::path::Path>> {
+        let a = &self.args;
+        if self.model.pretrained && a.pretrained.is_none() && !a.no_pretrained {
+            bail!(
+                "{} says `pretrained`: pass --pretrained vgg16-397923af.pth (torchvision's \
+                 ImageNet VGG16; tsal never downloads) or --no_pretrained",
+                a.model_config.display()
+            );
+        }
+        Ok(if a.no_pretrained { None } else { a.pretrained.as_deref() })
+    }
 }
 
 impl TrainArgs {
@@ -202,6 +226,11 @@ impl TrainArgs {
             bail!("--eval_once needs --load_test_model SNAPSHOT");
         }
         let model = ModelConfig::load(&self.model_config).context("--model_config")?;
+        if let Some(p) = &self.pretrained {
+            if !p.is_file() {
+                bail!("--pretrained {}: file not found", p.display());
+            }
+        }
         let opt = OptConfig::load(&self.opt_config).context("--opt_config")?;
         let tracker =
             crate::config::TrackerConfig::load(&self.tracker_config).context("--tracker_config")?;
@@ -216,6 +245,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&cfg)?);
         return Ok(ExitCode::SUCCESS);
     }
+    cfg.trunk_weights()?;
     let what = if args.eval_once { "train --eval_once" } else { "train" };
     let lands = if args.eval_once { "issue #5 (evaluation)" } else { "the training issue" };
     Ok(super::not_yet(what, lands))

@@ -4,8 +4,10 @@
 use super::centernet::{CenterNet, CenterNetWidths};
 use super::cpm::{CpmFeature, CpmStage};
 use super::vgg_trunk::VggTrunk;
+use super::weights;
 use crate::config::ModelConfig;
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
+use std::path::Path;
 use tch::{nn, Tensor};
 
 /// The architecture's numbers, derived from a [`ModelConfig`] and the landmark count.
@@ -79,6 +81,21 @@ impl Detector {
         };
         let centernet = CenterNet::new(p, feat, widths, s.num_pts);
         Self { spec, trunk, feature, stages, centernet }
+    }
+
+    /// Build a detector and, given `pretrained`, load ImageNet VGG16 weights (torchvision's
+    /// `features.*`) into its trunk; every trunk tensor must be present with its shape.
+    pub fn with_pretrained(
+        vs: &nn::VarStore,
+        spec: DetectorSpec,
+        pretrained: Option<&Path>,
+    ) -> Result<Self> {
+        let det = Self::new(&vs.root(), spec);
+        if let Some(path) = pretrained {
+            weights::load_vgg16_trunk(vs, path)
+                .with_context(|| format!("--pretrained {}", path.display()))?;
+        }
+        Ok(det)
     }
 
     /// `[N, 3, H, W]` ImageNet-normalised images, H and W multiples of 32.
