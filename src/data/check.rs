@@ -67,16 +67,7 @@ pub fn check_list(path: &Path, maps: &[PathMap], opts: &CheckOptions) -> ListRep
     rep.labelled = entries.iter().filter(|e| e.is_labelled()).count();
     rep.unlabelled = entries.len() - rep.labelled;
     rep.images = entries.iter().map(|e| &e.image).collect::<BTreeSet<_>>().len();
-    rep.videos = entries
-        .iter()
-        .filter(|e| {
-            let stem =
-                e.image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit())
-        })
-        .filter_map(|e| e.image.parent())
-        .collect::<BTreeSet<_>>()
-        .len();
+    rep.videos = entries.iter().filter_map(|e| e.video()).collect::<BTreeSet<_>>().len();
 
     // Each distinct image and annotation is checked once, on worker threads.
     let outcomes = check_files(&entries, opts);

@@ -43,6 +43,18 @@ impl ListEntry {
     pub fn is_labelled(&self) -> bool {
         self.annotation.is_some()
     }
+
+    /// The video this line is a frame of: the image's folder, when frames are named by number
+    /// (300VW's `NNN/extraction/000001.png`). `None` for still images.
+    pub fn video(&self) -> Option<&Path> {
+        let stem = self.image.file_stem()?.to_str()?;
+        let numbered = !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit());
+        if numbered {
+            self.image.parent()
+        } else {
+            None
+        }
+    }
 }
 
 /// A `--path_map OLD=NEW` prefix rewrite.
