@@ -1,4 +1,5 @@
 //! Landmark data on disk: annotation files, list files, and their validation.
+pub mod augment;
 pub mod check;
 pub mod clip;
 pub mod list;

@@ -1,0 +1,240 @@
+//! Augmentation as one affine map per frame (issue #4): pre-crop (box expanded by
+//! `pre_crop_expand`), resize to the crop size, random scale, rotation and centre jitter are
+//! composed into a single 2×3 matrix from original-image pixels to crop pixels, and the image is
+//! resampled once. Landmarks go through the same matrix; the inverse maps predictions back.
+//!
+//! Pixel coordinates are pixel centres (0-based), as in the `.pts` files.
+use super::clip::{Clip, ClipKind};
+use super::list::ListEntry;
+use image::RgbImage;
+use rand::Rng;
+
+/// `[[a, b, c], [d, e, f]]`: `x' = a·x + b·y + c`, `y' = d·x + e·y + f`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Affine(pub [[f64; 3]; 2]);
+
+impl Affine {
+    pub const IDENTITY: Affine = Affine([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
+
+    pub fn translate(dx: f64, dy: f64) -> Self {
+        Affine([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+    }
+
+    pub fn scale(sx: f64, sy: f64) -> Self {
+        Affine([[sx, 0.0, 0.0], [0.0, sy, 0.0]])
+    }
+
+    /// Rotation by `deg` degrees about the origin, counter-clockwise as seen on screen
+    /// (y points down).
+    pub fn rotate(deg: f64) -> Self {
+        let (s, c) = deg.to_radians().sin_cos();
+        Affine([[c, s, 0.0], [-s, c, 0.0]])
+    }
+
+    /// `self` first, then `next`.
+    pub fn then(&self, next: &Affine) -> Affine {
+        let (a, b) = (&self.0, &next.0);
+        let mut m = [[0.0; 3]; 2];
+        for r in 0..2 {
+            m[r][0] = b[r][0] * a[0][0] + b[r][1] * a[1][0];
+            m[r][1] = b[r][0] * a[0][1] + b[r][1] * a[1][1];
+            m[r][2] = b[r][0] * a[0][2] + b[r][1] * a[1][2] + b[r][2];
+        }
+        Affine(m)
+    }
+
+    pub fn apply(&self, p: [f64; 2]) -> [f64; 2] {
+        let m = &self.0;
+        [m[0][0] * p[0] + m[0][1] * p[1] + m[0][2], m[1][0] * p[0] + m[1][1] * p[1] + m[1][2]]
+    }
+
+    /// The inverse map (crop pixels → original pixels).
+    pub fn inverse(&self) -> Affine {
+        let m = &self.0;
+        let det = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+        let (a, b, d, e) = (m[1][1] / det, -m[0][1] / det, -m[1][0] / det, m[0][0] / det);
+        Affine([[a, b, -(a * m[0][2] + b * m[1][2])], [d, e, -(d * m[0][2] + e * m[1][2])]])
+    }
+
+    /// Crop pixels per source pixel (geometric mean over the two axes).
+    pub fn zoom(&self) -> f64 {
+        let m = &self.0;
+        (m[0][0] * m[1][1] - m[0][1] * m[1][0]).abs().sqrt()
+    }
+}
+
+/// The augmentation flags of `tsal train` (spec §2, §4.4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AugParams {
+    pub pre_crop_expand: f64,
+    pub crop_width: u32,
+    pub crop_height: u32,
+    pub scale_prob: f64,
+    pub scale_min: f64,
+    pub scale_max: f64,
+    pub rotate_max: f64,
+    pub crop_perturb_max: f64,
+}
+
+/// One random draw of the augmentation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Draw {
+    pub scale: f64,
+    pub degrees: f64,
+    /// Centre jitter in crop pixels.
+    pub shift: [f64; 2],
+}
+
+impl Draw {
+    pub const NONE: Draw = Draw { scale: 1.0, degrees: 0.0, shift: [0.0, 0.0] };
+
+    pub fn random(rng: &mut impl Rng, p: &AugParams) -> Self {
+        let scale = match rng.random_bool(p.scale_prob.clamp(0.0, 1.0)) {
+            true if p.scale_max > p.scale_min => rng.random_range(p.scale_min..p.scale_max),
+            true => p.scale_min,
+            false => 1.0,
+        };
+        let degrees =
+            if p.rotate_max > 0.0 { rng.random_range(-p.rotate_max..=p.rotate_max) } else { 0.0 };
+        let j = p.crop_perturb_max;
+        let shift =
+            if j > 0.0 { [rng.random_range(-j..=j), rng.random_range(-j..=j)] } else { [0.0, 0.0] };
+        Draw { scale, degrees, shift }
+    }
+}
+
+/// Original-image pixels → crop pixels for face box `bbox` and `draw` (`Draw::NONE` = the
+/// deterministic evaluation transform: the expanded box resized to the crop).
+pub fn crop_matrix(bbox: [f64; 4], p: &AugParams, draw: &Draw) -> Affine {
+    let (w, h) = (bbox[2] - bbox[0], bbox[3] - bbox[1]);
+    let (x1, y1) = (bbox[0] - w * p.pre_crop_expand, bbox[1] - h * p.pre_crop_expand);
+    let (bw, bh) = (w * (1.0 + 2.0 * p.pre_crop_expand), h * (1.0 + 2.0 * p.pre_crop_expand));
+    let (cw, ch) = (p.crop_width as f64, p.crop_height as f64);
+    // The expanded box's edges go to the crop's edges: x ↦ (x − X1)·W/Wbox (reference PreCrop +
+    // TrainScale2WH), then scale and rotate about the crop centre and shift it.
+    Affine::translate(-x1, -y1)
+        .then(&Affine::scale(cw / bw, ch / bh))
+        .then(&Affine::translate(-cw / 2.0, -ch / 2.0))
+        .then(&Affine::scale(draw.scale, draw.scale))
+        .then(&Affine::rotate(draw.degrees))
+        .then(&Affine::translate(cw / 2.0 + draw.shift[0], ch / 2.0 + draw.shift[1]))
+}
+
+/// One matrix per frame of `clip`: video frames share one draw and the first frame's box (so
+/// their true relative motion survives); the views of a still image each get their own draw.
+pub fn clip_matrices(
+    clip: &Clip,
+    entries: &[ListEntry],
+    p: &AugParams,
+    rng: &mut impl Rng,
+) -> Vec<Affine> {
+    match clip.kind {
+        ClipKind::Video => {
+            let m = crop_matrix(entries[clip.frames[0]].bbox, p, &Draw::random(rng, p));
+            vec![m; clip.frames.len()]
+        }
+        ClipKind::Views => clip
+            .frames
+            .iter()
+            .map(|&i| crop_matrix(entries[i].bbox, p, &Draw::random(rng, p)))
+            .collect(),
+    }
+}
+
+/// ImageNet mean colour, the fill outside the source image (spec §4.4: 123, 116, 103).
+pub const FILL: [u8; 3] = [123, 116, 103];
+
+/// Resample `src` through `m` into a `w×h` crop: bilinear, pixel centres aligned, the fill
+/// colour outside. When the map shrinks by more than 2×, the source region is first averaged
+/// over k×k blocks (k = ⌊1/zoom⌋) so the result is antialiased.
+pub fn warp(src: &RgbImage, m: &Affine, w: u32, h: u32) -> RgbImage {
+    let zoom = m.zoom();
+    if zoom < 0.5 {
+        let k = (1.0 / zoom).floor() as u32;
+        // The source region the crop sees, with a margin of one block.
+        let inv = m.inverse();
+        let corners = [[0.0, 0.0], [w as f64, 0.0], [0.0, h as f64], [w as f64, h as f64]]
+            .map(|c| inv.apply(c));
+        let lo = |i: usize| corners.iter().map(|c| c[i]).fold(f64::INFINITY, f64::min);
+        let hi = |i: usize| corners.iter().map(|c| c[i]).fold(f64::NEG_INFINITY, f64::max);
+        let x0 = ((lo(0) - k as f64).floor().max(0.0) as u32).min(src.width());
+        let y0 = ((lo(1) - k as f64).floor().max(0.0) as u32).min(src.height());
+        let x1 = ((hi(0) + k as f64).ceil().max(0.0) as u32).min(src.width());
+        let y1 = ((hi(1) + k as f64).ceil().max(0.0) as u32).min(src.height());
+        if x1 > x0 && y1 > y0 {
+            let small = box_downsample(src, x0, y0, x1 - x0, y1 - y0, k);
+            // Small pixel d has its centre at source x0 + (k−1)/2 + k·d.
+            let off = (k as f64 - 1.0) / 2.0;
+            let to_src = Affine::scale(k as f64, k as f64)
+                .then(&Affine::translate(x0 as f64 + off, y0 as f64 + off));
+            return bilinear(&small, &to_src.then(m), w, h);
+        }
+    }
+    bilinear(src, m, w, h)
+}
+
+fn box_downsample(src: &RgbImage, x0: u32, y0: u32, rw: u32, rh: u32, k: u32) -> RgbImage {
+    let (ow, oh) = (rw.div_ceil(k), rh.div_ceil(k));
+    RgbImage::from_fn(ow, oh, |ox, oy| {
+        let mut acc = [0u32; 3];
+        let mut n = 0;
+        for y in y0 + oy * k..(y0 + (oy + 1) * k).min(y0 + rh) {
+            for x in x0 + ox * k..(x0 + (ox + 1) * k).min(x0 + rw) {
+                let p = src.get_pixel(x, y).0;
+                for c in 0..3 {
+                    acc[c] += p[c] as u32;
+                }
+                n += 1;
+            }
+        }
+        image::Rgb(acc.map(|a| ((a + n / 2) / n.max(1)) as u8))
+    })
+}
+
+fn bilinear(src: &RgbImage, m: &Affine, w: u32, h: u32) -> RgbImage {
+    let inv = m.inverse();
+    let (sw, sh) = (src.width() as i64, src.height() as i64);
+    let raw = src.as_raw();
+    let px = |x: i64, y: i64| -> [f32; 3] {
+        if x < 0 || y < 0 || x >= sw || y >= sh {
+            FILL.map(|v| v as f32)
+        } else {
+            let i = ((y * sw + x) * 3) as usize;
+            [raw[i] as f32, raw[i + 1] as f32, raw[i + 2] as f32]
+        }
+    };
+    let mut out = RgbImage::new(w, h);
+    for (u, v, o) in out.enumerate_pixels_mut() {
+        let s = inv.apply([u as f64, v as f64]);
+        let (fx, fy) = (s[0].floor(), s[1].floor());
+        let (ax, ay) = ((s[0] - fx) as f32, (s[1] - fy) as f32);
+        let (x, y) = (fx as i64, fy as i64);
+        let (p00, p10, p01, p11) = (px(x, y), px(x + 1, y), px(x, y + 1), px(x + 1, y + 1));
+        let mut c = [0u8; 3];
+        for k in 0..3 {
+            let top = p00[k] + (p10[k] - p00[k]) * ax;
+            let bot = p01[k] + (p11[k] - p01[k]) * ax;
+            c[k] = (top + (bot - top) * ay).round().clamp(0.0, 255.0) as u8;
+        }
+        *o = image::Rgb(c);
+    }
+    out
+}
+
+/// Transform landmarks into the crop; a point outside `[0, W] × [0, H]` becomes invisible
+/// (reference `apply_bound`).
+pub fn warp_points(
+    xy: &[[f64; 2]],
+    visible: &[bool],
+    m: &Affine,
+    w: u32,
+    h: u32,
+) -> (Vec<[f64; 2]>, Vec<bool>) {
+    let pts: Vec<[f64; 2]> = xy.iter().map(|&p| m.apply(p)).collect();
+    let vis = pts
+        .iter()
+        .zip(visible)
+        .map(|(p, &v)| v && (0.0..=w as f64).contains(&p[0]) && (0.0..=h as f64).contains(&p[1]))
+        .collect();
+    (pts, vis)
+}

@@ -1,0 +1,150 @@
+//! One affine per frame: image and landmarks move together, the inverse is exact, clips share
+//! or do not share transforms as they should.
+use image::RgbImage;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+use tsal::data::augment::{clip_matrices, crop_matrix, warp, warp_points, AugParams, Draw};
+use tsal::data::{clip, list};
+
+fn params() -> AugParams {
+    AugParams {
+        pre_crop_expand: 0.2,
+        crop_width: 256,
+        crop_height: 256,
+        scale_prob: 1.0,
+        scale_min: 0.9,
+        scale_max: 1.1,
+        rotate_max: 20.0,
+        crop_perturb_max: 30.0,
+    }
+}
+
+/// A dark image with a bright Gaussian marker at sub-pixel `(mx, my)`.
+fn marked(w: u32, h: u32, mx: f64, my: f64, sigma: f64) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let d2 = (x as f64 - mx).powi(2) + (y as f64 - my).powi(2);
+        let v = (20.0 + 230.0 * (-d2 / (2.0 * sigma * sigma)).exp()).round() as u8;
+        image::Rgb([v, v, v])
+    })
+}
+
+/// Intensity-weighted centre of the bright part of `img` near `around`.
+fn find_marker(img: &RgbImage, around: [f64; 2], r: i64) -> [f64; 2] {
+    let (mut sx, mut sy, mut sw) = (0.0, 0.0, 0.0);
+    for y in around[1] as i64 - r..=around[1] as i64 + r {
+        for x in around[0] as i64 - r..=around[0] as i64 + r {
+            if x < 0 || y < 0 || x >= img.width() as i64 || y >= img.height() as i64 {
+                continue;
+            }
+            let v = img.get_pixel(x as u32, y as u32).0[0] as f64 - 20.0;
+            if v > 2.0 {
+                sx += v * x as f64;
+                sy += v * y as f64;
+                sw += v;
+            }
+        }
+    }
+    [sx / sw, sy / sw]
+}
+
+#[test]
+fn landmarks_land_on_the_warped_marker() {
+    let p = params();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    // Enlarging crops (box ~150 px → 256) and strongly shrinking ones (box ~900 px, antialiased).
+    for (w, h, bbox, sigma) in [
+        (400u32, 300u32, [60.0, 40.0, 210.0, 190.0], 1.5),
+        (1400, 1200, [200.0, 150.0, 1100.0, 1050.0], 8.0),
+    ] {
+        for _ in 0..6 {
+            let mx = rng.random_range(
+                bbox[0] + 0.3 * (bbox[2] - bbox[0])..bbox[2] - 0.3 * (bbox[2] - bbox[0]),
+            );
+            let my = rng.random_range(
+                bbox[1] + 0.3 * (bbox[3] - bbox[1])..bbox[3] - 0.3 * (bbox[3] - bbox[1]),
+            );
+            let src = marked(w, h, mx, my, sigma);
+            let m = crop_matrix(bbox, &p, &Draw::random(&mut rng, &p));
+            let out = warp(&src, &m, 256, 256);
+            let want = m.apply([mx, my]);
+            let r = (4.0 * sigma * m.zoom()).ceil() as i64 + 2;
+            let got = find_marker(&out, want, r);
+            let err = ((got[0] - want[0]).powi(2) + (got[1] - want[1]).powi(2)).sqrt();
+            assert!(
+                err < 0.5,
+                "zoom {:.2}: marker at {got:?}, landmark at {want:?} ({err:.3} px)",
+                m.zoom()
+            );
+        }
+    }
+}
+
+use rand::Rng;
+
+#[test]
+fn inverse_returns_predictions_to_the_original_image() {
+    let p = params();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for _ in 0..20 {
+        let bbox = [rng.random_range(0.0..300.0), rng.random_range(0.0..300.0), 0.0, 0.0];
+        let bbox = [
+            bbox[0],
+            bbox[1],
+            bbox[0] + rng.random_range(40.0..500.0),
+            bbox[1] + rng.random_range(40.0..500.0),
+        ];
+        for draw in [Draw::NONE, Draw::random(&mut rng, &p)] {
+            let m = crop_matrix(bbox, &p, &draw);
+            let inv = m.inverse();
+            let q = [rng.random_range(-50.0..900.0), rng.random_range(-50.0..900.0)];
+            let back = inv.apply(m.apply(q));
+            assert!(
+                (back[0] - q[0]).abs() < 1e-3 && (back[1] - q[1]).abs() < 1e-3,
+                "{q:?} → {back:?}"
+            );
+        }
+    }
+    // The evaluation transform maps the expanded box onto the crop exactly.
+    let m = crop_matrix([100.0, 50.0, 200.0, 250.0], &p, &Draw::NONE);
+    let a = m.apply([100.0 - 20.0, 50.0 - 40.0]);
+    let b = m.apply([200.0 + 20.0, 250.0 + 40.0]);
+    assert!(
+        a[0].abs() < 1e-9
+            && a[1].abs() < 1e-9
+            && (b[0] - 256.0).abs() < 1e-9
+            && (b[1] - 256.0).abs() < 1e-9
+    );
+}
+
+#[test]
+fn points_leaving_the_crop_become_invisible() {
+    let p = params();
+    let m = crop_matrix([100.0, 100.0, 200.0, 200.0], &p, &Draw::NONE);
+    let (pts, vis) = warp_points(
+        &[[150.0, 150.0], [10.0, 150.0], [150.0, 500.0]],
+        &[true, true, true],
+        &m,
+        256,
+        256,
+    );
+    assert_eq!(vis, vec![true, false, false]);
+    assert!((pts[0][0] - 128.0).abs() < 1e-9);
+    let (_, vis) = warp_points(&[[150.0, 150.0]], &[false], &m, 256, 256);
+    assert_eq!(vis, vec![false], "an invisible point stays invisible");
+}
+
+#[test]
+fn video_clips_share_one_transform_views_do_not() {
+    let mut text = String::from("img/a_1.jpg None 10 10 110 110\n");
+    for i in 1..=4 {
+        text += &format!("v/extraction/{i:06}.png None {} 10 {} 110\n", 10 + i, 110 + i);
+    }
+    let entries = list::parse(&text, Path::new("l.lst"), &[]).unwrap();
+    let (clips, _) = clip::group(&entries, 4);
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let views = clip_matrices(&clips[0], &entries, &params(), &mut rng);
+    assert!(views.windows(2).all(|w| w[0] != w[1]), "views get their own transforms");
+    let video = clip_matrices(&clips[1], &entries, &params(), &mut rng);
+    assert!(video.windows(2).all(|w| w[0] == w[1]), "video frames share one transform");
+}
