@@ -3,4 +3,6 @@ pub mod augment;
 pub mod check;
 pub mod clip;
 pub mod list;
+pub mod loader;
 pub mod pts;
+pub mod sample;
