@@ -174,7 +174,7 @@ fn unlanded_subcommands_say_so() {
     for args in [
         &["eval", "--model", "x"][..],
         &["demo", "video.mp4"],
-        &["bench", "data"],
+        &["lists", "aflw", "--mat", "x.mat"],
         &["lists", "300w", "--root", "r"],
         &["lists", "300vw", "--root", "r"],
     ] {

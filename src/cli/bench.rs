@@ -4,7 +4,7 @@ use crate::config::{ModelConfig, TrackerConfig};
 use crate::models::layers::count_macs;
 use crate::models::ops::correlation;
 use crate::models::{Detector, DetectorSpec, PwcLite};
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,8 +21,9 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// Detector and tracker speed (forward; forward + backward) and the correlation alone.
     Model(ModelBench),
-    /// [not yet implemented: issue #4] Data-loading throughput.
-    Data(super::NotYet),
+    /// Data-loading throughput: clips built per second (decode, one resampling, targets) by
+    /// the training loader over list files; optionally a PNG of an augmented clip.
+    Data(DataBench),
 }
 
 #[derive(clap::Args, Debug)]
@@ -60,6 +61,103 @@ pub struct ModelBench {
     pub json: bool,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct DataBench {
+    /// Training lists (e.g. quickstart/data/lists/300W/300w.train.GTB and a 300VW list).
+    #[arg(long, num_args = 1.., required = true)]
+    pub lists: Vec<PathBuf>,
+    /// Loader threads.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Clips per batch.
+    #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = 2)]
+    pub batch_size: usize,
+    /// Frames per clip (the reference: 10).
+    #[arg(long, default_value_t = 10)]
+    pub frames: usize,
+    /// Batches to time.
+    #[arg(long, default_value_t = 20)]
+    pub batches: usize,
+    /// Square crop size.
+    #[arg(long, default_value_t = 256)]
+    pub size: u32,
+    #[arg(long = "rand_seed", visible_alias = "rand-seed", default_value_t = 1)]
+    pub rand_seed: u64,
+    /// Write the first clip of the first batch as a PNG (frames side by side, landmarks green,
+    /// centre heatmap red, landmarks rebuilt from the centroid target blue).
+    #[arg(long = "debug_png", visible_alias = "debug-png")]
+    pub debug_png: Option<PathBuf>,
+}
+
+fn bench_data(a: &DataBench) -> Result<ExitCode> {
+    use crate::data::{augment::AugParams, clip, list, loader, sample::TargetParams};
+    use std::sync::Arc;
+    ensure!(a.size > 0 && a.size % 32 == 0, "--size {}: needs a positive multiple of 32", a.size);
+    ensure!(
+        a.frames > 0 && a.batch_size > 0 && a.batches > 0,
+        "--frames, --batch_size and --batches must be positive"
+    );
+    let mut entries = Vec::new();
+    for l in &a.lists {
+        entries.extend(list::read(l, &[])?);
+    }
+    let (clips, stats) = clip::group(&entries, a.frames);
+    ensure!(!clips.is_empty(), "the lists hold no clips");
+    let cfg = loader::LoaderConfig {
+        workers: a.workers,
+        seed: a.rand_seed,
+        clips_per_batch: a.batch_size,
+        // The reference invocation's augmentation and σ 6 (spec §2).
+        aug: AugParams {
+            pre_crop_expand: 0.2,
+            crop_width: a.size,
+            crop_height: a.size,
+            scale_prob: 1.0,
+            scale_min: 0.9,
+            scale_max: 1.1,
+            rotate_max: 20.0,
+            crop_perturb_max: 30.0,
+        },
+        targets: TargetParams {
+            num_pts: 68,
+            sigma: 6.0,
+            shape: crate::codec::heatmap::Shape::Gaussian,
+            cutoff: crate::codec::heatmap::REFERENCE_CUTOFF,
+        },
+    };
+    let (entries, clips) = (Arc::new(entries), Arc::new(clips));
+    let t0 = Instant::now();
+    let (mut frames, mut n) = (0usize, 0usize);
+    let mut epoch = 0;
+    while n < a.batches {
+        for b in loader::epoch(entries.clone(), clips.clone(), &cfg, epoch) {
+            let b = b?;
+            if n == 0 {
+                if let Some(p) = &a.debug_png {
+                    let img = crate::data::debug::render_clip(&b.samples[0], a.size, a.size, 68);
+                    img.save(p).with_context(|| format!("--debug_png {}", p.display()))?;
+                }
+            }
+            frames += b.samples.iter().map(|s| s.frames).sum::<usize>();
+            n += 1;
+            if n == a.batches {
+                break;
+            }
+        }
+        epoch += 1;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "{} clips ({} views, {} video); {n} batches of {} clips × {} frames at {}², {} workers, no image cache",
+        clips.len(), stats.view_clips, stats.video_clips, a.batch_size, a.frames, a.size, a.workers
+    );
+    println!(
+        "{frames} samples in {secs:.2} s: {:.0} samples/s (69 heatmaps + centroid targets each)",
+        frames as f64 / secs
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 #[derive(Serialize)]
 struct Row {
     model: &'static str,
@@ -75,7 +173,7 @@ struct Row {
 pub fn run(a: &BenchArgs) -> Result<ExitCode> {
     match &a.what {
         BenchWhat::Model(m) => bench_model(m),
-        BenchWhat::Data(_) => Ok(super::not_yet("bench data", "issue #4 (data pipeline)")),
+        BenchWhat::Data(d) => bench_data(d),
     }
 }
 

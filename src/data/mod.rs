@@ -2,6 +2,7 @@
 pub mod augment;
 pub mod check;
 pub mod clip;
+pub mod debug;
 pub mod list;
 pub mod loader;
 pub mod pts;
