@@ -109,3 +109,44 @@ fn a_missing_image_names_its_list_line() {
         assert!(errs[0].contains(&line) && errs[0].contains("gone.jpg"), "{}", errs[0]);
     }
 }
+
+#[test]
+fn batches_collate_clip_major_and_map_back_to_the_original_image() {
+    use tch::{Device, Kind};
+    let d = tempfile::tempdir().unwrap();
+    let entries = Arc::new(dataset(d.path()));
+    let (clips, _) = clip::group(&entries, 4);
+    let clips = Arc::new(clips);
+    let hb = loader::epoch(entries.clone(), clips.clone(), &config(0), 0).next().unwrap().unwrap();
+    let b = tsal::data::batch::Batch::from_host(&hb, 64, 64, 68, Device::Cpu).unwrap();
+    assert_eq!(b.images.size(), [8, 3, 64, 64]);
+    assert_eq!(b.heatmaps.size(), [8, 69, 8, 8]);
+    assert_eq!(b.centre.size(), [8, 1, 8, 8]);
+    assert_eq!(b.offsets.size(), [8, 136]);
+    assert_eq!(b.points.size(), [8, 68, 2]);
+    assert_eq!(b.to_original.size(), [8, 2, 3]);
+    assert_eq!(b.centre_ind.kind(), Kind::Int64);
+    // Row 4 is clip 1, frame 0.
+    let s1 = &hb.samples[1];
+    assert_eq!(
+        b.images.double_value(&[4, 2, 10, 20]),
+        s1.images[2 * 64 * 64 + 10 * 64 + 20] as f64
+    );
+    // Crop points mapped back through to_original land on the .pts landmarks.
+    for (row, (s, f)) in hb.samples.iter().flat_map(|s| (0..4).map(move |f| (s, f))).enumerate() {
+        let clip = &clips[hb.clips[row / 4]];
+        let e = &entries[clip.frames[f]];
+        let Some(ann) = &e.annotation else { continue };
+        let lm = tsal::data::pts::read(ann, Some(68)).unwrap();
+        let m = s.to_original[f];
+        for j in 0..68 {
+            let q =
+                m.apply([s.points[(f * 68 + j) * 2] as f64, s.points[(f * 68 + j) * 2 + 1] as f64]);
+            assert!(
+                (q[0] - lm.xy[j][0]).abs() < 1e-2 && (q[1] - lm.xy[j][1]).abs() < 1e-2,
+                "{q:?} vs {:?}",
+                lm.xy[j]
+            );
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Landmark data on disk: annotation files, list files, and their validation.
 pub mod augment;
+pub mod batch;
 pub mod check;
 pub mod clip;
 pub mod debug;
