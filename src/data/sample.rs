@@ -104,9 +104,15 @@ pub fn build(
         labelled: Vec::with_capacity(f),
         to_original: Vec::with_capacity(f),
     };
+    // The views of a still image repeat one line: decode it once.
+    let mut decoded: Option<(usize, image::RgbImage, Option<pts::Landmarks>)> = None;
     for (&i, m) in clip.frames.iter().zip(&mats) {
         let e = &entries[i];
-        let img = warp(&load_image(e)?, m, w, h);
+        if decoded.as_ref().is_none_or(|d| d.0 != i) {
+            decoded = Some((i, load_image(e)?, load_points(e, p)?));
+        }
+        let (_, src, lm) = decoded.as_ref().expect("decoded above");
+        let img = warp(src, m, w, h);
         let plane = (w * h) as usize;
         let base = s.images.len();
         s.images.resize(base + 3 * plane, 0.0);
@@ -115,9 +121,8 @@ pub fn build(
                 s.images[base + c * plane + k] = (px.0[c] as f32 / 255.0 - MEAN[c]) / STD[c];
             }
         }
-        let lm = load_points(e, p)?;
         let labelled = lm.is_some();
-        let (xy, vis) = match &lm {
+        let (xy, vis) = match lm {
             Some(lm) => warp_points(&lm.xy, &lm.visible, m, w, h),
             None => (vec![[0.0, 0.0]; p], vec![false; p]),
         };
