@@ -192,33 +192,52 @@ fn box_downsample(src: &RgbImage, x0: u32, y0: u32, rw: u32, rh: u32, k: u32) ->
 }
 
 fn bilinear(src: &RgbImage, m: &Affine, w: u32, h: u32) -> RgbImage {
-    let inv = m.inverse();
+    let inv = m.inverse().0;
     let (sw, sh) = (src.width() as i64, src.height() as i64);
     let raw = src.as_raw();
-    let px = |x: i64, y: i64| -> [f32; 3] {
+    let fill = FILL.map(|v| v as f32);
+    let at = |x: i64, y: i64| -> [f32; 3] {
         if x < 0 || y < 0 || x >= sw || y >= sh {
-            FILL.map(|v| v as f32)
+            fill
         } else {
             let i = ((y * sw + x) * 3) as usize;
             [raw[i] as f32, raw[i + 1] as f32, raw[i + 2] as f32]
         }
     };
-    let mut out = RgbImage::new(w, h);
-    for (u, v, o) in out.enumerate_pixels_mut() {
-        let s = inv.apply([u as f64, v as f64]);
-        let (fx, fy) = (s[0].floor(), s[1].floor());
-        let (ax, ay) = ((s[0] - fx) as f32, (s[1] - fy) as f32);
-        let (x, y) = (fx as i64, fy as i64);
-        let (p00, p10, p01, p11) = (px(x, y), px(x + 1, y), px(x, y + 1), px(x + 1, y + 1));
-        let mut c = [0u8; 3];
-        for k in 0..3 {
-            let top = p00[k] + (p10[k] - p00[k]) * ax;
-            let bot = p01[k] + (p11[k] - p01[k]) * ax;
-            c[k] = (top + (bot - top) * ay).round().clamp(0.0, 255.0) as u8;
+    let mut out = vec![0u8; (w * h * 3) as usize];
+    for v in 0..h as usize {
+        // Source position of (0, v) and its step per output column.
+        let (mut sx, mut sy) = (inv[0][1] * v as f64 + inv[0][2], inv[1][1] * v as f64 + inv[1][2]);
+        let (dx, dy) = (inv[0][0], inv[1][0]);
+        let row = &mut out[v * w as usize * 3..(v + 1) * w as usize * 3];
+        for px in row.chunks_exact_mut(3) {
+            let (fx, fy) = (sx.floor(), sy.floor());
+            let (ax, ay) = ((sx - fx) as f32, (sy - fy) as f32);
+            let (x, y) = (fx as i64, fy as i64);
+            if x >= 0 && y >= 0 && x + 1 < sw && y + 1 < sh {
+                // All four neighbours inside: index the rows directly.
+                let i0 = ((y * sw + x) * 3) as usize;
+                let i1 = i0 + (sw * 3) as usize;
+                for c in 0..3 {
+                    let (p00, p10) = (raw[i0 + c] as f32, raw[i0 + 3 + c] as f32);
+                    let (p01, p11) = (raw[i1 + c] as f32, raw[i1 + 3 + c] as f32);
+                    let top = p00 + (p10 - p00) * ax;
+                    let bot = p01 + (p11 - p01) * ax;
+                    px[c] = (top + (bot - top) * ay + 0.5) as u8;
+                }
+            } else {
+                let (p00, p10, p01, p11) = (at(x, y), at(x + 1, y), at(x, y + 1), at(x + 1, y + 1));
+                for c in 0..3 {
+                    let top = p00[c] + (p10[c] - p00[c]) * ax;
+                    let bot = p01[c] + (p11[c] - p01[c]) * ax;
+                    px[c] = (top + (bot - top) * ay).round().clamp(0.0, 255.0) as u8;
+                }
+            }
+            sx += dx;
+            sy += dy;
         }
-        *o = image::Rgb(c);
     }
-    out
+    RgbImage::from_raw(w, h, out).expect("buffer sized w·h·3")
 }
 
 /// Transform landmarks into the crop; a point outside `[0, W] × [0, H]` becomes invisible
