@@ -146,11 +146,7 @@ fn check_image(path: &Path, header_only: bool) -> (Result<(), String>, bool) {
     let r = if header_only {
         image::image_dimensions(path).map(|_| ())
     } else {
-        image::ImageReader::open(path)
-            .map_err(image::ImageError::IoError)
-            .and_then(|r| r.with_guessed_format().map_err(image::ImageError::IoError))
-            .and_then(|r| r.decode())
-            .map(|_| ())
+        super::image_io::decode(path).map(|_| ())
     };
     (r.map_err(|e| format!("does not decode: {e}")), false)
 }

@@ -4,6 +4,7 @@ pub mod batch;
 pub mod check;
 pub mod clip;
 pub mod debug;
+pub mod image_io;
 pub mod list;
 pub mod loader;
 pub mod pts;

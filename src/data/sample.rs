@@ -48,10 +48,7 @@ pub struct HostSample {
 
 /// Decode an image, naming the list line on failure.
 pub fn load_image(e: &ListEntry) -> Result<image::RgbImage> {
-    let img = image::ImageReader::open(&e.image)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(anyhow::Error::from)
-        .and_then(|r| r.decode().map_err(anyhow::Error::from))
+    let img = super::image_io::decode(&e.image)
         .with_context(|| format!("{}: image {}", e.origin, e.image.display()))?;
     Ok(img.to_rgb8())
 }

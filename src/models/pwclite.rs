@@ -177,7 +177,8 @@ impl PwcLite {
     /// Coarse-to-fine estimation from pyramid `p1` into `p2`.
     fn two_frames(&self, p1: &[Tensor], p2: &[Tensor]) -> Flows {
         let mut flows = Vec::with_capacity(LEVELS);
-        let mut flow = p1[0].zeros_like().narrow(1, 0, 2);
+        let (n, _, h, w) = p1[0].size4().expect("pyramid level must be [N, C, H, W]");
+        let mut flow = Tensor::zeros([n, 2, h, w], (p1[0].kind(), p1[0].device()));
         for l in 0..LEVELS {
             let x2 = if l == 0 {
                 p2[l].shallow_clone()
