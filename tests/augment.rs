@@ -4,7 +4,9 @@ use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
-use tsal::data::augment::{clip_matrices, crop_matrix, warp, warp_points, AugParams, Draw};
+use tsal::data::augment::{
+    clip_matrices, crop_matrix, reach, warp, warp_points, AugParams, Draw, Region,
+};
 use tsal::data::{clip, list};
 
 fn params() -> AugParams {
@@ -66,7 +68,7 @@ fn landmarks_land_on_the_warped_marker() {
             );
             let src = marked(w, h, mx, my, sigma);
             let m = crop_matrix(bbox, &p, &Draw::random(&mut rng, &p));
-            let out = warp(&src, &m, 256, 256);
+            let out = warp(&Region::whole(src), &m, 256, 256);
             let want = m.apply([mx, my]);
             let r = (4.0 * sigma * m.zoom()).ceil() as i64 + 2;
             let got = find_marker(&out, want, r);
@@ -147,4 +149,48 @@ fn video_clips_share_one_transform_views_do_not() {
     assert!(views.windows(2).all(|w| w[0] != w[1]), "views get their own transforms");
     let video = clip_matrices(&clips[1], &entries, &params(), &mut rng);
     assert!(video.windows(2).all(|w| w[0] == w[1]), "video frames share one transform");
+}
+
+/// The image cache keeps only `reach`: crops from that part equal crops from the whole image,
+/// bit for bit, for any draw (the extremes included), enlarging and antialiased alike.
+#[test]
+fn the_reachable_part_warps_like_the_whole_image() {
+    let p = params();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let img = RgbImage::from_fn(1600, 1300, |x, y| {
+        image::Rgb([(x * 7 + y * 3) as u8, (x ^ y) as u8, (x * y % 251) as u8])
+    });
+    let j = p.crop_perturb_max;
+    // `reach` holds for any rotation: at 45° with the shift along a diagonal, a crop corner
+    // lands exactly on the bound's extent along an axis.
+    let mut extremes = vec![Draw::NONE, Draw { scale: p.scale_max, degrees: 0.0, shift: [j, j] }];
+    for (deg, sx, sy) in [(45.0, -j, -j), (-45.0, j, -j), (135.0, j, j), (-135.0, -j, j)] {
+        extremes.push(Draw { scale: p.scale_min, degrees: deg, shift: [sx, sy] });
+        extremes.push(Draw { scale: p.scale_min, degrees: deg, shift: [-sx, -sy] });
+    }
+    let mut smaller = 0;
+    // Small faces (enlarged), mid-size, and large ones (antialiased, k = 2..6), some near the
+    // image border.
+    for (side, n) in [(60.0, 6), (250.0, 6), (700.0, 4), (1000.0, 2)] {
+        for _ in 0..n {
+            let (w, h) = (side * rng.random_range(0.8..1.2), side * rng.random_range(0.8..1.2));
+            let x0 = rng.random_range(-0.2 * w..1600.0 - 0.8 * w);
+            let y0 = rng.random_range(-0.2 * h..1300.0 - 0.8 * h);
+            let bbox = [x0, y0, x0 + w, y0 + h];
+            let part = Region::crop(&img, reach(bbox, &p));
+            if part.bytes() < img.as_raw().len() {
+                smaller += 1;
+            }
+            let whole = Region::whole(img.clone());
+            let draws = extremes.iter().copied().chain((0..3).map(|_| Draw::random(&mut rng, &p)));
+            for d in draws {
+                let m = crop_matrix(bbox, &p, &d);
+                assert!(
+                    warp(&part, &m, 256, 256) == warp(&whole, &m, 256, 256),
+                    "box {bbox:?}, draw {d:?}: the cached part gives another crop"
+                );
+            }
+        }
+    }
+    assert!(smaller >= 12, "only {smaller} boxes had a part smaller than the image");
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tsal::codec::heatmap;
 use tsal::data::augment::AugParams;
-use tsal::data::loader::{self, LoaderConfig};
+use tsal::data::loader::{self, Loader, LoaderConfig};
 use tsal::data::sample::TargetParams;
 use tsal::data::{clip, list};
 use tsal::synth::SynthOptions;
@@ -47,6 +47,8 @@ fn config(workers: usize) -> LoaderConfig {
             shape: heatmap::Shape::Gaussian,
             cutoff: 0.01,
         },
+        cache_bytes: None,
+        skip_bad: false,
     }
 }
 
@@ -58,7 +60,8 @@ fn same_seed_same_batches_with_any_number_of_workers() {
     assert!(stats.view_clips == 6 && stats.video_clips >= 4, "{stats:?}");
     let clips = Arc::new(clips);
     let run = |w: usize, epoch: u64| -> Vec<loader::HostBatch> {
-        loader::epoch(entries.clone(), clips.clone(), &config(w), epoch)
+        Loader::new(entries.clone(), clips.clone(), config(w))
+            .epoch(epoch)
             .map(|b| b.unwrap())
             .collect()
     };
@@ -66,6 +69,24 @@ fn same_seed_same_batches_with_any_number_of_workers() {
     assert_eq!(a.len(), clips.len().div_ceil(2));
     assert_eq!(run(1, 0), a, "1 worker differs from inline");
     assert_eq!(run(2, 0), a, "2 workers differ from inline");
+    // Images from the cache (filled by epoch 0, read in epoch 1) give the same batches, with a
+    // budget for everything and with one too small for all frames.
+    for budget in [1usize << 30, 300_000] {
+        let cached = Loader::new(
+            entries.clone(),
+            clips.clone(),
+            LoaderConfig { cache_bytes: Some(budget), ..config(2) },
+        );
+        let first: Vec<_> = cached.epoch(0).map(|b| b.unwrap()).collect();
+        assert_eq!(first, a, "cache budget {budget}: a cold cache changes epoch 0");
+        let second: Vec<_> = cached.epoch(1).map(|b| b.unwrap()).collect();
+        assert_eq!(second, run(0, 1), "cache budget {budget}: a warm cache changes epoch 1");
+        let st = cached.cache_stats().unwrap();
+        assert!(st.frames > 0 && st.bytes <= budget, "{st:?}");
+        if budget == 300_000 {
+            assert!(st.refused > 0, "a small budget refuses frames: {st:?}");
+        }
+    }
     let b = run(2, 1);
     assert_ne!(b[0].samples[0].images, a[0].samples[0].images, "another epoch, other draws");
     // Every clip appears once per epoch.
@@ -102,11 +123,40 @@ fn a_missing_image_names_its_list_line() {
     let clips = Arc::new(clips);
     let entries = Arc::new(entries);
     for w in [0, 2] {
-        let errs: Vec<String> = loader::epoch(entries.clone(), clips.clone(), &config(w), 0)
+        let errs: Vec<String> = Loader::new(entries.clone(), clips.clone(), config(w))
+            .epoch(0)
             .filter_map(|b| b.err().map(|e| format!("{e:#}")))
             .collect();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(errs[0].contains(&line) && errs[0].contains("gone.jpg"), "{}", errs[0]);
+    }
+}
+
+#[test]
+fn skip_bad_leaves_out_unreadable_clips_and_counts_them() {
+    let d = tempfile::tempdir().unwrap();
+    let mut entries = dataset(d.path());
+    entries.truncate(4);
+    entries[2].image = d.path().join("gone.jpg");
+    let line = entries[2].origin.to_string();
+    let (clips, _) = clip::group(&entries, 4);
+    assert_eq!(clips.len(), 4);
+    let (clips, entries) = (Arc::new(clips), Arc::new(entries));
+    for w in [0, 2] {
+        let l = Loader::new(
+            entries.clone(),
+            clips.clone(),
+            LoaderConfig { skip_bad: true, clips_per_batch: 1, ..config(w) },
+        );
+        let batches: Vec<_> = l.epoch(0).map(|b| b.unwrap()).collect();
+        // The batch that held only the bad clip is not yielded.
+        assert_eq!(batches.len(), 3);
+        let mut seen: Vec<usize> = batches.iter().flat_map(|b| b.clips.clone()).collect();
+        seen.sort();
+        assert_eq!(seen, [0, 1, 3]);
+        let skipped = l.skipped();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(skipped[0].contains(&line) && skipped[0].contains("gone.jpg"), "{}", skipped[0]);
     }
 }
 
@@ -117,7 +167,8 @@ fn batches_collate_clip_major_and_map_back_to_the_original_image() {
     let entries = Arc::new(dataset(d.path()));
     let (clips, _) = clip::group(&entries, 4);
     let clips = Arc::new(clips);
-    let hb = loader::epoch(entries.clone(), clips.clone(), &config(0), 0).next().unwrap().unwrap();
+    let hb =
+        Loader::new(entries.clone(), clips.clone(), config(0)).epoch(0).next().unwrap().unwrap();
     let b = tsal::data::batch::Batch::from_host(&hb, 64, 64, 68, Device::Cpu).unwrap();
     assert_eq!(b.images.size(), [8, 3, 64, 64]);
     assert_eq!(b.heatmaps.size(), [8, 69, 8, 8]);

@@ -1,10 +1,12 @@
 //! `tsal bench model`: forward and forward+backward time per image of the detector and the
 //! tracker, and of the tracker's correlation alone, with FLOP rates from counted MACs.
+use crate::codec::heatmap::REFERENCE_CUTOFF;
 use crate::config::{ModelConfig, TrackerConfig};
 use crate::models::layers::count_macs;
 use crate::models::ops::correlation;
 use crate::models::{Detector, DetectorSpec, PwcLite};
 use anyhow::{ensure, Context, Result};
+use rand::SeedableRng;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +85,19 @@ pub struct DataBench {
     pub size: u32,
     #[arg(long = "rand_seed", visible_alias = "rand-seed", default_value_t = 1)]
     pub rand_seed: u64,
+    /// Keep decoded images (the part crops can reach) in memory; the cache is filled by one
+    /// untimed epoch before timing.
+    #[arg(long = "cache_images", visible_alias = "cache-images")]
+    pub cache_images: bool,
+    /// Memory budget of the image cache, in MiB.
+    #[arg(long = "cache_mb", visible_alias = "cache-mb", default_value_t = 4096)]
+    pub cache_mb: usize,
+    /// Targets below this value become 0 (the reference: 0.01, spec §4.5).
+    #[arg(long = "heatmap_cutoff", visible_alias = "heatmap-cutoff", default_value_t = REFERENCE_CUTOFF)]
+    pub heatmap_cutoff: f64,
+    /// Also time each step (read, warp, normalise, heatmaps, centroid) on one thread.
+    #[arg(long)]
+    pub breakdown: bool,
     /// Write the first clip of the first batch as a PNG (frames side by side, landmarks green,
     /// centre heatmap red, landmarks rebuilt from the centroid target blue).
     #[arg(long = "debug_png", visible_alias = "debug-png")]
@@ -90,7 +105,7 @@ pub struct DataBench {
 }
 
 fn bench_data(a: &DataBench) -> Result<ExitCode> {
-    use crate::data::{augment::AugParams, clip, list, loader, sample::TargetParams};
+    use crate::data::{augment::AugParams, cache::ImageCache, clip, list, loader, sample};
     use std::sync::Arc;
     ensure!(a.size > 0 && a.size % 32 == 0, "--size {}: needs a positive multiple of 32", a.size);
     ensure!(
@@ -118,19 +133,51 @@ fn bench_data(a: &DataBench) -> Result<ExitCode> {
             rotate_max: 20.0,
             crop_perturb_max: 30.0,
         },
-        targets: TargetParams {
+        targets: sample::TargetParams {
             num_pts: 68,
             sigma: 6.0,
             shape: crate::codec::heatmap::Shape::Gaussian,
-            cutoff: crate::codec::heatmap::REFERENCE_CUTOFF,
+            cutoff: a.heatmap_cutoff,
         },
+        cache_bytes: a.cache_images.then_some(a.cache_mb << 20),
+        skip_bad: false,
     };
     let (entries, clips) = (Arc::new(entries), Arc::new(clips));
+    let loader = loader::Loader::new(entries.clone(), clips.clone(), cfg.clone());
+    println!(
+        "{} clips ({} views, {} video); batches of {} clips × {} frames at {}², {} workers",
+        clips.len(),
+        stats.view_clips,
+        stats.video_clips,
+        a.batch_size,
+        a.frames,
+        a.size,
+        a.workers
+    );
+    let mut epoch = 0;
+    if a.cache_images {
+        let t0 = Instant::now();
+        let mut frames = 0;
+        for b in loader.epoch(epoch) {
+            frames += b?.samples.iter().map(|s| s.frames).sum::<usize>();
+        }
+        epoch += 1;
+        let c = loader.cache_stats().expect("cache on");
+        println!(
+            "cache filled by one epoch ({frames} samples) in {:.2} s: {} frames, {:.1} MiB \
+             ({:.0} KiB per frame), {} not admitted (budget {} MiB)",
+            t0.elapsed().as_secs_f64(),
+            c.frames,
+            c.bytes as f64 / (1 << 20) as f64,
+            c.bytes as f64 / 1024.0 / c.frames.max(1) as f64,
+            c.refused,
+            a.cache_mb
+        );
+    }
     let t0 = Instant::now();
     let (mut frames, mut n) = (0usize, 0usize);
-    let mut epoch = 0;
     while n < a.batches {
-        for b in loader::epoch(entries.clone(), clips.clone(), &cfg, epoch) {
+        for b in loader.epoch(epoch) {
             let b = b?;
             if n == 0 {
                 if let Some(p) = &a.debug_png {
@@ -148,13 +195,59 @@ fn bench_data(a: &DataBench) -> Result<ExitCode> {
     }
     let secs = t0.elapsed().as_secs_f64();
     println!(
-        "{} clips ({} views, {} video); {n} batches of {} clips × {} frames at {}², {} workers, no image cache",
-        clips.len(), stats.view_clips, stats.video_clips, a.batch_size, a.frames, a.size, a.workers
+        "{frames} samples in {secs:.2} s: {:.0} samples/s ({}; 69 heatmaps + centroid targets \
+         each)",
+        frames as f64 / secs,
+        if a.cache_images { "images from the cache" } else { "images decoded from disk" }
     );
-    println!(
-        "{frames} samples in {secs:.2} s: {:.0} samples/s (69 heatmaps + centroid targets each)",
-        frames as f64 / secs
-    );
+    if a.breakdown {
+        // One thread, the clips of the first batches of a fresh epoch, step by step.
+        let cache = a.cache_images.then(|| ImageCache::new(a.cache_mb << 20));
+        let order = loader::epoch_order(clips.len(), a.rand_seed, 0);
+        let take = (a.batches * a.batch_size).min(clips.len());
+        let mut passes = vec![("from disk", sample::PhaseTimes::default())];
+        if cache.is_some() {
+            passes.push(("from the cache", sample::PhaseTimes::default()));
+        }
+        for (_, times) in passes.iter_mut() {
+            for (j, &c) in order[..take].iter().enumerate() {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(loader::stream_seed(
+                    a.rand_seed,
+                    0,
+                    j as u64,
+                ));
+                sample::build_timed(
+                    &clips[c],
+                    &entries,
+                    &cfg.aug,
+                    &cfg.targets,
+                    Some(&mut rng),
+                    cache.as_ref(),
+                    times,
+                )?;
+            }
+        }
+        println!("time per sample on one thread (ms):");
+        println!(
+            "{:<16} {:>7} {:>7} {:>9} {:>9} {:>9} {:>7} {:>9}",
+            "images", "read", "warp", "normalise", "heatmaps", "centroid", "total", "samples/s"
+        );
+        for (name, t) in &passes {
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / t.frames.max(1) as f64;
+            let total = ms(t.read) + ms(t.warp) + ms(t.normalise) + ms(t.heatmaps) + ms(t.centroid);
+            println!(
+                "{:<16} {:>7.3} {:>7.3} {:>9.3} {:>9.3} {:>9.3} {:>7.3} {:>9.0}",
+                name,
+                ms(t.read),
+                ms(t.warp),
+                ms(t.normalise),
+                ms(t.heatmaps),
+                ms(t.centroid),
+                total,
+                1e3 / total
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -95,22 +95,38 @@ pub fn encode(
         return HeatmapTarget { maps, mask };
     }
     let mut top = vec![0f32; cells];
+    let two_s2 = 2.0 * sigma * sigma;
+    // exp(tx + ty) = exp(tx)·exp(ty): one exp per column and per row, not per cell.
+    let (mut ex, mut ey) = (vec![0f64; gw], vec![0f64; gh]);
+    let (mut tx, mut ty) = (vec![0f64; gw], vec![0f64; gh]);
     for (k, (pt, &v)) in xy.iter().zip(visible).enumerate() {
         mask[k] = v as u8 as f32;
         if !v {
             continue;
         }
-        let m = &mut maps[k * cells..(k + 1) * cells];
+        for x in 0..gw {
+            let d = STRIDE * x as f64 + CELL_CENTRE - pt[0];
+            tx[x] = -d * d / two_s2;
+            ex[x] = tx[x].exp();
+        }
         for y in 0..gh {
-            let dy = STRIDE * y as f64 + CELL_CENTRE - pt[1];
-            for x in 0..gw {
-                let dx = STRIDE * x as f64 + CELL_CENTRE - pt[0];
-                let t = -(dx * dx + dy * dy) / (2.0 * sigma * sigma);
+            let d = STRIDE * y as f64 + CELL_CENTRE - pt[1];
+            ty[y] = -d * d / two_s2;
+            ey[y] = ty[y].exp();
+        }
+        // Both shapes are at most exp(t) ≤ exp(tx), exp(ty): rows and columns whose factor is
+        // already below the cut-off stay zero.
+        let cols = span(&ex, cutoff);
+        let rows = span(&ey, cutoff);
+        let m = &mut maps[k * cells..(k + 1) * cells];
+        for y in rows {
+            for x in cols.clone() {
+                let g = ex[x] * ey[y];
                 let h = match shape {
-                    Shape::Gaussian => t.exp(),
-                    Shape::Laplacian => (1.0 + t) * t.exp(),
+                    Shape::Gaussian => g,
+                    Shape::Laplacian => (1.0 + tx[x] + ty[y]) * g,
                 };
-                let h = if h < cutoff { 0.0 } else { h.min(1.0) } as f32;
+                let h = if h < cutoff || h <= 0.0 { 0.0 } else { h.min(1.0) } as f32;
                 m[y * gw + x] = h;
                 top[y * gw + x] = top[y * gw + x].max(h);
             }
@@ -121,4 +137,15 @@ pub fn encode(
     }
     mask[p] = 1.0;
     HeatmapTarget { maps, mask }
+}
+
+/// The indices `i..j` outside of which `f` is below `cutoff` (all of them when `cutoff` ≤ 0).
+fn span(f: &[f64], cutoff: f64) -> std::ops::Range<usize> {
+    if cutoff <= 0.0 {
+        return 0..f.len();
+    }
+    match f.iter().position(|&v| v >= cutoff) {
+        Some(i) => i..f.len() - f.iter().rev().position(|&v| v >= cutoff).expect("found above"),
+        None => 0..0,
+    }
 }

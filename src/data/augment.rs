@@ -144,10 +144,64 @@ pub fn clip_matrices(
 /// ImageNet mean colour, the fill outside the source image (spec §4.4: 123, 116, 103).
 pub const FILL: [u8; 3] = [123, 116, 103];
 
+/// Source pixels for [`warp`]: a whole decoded image, or the part of it that crops can reach
+/// (the image cache), placed at `origin` in an image of size `full`. Pixels of the full image
+/// outside the part are never read when the part covers [`reach`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Region {
+    pub pixels: RgbImage,
+    pub origin: [u32; 2],
+    pub full: [u32; 2],
+}
+
+impl Region {
+    pub fn whole(img: RgbImage) -> Self {
+        let full = [img.width(), img.height()];
+        Region { pixels: img, origin: [0, 0], full }
+    }
+
+    /// The part `[x0, x1) × [y0, y1)` of `img` (clamped to it), copied.
+    pub fn crop(img: &RgbImage, [x0, y0, x1, y1]: [u32; 4]) -> Self {
+        let (x1, y1) = (x1.min(img.width()), y1.min(img.height()));
+        let (x0, y0) = (x0.min(x1), y0.min(y1));
+        let pixels = image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
+        Region { pixels, origin: [x0, y0], full: [img.width(), img.height()] }
+    }
+
+    /// Bytes of pixel data held.
+    pub fn bytes(&self) -> usize {
+        self.pixels.as_raw().len()
+    }
+}
+
+/// The pixels `[x0, y0, x1, y1)` of an image that [`warp`] may read for any draw of `p` on
+/// face box `bbox` (crop corners at the largest shift, smallest scale and any rotation, plus the
+/// antialiasing block and the bilinear neighbour). Not clamped to the image.
+pub fn reach(bbox: [f64; 4], p: &AugParams) -> [u32; 4] {
+    let (w, h) = (bbox[2] - bbox[0], bbox[3] - bbox[1]);
+    let (bw, bh) = (w * (1.0 + 2.0 * p.pre_crop_expand), h * (1.0 + 2.0 * p.pre_crop_expand));
+    let (cw, ch) = (p.crop_width as f64, p.crop_height as f64);
+    let smallest = if p.scale_prob > 0.0 { p.scale_min.min(1.0) } else { 1.0 };
+    // Crop pixels from the crop centre to a corner, before the scale, with the largest shift.
+    let d = (0.5 * cw.hypot(ch) + p.crop_perturb_max.abs() * std::f64::consts::SQRT_2) / smallest;
+    let zoom_min = smallest * (cw / bw * ch / bh).sqrt();
+    let margin = (1.0 / zoom_min).floor().max(1.0) + 2.0;
+    let (cx, cy) = ((bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0);
+    let (rx, ry) = (d * bw / cw + margin, d * bh / ch + margin);
+    let clamp = |v: f64| v.clamp(0.0, u32::MAX as f64) as u32;
+    [
+        clamp((cx - rx).floor()),
+        clamp((cy - ry).floor()),
+        clamp((cx + rx).ceil()),
+        clamp((cy + ry).ceil()),
+    ]
+}
+
 /// Resample `src` through `m` into a `w×h` crop: bilinear, pixel centres aligned, the fill
-/// colour outside. When the map shrinks by more than 2×, the source region is first averaged
-/// over k×k blocks (k = ⌊1/zoom⌋) so the result is antialiased.
-pub fn warp(src: &RgbImage, m: &Affine, w: u32, h: u32) -> RgbImage {
+/// colour outside the full image. When the map shrinks by more than 2×, the source region is
+/// first averaged over k×k blocks (k = ⌊1/zoom⌋) so the result is antialiased. The result does
+/// not depend on how much of the image `src` holds, as long as it covers [`reach`].
+pub fn warp(src: &Region, m: &Affine, w: u32, h: u32) -> RgbImage {
     let zoom = m.zoom();
     if zoom < 0.5 {
         let k = (1.0 / zoom).floor() as u32;
@@ -157,80 +211,114 @@ pub fn warp(src: &RgbImage, m: &Affine, w: u32, h: u32) -> RgbImage {
             .map(|c| inv.apply(c));
         let lo = |i: usize| corners.iter().map(|c| c[i]).fold(f64::INFINITY, f64::min);
         let hi = |i: usize| corners.iter().map(|c| c[i]).fold(f64::NEG_INFINITY, f64::max);
-        let x0 = ((lo(0) - k as f64).floor().max(0.0) as u32).min(src.width());
-        let y0 = ((lo(1) - k as f64).floor().max(0.0) as u32).min(src.height());
-        let x1 = ((hi(0) + k as f64).ceil().max(0.0) as u32).min(src.width());
-        let y1 = ((hi(1) + k as f64).ceil().max(0.0) as u32).min(src.height());
+        let [fw, fh] = src.full;
+        let x0 = ((lo(0) - k as f64).floor().max(0.0) as u32).min(fw);
+        let y0 = ((lo(1) - k as f64).floor().max(0.0) as u32).min(fh);
+        let x1 = ((hi(0) + k as f64).ceil().max(0.0) as u32).min(fw);
+        let y1 = ((hi(1) + k as f64).ceil().max(0.0) as u32).min(fh);
         if x1 > x0 && y1 > y0 {
             let small = box_downsample(src, x0, y0, x1 - x0, y1 - y0, k);
             // Small pixel d has its centre at source x0 + (k−1)/2 + k·d.
             let off = (k as f64 - 1.0) / 2.0;
             let to_src = Affine::scale(k as f64, k as f64)
                 .then(&Affine::translate(x0 as f64 + off, y0 as f64 + off));
-            return bilinear(&small, &to_src.then(m), w, h);
+            return bilinear(&Region::whole(small), &to_src.then(m), w, h);
         }
     }
     bilinear(src, m, w, h)
 }
 
-fn box_downsample(src: &RgbImage, x0: u32, y0: u32, rw: u32, rh: u32, k: u32) -> RgbImage {
-    let (ow, oh) = (rw.div_ceil(k), rh.div_ceil(k));
-    RgbImage::from_fn(ow, oh, |ox, oy| {
-        let mut acc = [0u32; 3];
-        let mut n = 0;
-        for y in y0 + oy * k..(y0 + (oy + 1) * k).min(y0 + rh) {
-            for x in x0 + ox * k..(x0 + (ox + 1) * k).min(x0 + rw) {
-                let p = src.get_pixel(x, y).0;
-                for c in 0..3 {
-                    acc[c] += p[c] as u32;
-                }
-                n += 1;
+/// Mean of k×k blocks of the full-image rectangle `(x0, y0, rw, rh)` (blocks at the right and
+/// bottom edges may be narrower).
+fn box_downsample(src: &Region, x0: u32, y0: u32, rw: u32, rh: u32, k: u32) -> RgbImage {
+    let [ox, oy] = src.origin;
+    let (pw, ph) = (src.pixels.width() as usize, src.pixels.height() as usize);
+    let raw = src.pixels.as_raw();
+    let (ow, oh) = (rw.div_ceil(k) as usize, rh.div_ceil(k) as usize);
+    // Held-pixel column of each full-image column of the rectangle (clamped into the held part,
+    // which covers it whenever it covers `reach`), and the block it falls in.
+    let cols: Vec<usize> =
+        (x0..x0 + rw).map(|x| (x.saturating_sub(ox) as usize).min(pw.saturating_sub(1))).collect();
+    let width = |bx: usize| (rw as usize - bx * k as usize).min(k as usize) as u32;
+    let mut out = vec![0u8; ow * oh * 3];
+    let mut acc = vec![0u32; ow * 3];
+    for by in 0..oh {
+        acc.fill(0);
+        let rows = y0 + by as u32 * k..(y0 + (by as u32 + 1) * k).min(y0 + rh);
+        let nrows = rows.len() as u32;
+        for y in rows {
+            let py = (y.saturating_sub(oy) as usize).min(ph.saturating_sub(1));
+            let row = &raw[py * pw * 3..(py + 1) * pw * 3];
+            for (j, &px) in cols.iter().enumerate() {
+                let a = &mut acc[(j / k as usize) * 3..(j / k as usize) * 3 + 3];
+                a[0] += row[px * 3] as u32;
+                a[1] += row[px * 3 + 1] as u32;
+                a[2] += row[px * 3 + 2] as u32;
             }
         }
-        image::Rgb(acc.map(|a| ((a + n / 2) / n.max(1)) as u8))
-    })
+        let dst = &mut out[by * ow * 3..(by + 1) * ow * 3];
+        for bx in 0..ow {
+            let n = (width(bx) * nrows).max(1);
+            for c in 0..3 {
+                dst[bx * 3 + c] = ((acc[bx * 3 + c] + n / 2) / n) as u8;
+            }
+        }
+    }
+    RgbImage::from_raw(ow as u32, oh as u32, out).expect("buffer sized ow·oh·3")
 }
 
-fn bilinear(src: &RgbImage, m: &Affine, w: u32, h: u32) -> RgbImage {
+fn bilinear(src: &Region, m: &Affine, w: u32, h: u32) -> RgbImage {
     let inv = m.inverse().0;
-    let (sw, sh) = (src.width() as i64, src.height() as i64);
-    let raw = src.as_raw();
+    let (fw, fh) = (src.full[0] as i64, src.full[1] as i64);
+    let (ox, oy) = (src.origin[0] as i64, src.origin[1] as i64);
+    let (pw, ph) = (src.pixels.width() as i64, src.pixels.height() as i64);
+    let raw = src.pixels.as_raw();
     let fill = FILL.map(|v| v as f32);
+    // Full-image coordinates; the fill outside the full image.
     let at = |x: i64, y: i64| -> [f32; 3] {
-        if x < 0 || y < 0 || x >= sw || y >= sh {
+        if x < 0 || y < 0 || x >= fw || y >= fh || pw == 0 || ph == 0 {
             fill
         } else {
-            let i = ((y * sw + x) * 3) as usize;
+            let (px, py) = ((x - ox).clamp(0, pw - 1), (y - oy).clamp(0, ph - 1));
+            let i = ((py * pw + px) * 3) as usize;
             [raw[i] as f32, raw[i + 1] as f32, raw[i + 2] as f32]
         }
     };
+    // Source positions in 32.32 fixed point: `>> 32` is the floor (negatives included) and
+    // stepping is exact integer addition (the step's rounding drifts < 1e-7 px over a row).
+    const ONE: f64 = (1u64 << 32) as f64;
+    let fixed = |v: f64| (v * ONE) as i64;
+    let frac = |v: i64| (v & 0xFFFF_FFFF) as f32 * (1.0 / ONE as f32);
+    let (dx, dy) = (fixed(inv[0][0]), fixed(inv[1][0]));
     let mut out = vec![0u8; (w * h * 3) as usize];
     for v in 0..h as usize {
-        // Source position of (0, v) and its step per output column.
-        let (mut sx, mut sy) = (inv[0][1] * v as f64 + inv[0][2], inv[1][1] * v as f64 + inv[1][2]);
-        let (dx, dy) = (inv[0][0], inv[1][0]);
+        // Source position of (0, v); then one step per output column.
+        let mut sx = fixed(inv[0][1] * v as f64 + inv[0][2]);
+        let mut sy = fixed(inv[1][1] * v as f64 + inv[1][2]);
         let row = &mut out[v * w as usize * 3..(v + 1) * w as usize * 3];
         for px in row.chunks_exact_mut(3) {
-            let (fx, fy) = (sx.floor(), sy.floor());
-            let (ax, ay) = ((sx - fx) as f32, (sy - fy) as f32);
-            let (x, y) = (fx as i64, fy as i64);
-            if x >= 0 && y >= 0 && x + 1 < sw && y + 1 < sh {
-                // All four neighbours inside: index the rows directly.
-                let i0 = ((y * sw + x) * 3) as usize;
-                let i1 = i0 + (sw * 3) as usize;
+            let (ax, ay) = (frac(sx), frac(sy));
+            let (x, y) = ((sx >> 32) - ox, (sy >> 32) - oy);
+            if x >= 0 && y >= 0 && x + 1 < pw && y + 1 < ph {
+                // All four neighbours in the held pixels: two rows of two pixels.
+                let i0 = ((y * pw + x) * 3) as usize;
+                let i1 = i0 + (pw * 3) as usize;
+                let (r0, r1) = (&raw[i0..i0 + 6], &raw[i1..i1 + 6]);
                 for c in 0..3 {
-                    let (p00, p10) = (raw[i0 + c] as f32, raw[i0 + 3 + c] as f32);
-                    let (p01, p11) = (raw[i1 + c] as f32, raw[i1 + 3 + c] as f32);
+                    let (p00, p10) = (r0[c] as f32, r0[3 + c] as f32);
+                    let (p01, p11) = (r1[c] as f32, r1[3 + c] as f32);
                     let top = p00 + (p10 - p00) * ax;
                     let bot = p01 + (p11 - p01) * ax;
                     px[c] = (top + (bot - top) * ay + 0.5) as u8;
                 }
             } else {
+                let (x, y) = (x + ox, y + oy);
                 let (p00, p10, p01, p11) = (at(x, y), at(x + 1, y), at(x, y + 1), at(x + 1, y + 1));
                 for c in 0..3 {
                     let top = p00[c] + (p10[c] - p00[c]) * ax;
                     let bot = p01[c] + (p11[c] - p01[c]) * ax;
-                    px[c] = (top + (bot - top) * ay).round().clamp(0.0, 255.0) as u8;
+                    // The same rounding as the fast path (`as` saturates).
+                    px[c] = (top + (bot - top) * ay + 0.5) as u8;
                 }
             }
             sx += dx;

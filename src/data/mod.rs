@@ -1,6 +1,7 @@
 //! Landmark data on disk: annotation files, list files, and their validation.
 pub mod augment;
 pub mod batch;
+pub mod cache;
 pub mod check;
 pub mod clip;
 pub mod debug;

@@ -2,11 +2,13 @@
 //! normalised, with heatmap and centroid targets. Plain buffers (built on worker threads;
 //! tensors are made on the main thread, `tch::Tensor` is not `Sync`).
 use super::augment::{clip_matrices, crop_matrix, warp, warp_points, Affine, AugParams, Draw};
-use super::clip::Clip;
+use super::cache::{Frame, ImageCache};
+use super::clip::{Clip, ClipKind};
 use super::list::ListEntry;
-use super::pts;
 use crate::codec::{centroid, heatmap};
-use anyhow::{Context, Result};
+use anyhow::Result;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// ImageNet normalisation (spec §4.4).
 pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -46,35 +48,52 @@ pub struct HostSample {
     pub to_original: Vec<Affine>,
 }
 
-/// Decode an image, naming the list line on failure.
-pub fn load_image(e: &ListEntry) -> Result<image::RgbImage> {
-    let img = super::image_io::decode(&e.image)
-        .with_context(|| format!("{}: image {}", e.origin, e.image.display()))?;
-    Ok(img.to_rgb8())
+/// `(v/255 − mean)/std` for every byte value and channel.
+fn normalise_table() -> [[f32; 256]; 3] {
+    let mut t = [[0f32; 256]; 3];
+    for (c, row) in t.iter_mut().enumerate() {
+        for (v, x) in row.iter_mut().enumerate() {
+            *x = (v as f32 / 255.0 - MEAN[c]) / STD[c];
+        }
+    }
+    t
 }
 
-/// Landmarks of a line (or none for `None`), checked against `num_pts`.
-pub fn load_points(e: &ListEntry, num_pts: usize) -> Result<Option<pts::Landmarks>> {
-    let Some(a) = &e.annotation else { return Ok(None) };
-    let lm = pts::read(a, Some(num_pts)).with_context(|| format!("{}", e.origin))?;
-    anyhow::ensure!(
-        lm.len() == num_pts,
-        "{}: {} has {} points, expected {num_pts}",
-        e.origin,
-        a.display(),
-        lm.len()
-    );
-    Ok(Some(lm))
+/// Time spent in each step of [`build_timed`], summed over frames (`tsal bench data
+/// --breakdown`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PhaseTimes {
+    /// Decoding the image and reading the landmarks (or fetching them from the cache).
+    pub read: Duration,
+    pub warp: Duration,
+    pub normalise: Duration,
+    pub heatmaps: Duration,
+    pub centroid: Duration,
+    pub frames: usize,
 }
 
 /// Build `clip` with random transforms from `rng` (training), or with `Draw::NONE` for every
-/// frame when `rng` is `None` (evaluation).
+/// frame when `rng` is `None` (evaluation). Frames come from `cache` when given.
 pub fn build(
     clip: &Clip,
     entries: &[ListEntry],
     aug: &AugParams,
     tp: &TargetParams,
     rng: Option<&mut dyn rand::RngCore>,
+    cache: Option<&ImageCache>,
+) -> Result<HostSample> {
+    build_timed(clip, entries, aug, tp, rng, cache, &mut PhaseTimes::default())
+}
+
+/// [`build`], adding the time of each step to `times`.
+pub fn build_timed(
+    clip: &Clip,
+    entries: &[ListEntry],
+    aug: &AugParams,
+    tp: &TargetParams,
+    rng: Option<&mut dyn rand::RngCore>,
+    cache: Option<&ImageCache>,
+    times: &mut PhaseTimes,
 ) -> Result<HostSample> {
     let (w, h) = (aug.crop_width, aug.crop_height);
     let (gw, gh) = ((w / 8) as usize, (h / 8) as usize);
@@ -101,41 +120,69 @@ pub fn build(
         labelled: Vec::with_capacity(f),
         to_original: Vec::with_capacity(f),
     };
-    // The views of a still image repeat one line: decode it once.
-    let mut decoded: Option<(usize, image::RgbImage, Option<pts::Landmarks>)> = None;
+    let table = normalise_table();
+    // Video frames are placed by the clip's first box; a still image's views by its own.
+    let anchor = |i: usize| match clip.kind {
+        ClipKind::Video => clip.frames[0],
+        ClipKind::Views => i,
+    };
+    // The views of a still image repeat one line: read it once.
+    let mut current: Option<(usize, Arc<Frame>)> = None;
     for (&i, m) in clip.frames.iter().zip(&mats) {
         let e = &entries[i];
-        if decoded.as_ref().is_none_or(|d| d.0 != i) {
-            decoded = Some((i, load_image(e)?, load_points(e, p)?));
+        let t = Instant::now();
+        if current.as_ref().is_none_or(|d| d.0 != i) {
+            let frame = match cache {
+                Some(c) => c.get(entries, i, anchor(i), aug, p)?,
+                None => Arc::new(Frame::load(e, p, None)?),
+            };
+            current = Some((i, frame));
         }
-        let (_, src, lm) = decoded.as_ref().expect("decoded above");
-        let img = warp(src, m, w, h);
+        let frame = &current.as_ref().expect("read above").1;
+        times.read += t.elapsed();
+
+        let t = Instant::now();
+        let img = warp(&frame.region, m, w, h);
+        times.warp += t.elapsed();
+
+        let t = Instant::now();
         let plane = (w * h) as usize;
         let base = s.images.len();
         s.images.resize(base + 3 * plane, 0.0);
-        for (k, px) in img.pixels().enumerate() {
-            for c in 0..3 {
-                s.images[base + c * plane + k] = (px.0[c] as f32 / 255.0 - MEAN[c]) / STD[c];
-            }
+        let (r, rest) = s.images[base..].split_at_mut(plane);
+        let (g, b) = rest.split_at_mut(plane);
+        for (k, px) in img.as_raw().chunks_exact(3).enumerate() {
+            r[k] = table[0][px[0] as usize];
+            g[k] = table[1][px[1] as usize];
+            b[k] = table[2][px[2] as usize];
         }
-        let labelled = lm.is_some();
-        let (xy, vis) = match lm {
+        times.normalise += t.elapsed();
+
+        let labelled = frame.points.is_some();
+        let (xy, vis) = match &frame.points {
             Some(lm) => warp_points(&lm.xy, &lm.visible, m, w, h),
             None => (vec![[0.0, 0.0]; p], vec![false; p]),
         };
+        let t = Instant::now();
         let ht = heatmap::encode(&xy, &vis, labelled, gw, gh, tp.sigma, tp.shape, tp.cutoff);
-        let ct = centroid::encode(&xy, &vis, labelled, gw, gh);
         s.heatmaps.extend(ht.maps);
         s.heatmap_mask.extend(ht.mask);
+        times.heatmaps += t.elapsed();
+
+        let t = Instant::now();
+        let ct = centroid::encode(&xy, &vis, labelled, gw, gh);
         s.centre.extend(ct.heat);
         s.centre_ind.push(ct.ind);
         s.offsets.extend(ct.offsets);
         s.offset_mask.extend(ct.mask);
         s.centre_valid.push(ct.valid);
+        times.centroid += t.elapsed();
+
         s.points.extend(xy.iter().flat_map(|q| [q[0] as f32, q[1] as f32]));
         s.visible.extend(vis);
         s.labelled.push(labelled);
         s.to_original.push(m.inverse());
+        times.frames += 1;
     }
     Ok(s)
 }
