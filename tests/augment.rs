@@ -5,7 +5,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 use tsal::data::augment::{
-    clip_matrices, crop_matrix, reach, warp, warp_points, AugParams, Draw, Region,
+    clip_matrices, crop_matrix, reach, shrink_factor, warp, warp_points, AugParams, Draw, Region,
 };
 use tsal::data::{clip, list};
 
@@ -54,11 +54,17 @@ fn find_marker(img: &RgbImage, around: [f64; 2], r: i64) -> [f64; 2] {
 fn landmarks_land_on_the_warped_marker() {
     let p = params();
     let mut rng = ChaCha8Rng::seed_from_u64(4);
-    // Enlarging crops (box ~150 px → 256) and strongly shrinking ones (box ~900 px, antialiased).
+    // The issue asks for 0.5 px; 0.15 also catches a block-centre slip of the prepared sources.
+    let mut worst: f64 = 0.0;
+    // Enlarging crops (box ~150 px → 256) and shrinking ones (box 600 px: sources averaged in
+    // 2×2 blocks before the draw; 900 px: 4×4 blocks, then antialiased again by some draws),
+    // from the whole image and from the prepared part training uses.
     for (w, h, bbox, sigma) in [
         (400u32, 300u32, [60.0, 40.0, 210.0, 190.0], 1.5),
+        (1000, 900, [200.0, 150.0, 800.0, 750.0], 5.0),
         (1400, 1200, [200.0, 150.0, 1100.0, 1050.0], 8.0),
     ] {
+        let shrink = shrink_factor(bbox, &p);
         for _ in 0..6 {
             let mx = rng.random_range(
                 bbox[0] + 0.3 * (bbox[2] - bbox[0])..bbox[2] - 0.3 * (bbox[2] - bbox[0]),
@@ -68,18 +74,25 @@ fn landmarks_land_on_the_warped_marker() {
             );
             let src = marked(w, h, mx, my, sigma);
             let m = crop_matrix(bbox, &p, &Draw::random(&mut rng, &p));
-            let out = warp(&Region::whole(src), &m, 256, 256);
-            let want = m.apply([mx, my]);
-            let r = (4.0 * sigma * m.zoom()).ceil() as i64 + 2;
-            let got = find_marker(&out, want, r);
-            let err = ((got[0] - want[0]).powi(2) + (got[1] - want[1]).powi(2)).sqrt();
-            assert!(
-                err < 0.5,
-                "zoom {:.2}: marker at {got:?}, landmark at {want:?} ({err:.3} px)",
-                m.zoom()
-            );
+            let prepared = Region::prepare(&src, bbox, &p);
+            assert_eq!(prepared.shrink, shrink);
+            for (name, region) in [("whole", Region::whole(src)), ("prepared", prepared)] {
+                let out = warp(&region, &m, 256, 256);
+                let want = m.apply([mx, my]);
+                let r = (4.0 * sigma * m.zoom()).ceil() as i64 + 2;
+                let got = find_marker(&out, want, r);
+                let err = ((got[0] - want[0]).powi(2) + (got[1] - want[1]).powi(2)).sqrt();
+                worst = worst.max(err);
+                assert!(
+                    err < 0.15,
+                    "{name}, zoom {:.2}, shrink {shrink}: marker at {got:?}, landmark at \
+                     {want:?} ({err:.3} px)",
+                    m.zoom()
+                );
+            }
         }
     }
+    eprintln!("worst marker error {worst:.3} px");
 }
 
 use rand::Rng;
@@ -151,14 +164,21 @@ fn video_clips_share_one_transform_views_do_not() {
     assert!(video.windows(2).all(|w| w[0] == w[1]), "video frames share one transform");
 }
 
-/// The image cache keeps only `reach`: crops from that part equal crops from the whole image,
-/// bit for bit, for any draw (the extremes included), enlarging and antialiased alike.
+/// Training keeps only what crops need (`Region::prepare`): where no crop shrinks the face by 2×
+/// or more, crops from it equal crops from the whole image bit for bit, for any draw (the
+/// extremes included); where sources are block-averaged first, they differ only by filtering.
 #[test]
-fn the_reachable_part_warps_like_the_whole_image() {
+fn prepared_regions_warp_like_the_whole_image() {
     let p = params();
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let img = RgbImage::from_fn(1600, 1300, |x, y| {
+    let noise = RgbImage::from_fn(1600, 1300, |x, y| {
         image::Rgb([(x * 7 + y * 3) as u8, (x ^ y) as u8, (x * y % 251) as u8])
+    });
+    // Smooth, for comparing differently filtered crops.
+    let smooth = RgbImage::from_fn(1600, 1300, |x, y| {
+        let (x, y) = (x as f64, y as f64);
+        let v = |f: f64, g: f64| (127.5 + 120.0 * (x / f + y / g).sin()) as u8;
+        image::Rgb([v(90.0, 130.0), v(150.0, 70.0), v(60.0, 200.0)])
     });
     let j = p.crop_perturb_max;
     // `reach` holds for any rotation: at 45° with the shift along a diagonal, a crop corner
@@ -168,29 +188,41 @@ fn the_reachable_part_warps_like_the_whole_image() {
         extremes.push(Draw { scale: p.scale_min, degrees: deg, shift: [sx, sy] });
         extremes.push(Draw { scale: p.scale_min, degrees: deg, shift: [-sx, -sy] });
     }
-    let mut smaller = 0;
-    // Small faces (enlarged), mid-size, and large ones (antialiased, k = 2..6), some near the
-    // image border.
+    let (mut exact, mut averaged) = (0, 0);
+    // Small faces (enlarged), mid-size ones (shrunk < 2×), and large ones (shrink 2..4), some
+    // near the image border.
     for (side, n) in [(60.0, 6), (250.0, 6), (700.0, 4), (1000.0, 2)] {
         for _ in 0..n {
             let (w, h) = (side * rng.random_range(0.8..1.2), side * rng.random_range(0.8..1.2));
             let x0 = rng.random_range(-0.2 * w..1600.0 - 0.8 * w);
             let y0 = rng.random_range(-0.2 * h..1300.0 - 0.8 * h);
             let bbox = [x0, y0, x0 + w, y0 + h];
-            let part = Region::crop(&img, reach(bbox, &p));
-            if part.bytes() < img.as_raw().len() {
-                smaller += 1;
-            }
+            let img = if shrink_factor(bbox, &p) == 1 { &noise } else { &smooth };
+            let part = Region::prepare(img, bbox, &p);
+            assert!(part.bytes() < img.as_raw().len(), "box {bbox:?}: nothing left out");
             let whole = Region::whole(img.clone());
             let draws = extremes.iter().copied().chain((0..3).map(|_| Draw::random(&mut rng, &p)));
             for d in draws {
                 let m = crop_matrix(bbox, &p, &d);
-                assert!(
-                    warp(&part, &m, 256, 256) == warp(&whole, &m, 256, 256),
-                    "box {bbox:?}, draw {d:?}: the cached part gives another crop"
-                );
+                let (a, b) = (warp(&part, &m, 256, 256), warp(&whole, &m, 256, 256));
+                if part.shrink == 1 {
+                    assert!(a == b, "box {bbox:?}, draw {d:?}: the prepared part differs");
+                } else {
+                    let diff = a
+                        .as_raw()
+                        .iter()
+                        .zip(b.as_raw())
+                        .map(|(&x, &y)| (x as f64 - y as f64).abs());
+                    let mean = diff.sum::<f64>() / a.as_raw().len() as f64;
+                    assert!(mean < 1.0, "box {bbox:?}, draw {d:?}: mean difference {mean:.2}");
+                }
+            }
+            if part.shrink == 1 {
+                exact += 1;
+            } else {
+                averaged += 1;
             }
         }
     }
-    assert!(smaller >= 12, "only {smaller} boxes had a part smaller than the image");
+    assert!(exact >= 10 && averaged >= 3, "{exact} exact, {averaged} averaged boxes");
 }

@@ -141,6 +141,8 @@ fn inconsistent_flags_are_refused_with_the_flag_named() {
         (&["--Rma_model", "False"], "--Rma_model"),
         (&["--model_config", "configs/nope.config"], "configs/nope.config"),
         (&["--eval_once"], "--load_test_model"),
+        (&["--clip_frames", "0"], "--clip_frames"),
+        (&["--heatmap_cutoff", "1.5"], "--heatmap_cutoff"),
     ];
     for (extra, needle) in cases {
         let mut args = base.to_vec();

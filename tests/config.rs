@@ -125,3 +125,69 @@ fn tracker_config_errors_name_file() {
     let e = err_of(TrackerConfig::parse(&text, Path::new("mfds.json")));
     assert!(e.contains("mfds.json") && e.contains("loss.warp_pad"), "{e}");
 }
+
+/// `tsal train` flags reach the loader: augmentation, σ × scale_eval, target shape and cut-off,
+/// cache budget, skipping, and the resolved seed.
+#[test]
+fn train_flags_make_the_loader_config() {
+    use clap::Parser;
+    use tsal::cli::{Cli, Command};
+    let cli = Cli::try_parse_from([
+        "tsal",
+        "train",
+        "--train_lists",
+        "a",
+        "--save_path",
+        "s",
+        "--rand_seed",
+        "5",
+        "--sigma",
+        "5",
+        "--scale_min",
+        "1.0",
+        "--scale_max",
+        "1.4",
+        "--scale_eval",
+        "1.2",
+        "--heatmap_type",
+        "laplacian",
+        "--heatmap_cutoff",
+        "0",
+        "--rotate_max",
+        "15",
+        "--crop_perturb_max",
+        "12",
+        "--crop_width",
+        "128",
+        "--crop_height",
+        "96",
+        "--batch_size",
+        "3",
+        "--workers",
+        "2",
+        "--cache_images",
+        "--cache_mb",
+        "16",
+        "--skip_bad",
+        "--num_pts",
+        "19",
+    ])
+    .unwrap();
+    let Command::Train(args) = cli.command else { panic!("not train") };
+    let l = args.resolve().unwrap().loader_config();
+    assert_eq!((l.seed, l.workers, l.clips_per_batch), (5, 2, 3));
+    assert!((l.targets.sigma - 6.0).abs() < 1e-12, "σ = 5 × 1.2");
+    assert_eq!(l.targets.shape, tsal::codec::heatmap::Shape::Laplacian);
+    assert_eq!((l.targets.cutoff, l.targets.num_pts), (0.0, 19));
+    assert_eq!((l.aug.crop_width, l.aug.crop_height), (128, 96));
+    assert_eq!((l.aug.rotate_max, l.aug.crop_perturb_max), (15.0, 12.0));
+    assert_eq!((l.aug.scale_min, l.aug.scale_max), (1.0, 1.4));
+    assert_eq!((l.cache_bytes, l.skip_bad), (Some(16 << 20), true));
+    // Defaults: the reference's cut-off, no cache, no skipping.
+    let cli =
+        Cli::try_parse_from(["tsal", "train", "--train_lists", "a", "--save_path", "s"]).unwrap();
+    let Command::Train(args) = cli.command else { panic!("not train") };
+    let l = args.resolve().unwrap().loader_config();
+    assert_eq!(l.targets.cutoff, tsal::codec::heatmap::REFERENCE_CUTOFF);
+    assert_eq!((l.cache_bytes, l.skip_bad, args.clip_frames), (None, false, 10));
+}

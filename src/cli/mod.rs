@@ -42,7 +42,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Report libtorch, CUDA and CPU facts of this machine.
     Doctor(doctor::DoctorArgs),
-    /// Benchmarks: `bench model` (detector, tracker, correlation speed); `bench data` later.
+    /// Benchmarks: `bench model` (detector, tracker, correlation speed), `bench data` (loader
+    /// throughput).
     Bench(bench::BenchArgs),
     /// Parameter counts and output shapes of a model config, or the tensors of a weight file.
     Inspect(inspect::InspectArgs),

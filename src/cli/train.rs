@@ -1,8 +1,12 @@
 //! `tsal train`: the flags of the reference `exps/main.py` (spec §2), with their original
 //! snake_case spelling and kebab-case aliases. Where the reference had no default, the value of
 //! its documented invocation (README / `scripts/dual_model.sh`) is the default.
+use crate::codec::heatmap::Shape;
 use crate::config::{ModelConfig, OptConfig};
+use crate::data::augment::AugParams;
 use crate::data::list::PathMap;
+use crate::data::loader::LoaderConfig;
+use crate::data::sample::TargetParams;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -98,6 +102,25 @@ pub struct TrainArgs {
     /// Data-loading threads.
     #[arg(long, default_value_t = 8)]
     pub workers: usize,
+    /// Frames per training clip, F: views of a still image, or consecutive frames of a video
+    /// (the reference repeated each 300W line 10 times and cut videos into 10-frame pieces).
+    #[arg(long = "clip_frames", visible_alias = "clip-frames", default_value_t = 10)]
+    pub clip_frames: usize,
+    /// Keep decoded training images in memory between epochs (only what crops can reach, at
+    /// the resolution they need; see the README for the memory this takes).
+    #[arg(long = "cache_images", visible_alias = "cache-images")]
+    pub cache_images: bool,
+    /// Memory budget of --cache_images in MiB; frames beyond it are read from disk each time.
+    #[arg(long = "cache_mb", visible_alias = "cache-mb", default_value_t = 8192)]
+    pub cache_mb: usize,
+    /// Leave out training clips whose image or annotation cannot be read (each is reported
+    /// with its list line and counted) instead of stopping.
+    #[arg(long = "skip_bad", visible_alias = "skip-bad")]
+    pub skip_bad: bool,
+    /// Heatmap target values below this become 0 (the reference's 0.01, spec §4.5; 0 keeps the
+    /// whole bump, which removes the cut-off's up-to-0.12-px bias of the decoded target).
+    #[arg(long = "heatmap_cutoff", visible_alias = "heatmap-cutoff", default_value_t = crate::codec::heatmap::REFERENCE_CUTOFF)]
+    pub heatmap_cutoff: f64,
     /// Random seed (random in 1..=100000 when absent, and recorded).
     #[arg(long = "rand_seed", visible_alias = "rand-seed")]
     pub rand_seed: Option<u64>,
@@ -176,6 +199,40 @@ impl RunConfig {
     }
 }
 
+impl RunConfig {
+    /// The training loader's settings: augmentation and targets from the flags (σ in input
+    /// pixels × `--scale_eval`, as the reference's `sigma * scale_eval`), the resolved seed.
+    pub fn loader_config(&self) -> LoaderConfig {
+        let a = &self.args;
+        LoaderConfig {
+            workers: a.workers,
+            seed: self.rand_seed,
+            clips_per_batch: a.batch_size,
+            aug: AugParams {
+                pre_crop_expand: a.pre_crop_expand,
+                crop_width: a.crop_width,
+                crop_height: a.crop_height,
+                scale_prob: a.scale_prob,
+                scale_min: a.scale_min,
+                scale_max: a.scale_max,
+                rotate_max: a.rotate_max as f64,
+                crop_perturb_max: a.crop_perturb_max as f64,
+            },
+            targets: TargetParams {
+                num_pts: a.num_pts,
+                sigma: a.sigma * a.scale_eval,
+                shape: match a.heatmap_type {
+                    HeatmapType::Gaussian => Shape::Gaussian,
+                    HeatmapType::Laplacian => Shape::Laplacian,
+                },
+                cutoff: a.heatmap_cutoff,
+            },
+            cache_bytes: a.cache_images.then_some(a.cache_mb.saturating_mul(1 << 20)),
+            skip_bad: a.skip_bad,
+        }
+    }
+}
+
 impl TrainArgs {
     /// Check the flags against each other and load the configs they name.
     pub fn resolve(&self) -> Result<RunConfig> {
@@ -212,6 +269,12 @@ impl TrainArgs {
             if v == 0 || v % 32 != 0 {
                 bail!("{flag} {v}: the detector needs a positive multiple of 32");
             }
+        }
+        if self.clip_frames == 0 {
+            bail!("--clip_frames 0: a clip needs at least one frame");
+        }
+        if !(0.0..1.0).contains(&self.heatmap_cutoff) {
+            bail!("--heatmap_cutoff {}: must be in [0, 1)", self.heatmap_cutoff);
         }
         if self.batch_size == 0 {
             bail!("--batch_size 0: need at least one clip per batch");

@@ -144,28 +144,41 @@ pub fn clip_matrices(
 /// ImageNet mean colour, the fill outside the source image (spec §4.4: 123, 116, 103).
 pub const FILL: [u8; 3] = [123, 116, 103];
 
-/// Source pixels for [`warp`]: a whole decoded image, or the part of it that crops can reach
-/// (the image cache), placed at `origin` in an image of size `full`. Pixels of the full image
-/// outside the part are never read when the part covers [`reach`].
+/// Source pixels for [`warp`]: a whole decoded image, or what training crops of one face box
+/// need of it ([`Region::prepare`]): the part they can reach, placed at `origin` in an image of
+/// size `full`, block-averaged by `shrink` when every crop shrinks the face at least that much.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Region {
     pub pixels: RgbImage,
     pub origin: [u32; 2],
     pub full: [u32; 2],
+    /// Full-image pixels per held pixel along each axis: held pixel `(i, j)` is the mean of the
+    /// block starting at `origin + shrink·(i, j)` (centre `origin + shrink·(i, j) + (shrink−1)/2`).
+    pub shrink: u32,
 }
 
 impl Region {
     pub fn whole(img: RgbImage) -> Self {
         let full = [img.width(), img.height()];
-        Region { pixels: img, origin: [0, 0], full }
+        Region { pixels: img, origin: [0, 0], full, shrink: 1 }
     }
 
-    /// The part `[x0, x1) × [y0, y1)` of `img` (clamped to it), copied.
-    pub fn crop(img: &RgbImage, [x0, y0, x1, y1]: [u32; 4]) -> Self {
-        let (x1, y1) = (x1.min(img.width()), y1.min(img.height()));
+    /// What crops of face box `bbox` under `p` need of `img`: the part [`reach`] (clamped to
+    /// the image), averaged over blocks of [`shrink_factor`] pixels. Done once per line and
+    /// face box, before any draw; crops from it equal crops from the whole image bit for bit
+    /// when the factor is 1.
+    pub fn prepare(img: &RgbImage, bbox: [f64; 4], p: &AugParams) -> Self {
+        let [x0, y0, x1, y1] = reach(bbox, p);
+        let full = [img.width(), img.height()];
+        let (x1, y1) = (x1.min(full[0]), y1.min(full[1]));
         let (x0, y0) = (x0.min(x1), y0.min(y1));
-        let pixels = image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
-        Region { pixels, origin: [x0, y0], full: [img.width(), img.height()] }
+        let k = shrink_factor(bbox, p);
+        let pixels = if k == 1 {
+            image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image()
+        } else {
+            box_downsample(&View::whole(img), x0, y0, x1 - x0, y1 - y0, k)
+        };
+        Region { pixels, origin: [x0, y0], full, shrink: k }
     }
 
     /// Bytes of pixel data held.
@@ -174,18 +187,45 @@ impl Region {
     }
 }
 
+/// The largest zoom (crop pixels per source pixel) of any draw of `p` on `bbox`, and the
+/// smallest.
+fn zoom_range(bbox: [f64; 4], p: &AugParams) -> (f64, f64) {
+    let grow = 1.0 + 2.0 * p.pre_crop_expand;
+    let (bw, bh) = ((bbox[2] - bbox[0]) * grow, (bbox[3] - bbox[1]) * grow);
+    let base = (p.crop_width as f64 / bw * p.crop_height as f64 / bh).sqrt();
+    let on = p.scale_prob > 0.0;
+    let smallest = if on { p.scale_min.min(1.0) } else { 1.0 };
+    // Draw::NONE (evaluation) has scale 1 whatever the flags.
+    let largest = if on { p.scale_max.max(1.0) } else { 1.0 };
+    (base * smallest, base * largest)
+}
+
+/// The block size by which a source can be averaged before any draw of `p` on `bbox` without
+/// a crop ever enlarging the averaged pixels: `⌊1/zoom_max⌋`, at least 1.
+pub fn shrink_factor(bbox: [f64; 4], p: &AugParams) -> u32 {
+    let (_, zmax) = zoom_range(bbox, p);
+    if zmax.is_finite() && zmax > 0.0 {
+        (1.0 / zmax).floor().clamp(1.0, 1024.0) as u32
+    } else {
+        1
+    }
+}
+
 /// The pixels `[x0, y0, x1, y1)` of an image that [`warp`] may read for any draw of `p` on
 /// face box `bbox` (crop corners at the largest shift, smallest scale and any rotation, plus the
-/// antialiasing block and the bilinear neighbour). Not clamped to the image.
+/// antialiasing block and the bilinear neighbour, in blocks of [`shrink_factor`]). Not clamped
+/// to the image.
 pub fn reach(bbox: [f64; 4], p: &AugParams) -> [u32; 4] {
-    let (w, h) = (bbox[2] - bbox[0], bbox[3] - bbox[1]);
-    let (bw, bh) = (w * (1.0 + 2.0 * p.pre_crop_expand), h * (1.0 + 2.0 * p.pre_crop_expand));
+    let grow = 1.0 + 2.0 * p.pre_crop_expand;
+    let (bw, bh) = ((bbox[2] - bbox[0]) * grow, (bbox[3] - bbox[1]) * grow);
     let (cw, ch) = (p.crop_width as f64, p.crop_height as f64);
     let smallest = if p.scale_prob > 0.0 { p.scale_min.min(1.0) } else { 1.0 };
     // Crop pixels from the crop centre to a corner, before the scale, with the largest shift.
     let d = (0.5 * cw.hypot(ch) + p.crop_perturb_max.abs() * std::f64::consts::SQRT_2) / smallest;
-    let zoom_min = smallest * (cw / bw * ch / bh).sqrt();
-    let margin = (1.0 / zoom_min).floor().max(1.0) + 2.0;
+    let (zmin, _) = zoom_range(bbox, p);
+    let k = shrink_factor(bbox, p) as f64;
+    // In held pixels: the widest antialiasing block, the bilinear neighbour, one for rounding.
+    let margin = ((1.0 / (zmin * k)).floor().max(1.0) + 2.0) * k;
     let (cx, cy) = ((bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0);
     let (rx, ry) = (d * bw / cw + margin, d * bh / ch + margin);
     let clamp = |v: f64| v.clamp(0.0, u32::MAX as f64) as u32;
@@ -197,11 +237,37 @@ pub fn reach(bbox: [f64; 4], p: &AugParams) -> [u32; 4] {
     ]
 }
 
-/// Resample `src` through `m` into a `w×h` crop: bilinear, pixel centres aligned, the fill
-/// colour outside the full image. When the map shrinks by more than 2×, the source region is
-/// first averaged over k×k blocks (k = ⌊1/zoom⌋) so the result is antialiased. The result does
-/// not depend on how much of the image `src` holds, as long as it covers [`reach`].
+/// Pixels placed at `origin` in an image of size `full` (outside it: the fill colour).
+#[derive(Clone, Copy)]
+struct View<'a> {
+    pixels: &'a RgbImage,
+    origin: [u32; 2],
+    full: [u32; 2],
+}
+
+impl<'a> View<'a> {
+    fn whole(img: &'a RgbImage) -> Self {
+        View { pixels: img, origin: [0, 0], full: [img.width(), img.height()] }
+    }
+}
+
+/// Resample `src` through `m` (full-image pixels → crop pixels) into a `w×h` crop: bilinear,
+/// pixel centres aligned, the fill colour outside the full image. When the map shrinks the held
+/// pixels by more than 2×, they are first averaged over k×k blocks (k = ⌊1/zoom⌋) so the
+/// result is antialiased.
 pub fn warp(src: &Region, m: &Affine, w: u32, h: u32) -> RgbImage {
+    if src.shrink > 1 {
+        // Held pixels → full-image pixels: block (i, j) is centred at origin + k·(i, j) + (k−1)/2.
+        let k = src.shrink as f64;
+        let off = (k - 1.0) / 2.0;
+        let to_full = Affine::scale(k, k)
+            .then(&Affine::translate(src.origin[0] as f64 + off, src.origin[1] as f64 + off));
+        return warp_view(View::whole(&src.pixels), &to_full.then(m), w, h);
+    }
+    warp_view(View { pixels: &src.pixels, origin: src.origin, full: src.full }, m, w, h)
+}
+
+fn warp_view(src: View, m: &Affine, w: u32, h: u32) -> RgbImage {
     let zoom = m.zoom();
     if zoom < 0.5 {
         let k = (1.0 / zoom).floor() as u32;
@@ -217,28 +283,31 @@ pub fn warp(src: &Region, m: &Affine, w: u32, h: u32) -> RgbImage {
         let x1 = ((hi(0) + k as f64).ceil().max(0.0) as u32).min(fw);
         let y1 = ((hi(1) + k as f64).ceil().max(0.0) as u32).min(fh);
         if x1 > x0 && y1 > y0 {
-            let small = box_downsample(src, x0, y0, x1 - x0, y1 - y0, k);
+            let small = box_downsample(&src, x0, y0, x1 - x0, y1 - y0, k);
             // Small pixel d has its centre at source x0 + (k−1)/2 + k·d.
             let off = (k as f64 - 1.0) / 2.0;
             let to_src = Affine::scale(k as f64, k as f64)
                 .then(&Affine::translate(x0 as f64 + off, y0 as f64 + off));
-            return bilinear(&Region::whole(small), &to_src.then(m), w, h);
+            return bilinear(&View::whole(&small), &to_src.then(m), w, h);
         }
     }
-    bilinear(src, m, w, h)
+    bilinear(&src, m, w, h)
 }
 
 /// Mean of k×k blocks of the full-image rectangle `(x0, y0, rw, rh)` (blocks at the right and
 /// bottom edges may be narrower).
-fn box_downsample(src: &Region, x0: u32, y0: u32, rw: u32, rh: u32, k: u32) -> RgbImage {
+fn box_downsample(src: &View, x0: u32, y0: u32, rw: u32, rh: u32, k: u32) -> RgbImage {
     let [ox, oy] = src.origin;
     let (pw, ph) = (src.pixels.width() as usize, src.pixels.height() as usize);
     let raw = src.pixels.as_raw();
     let (ow, oh) = (rw.div_ceil(k) as usize, rh.div_ceil(k) as usize);
+    if pw == 0 || ph == 0 {
+        return RgbImage::from_pixel(ow as u32, oh as u32, image::Rgb(FILL));
+    }
     // Held-pixel column of each full-image column of the rectangle (clamped into the held part,
     // which covers it whenever it covers `reach`), and the block it falls in.
     let cols: Vec<usize> =
-        (x0..x0 + rw).map(|x| (x.saturating_sub(ox) as usize).min(pw.saturating_sub(1))).collect();
+        (x0..x0 + rw).map(|x| (x.saturating_sub(ox) as usize).min(pw - 1)).collect();
     let width = |bx: usize| (rw as usize - bx * k as usize).min(k as usize) as u32;
     let mut out = vec![0u8; ow * oh * 3];
     let mut acc = vec![0u32; ow * 3];
@@ -247,7 +316,7 @@ fn box_downsample(src: &Region, x0: u32, y0: u32, rw: u32, rh: u32, k: u32) -> R
         let rows = y0 + by as u32 * k..(y0 + (by as u32 + 1) * k).min(y0 + rh);
         let nrows = rows.len() as u32;
         for y in rows {
-            let py = (y.saturating_sub(oy) as usize).min(ph.saturating_sub(1));
+            let py = (y.saturating_sub(oy) as usize).min(ph - 1);
             let row = &raw[py * pw * 3..(py + 1) * pw * 3];
             for (j, &px) in cols.iter().enumerate() {
                 let a = &mut acc[(j / k as usize) * 3..(j / k as usize) * 3 + 3];
@@ -267,7 +336,7 @@ fn box_downsample(src: &Region, x0: u32, y0: u32, rw: u32, rh: u32, k: u32) -> R
     RgbImage::from_raw(ow as u32, oh as u32, out).expect("buffer sized ow·oh·3")
 }
 
-fn bilinear(src: &Region, m: &Affine, w: u32, h: u32) -> RgbImage {
+fn bilinear(src: &View, m: &Affine, w: u32, h: u32) -> RgbImage {
     let inv = m.inverse().0;
     let (fw, fh) = (src.full[0] as i64, src.full[1] as i64);
     let (ox, oy) = (src.origin[0] as i64, src.origin[1] as i64);

@@ -1,13 +1,14 @@
 //! Decoded list lines and the image cache (`--cache_images`, issue #4).
 //!
-//! A [`Frame`] is one list line read from disk: its pixels and its landmarks. The cache keeps
-//! frames between epochs so images are decoded once. It holds only the part of each image a
-//! training crop can reach ([`augment::reach`]: the expanded face box grown by the largest
-//! shift, the smallest scale and any rotation), so crops from the cache are bit-identical to
-//! crops from the whole image, and memory is bounded by the face size rather than the photo
-//! size. The cache stops admitting frames when its byte budget is spent (first come, first
-//! kept); since cached and uncached crops are identical, what it holds never changes a batch.
-use super::augment::{self, AugParams, Region};
+//! A [`Frame`] is one list line read from disk: its pixels and its landmarks. For training,
+//! only what crops of the line's face box need is kept ([`Region::prepare`]: the part a crop
+//! can reach, block-averaged when every crop shrinks the face by 2× or more), whether or not it
+//! is cached, so memory is bounded by the crop size rather than the photo size.
+//!
+//! The cache keeps frames between epochs so images are decoded once. It stops admitting
+//! frames when its byte budget is spent (first come, first kept); cached and uncached frames
+//! are the same, so what it holds never changes a batch.
+use super::augment::{AugParams, Region};
 use super::list::ListEntry;
 use super::pts;
 use anyhow::{Context, Result};
@@ -24,14 +25,19 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// Decode `e`'s image (whole, or only `part` of it) and read its landmarks, naming the
-    /// list line on failure.
-    pub fn load(e: &ListEntry, num_pts: usize, part: Option<[u32; 4]>) -> Result<Frame> {
+    /// Decode `e`'s image and read its landmarks, naming the list line on failure. With
+    /// `crops = Some((bbox, p))` only what training crops of that face box need is kept
+    /// ([`Region::prepare`]); otherwise the whole image.
+    pub fn load(
+        e: &ListEntry,
+        num_pts: usize,
+        crops: Option<([f64; 4], &AugParams)>,
+    ) -> Result<Frame> {
         let img = super::image_io::decode(&e.image)
             .with_context(|| format!("{}: image {}", e.origin, e.image.display()))?
             .to_rgb8();
-        let region = match part {
-            Some(r) => Region::crop(&img, r),
+        let region = match crops {
+            Some((bbox, p)) => Region::prepare(&img, bbox, p),
             None => Region::whole(img),
         };
         Ok(Frame { region, points: load_points(e, num_pts)? })
@@ -96,8 +102,8 @@ impl ImageCache {
             return Ok(f.clone());
         }
         // Decoded outside the lock; two workers may rarely decode the same line at once.
-        let part = augment::reach(entries[anchor].bbox, aug);
-        let frame = Arc::new(Frame::load(&entries[line], num_pts, Some(part))?);
+        let frame =
+            Arc::new(Frame::load(&entries[line], num_pts, Some((entries[anchor].bbox, aug)))?);
         let bytes = frame.region.bytes();
         let mut map = self.lock();
         if map.contains_key(&key) {

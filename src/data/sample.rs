@@ -73,7 +73,8 @@ pub struct PhaseTimes {
 }
 
 /// Build `clip` with random transforms from `rng` (training), or with `Draw::NONE` for every
-/// frame when `rng` is `None` (evaluation). Frames come from `cache` when given.
+/// frame when `rng` is `None` (evaluation, from the whole image). Training frames come from
+/// `cache` when given.
 pub fn build(
     clip: &Clip,
     entries: &[ListEntry],
@@ -97,6 +98,7 @@ pub fn build_timed(
 ) -> Result<HostSample> {
     let (w, h) = (aug.crop_width, aug.crop_height);
     let (gw, gh) = ((w / 8) as usize, (h / 8) as usize);
+    let training = rng.is_some();
     let mats: Vec<Affine> = match rng {
         Some(mut r) => clip_matrices(clip, entries, aug, &mut r),
         None => {
@@ -132,9 +134,10 @@ pub fn build_timed(
         let e = &entries[i];
         let t = Instant::now();
         if current.as_ref().is_none_or(|d| d.0 != i) {
-            let frame = match cache {
-                Some(c) => c.get(entries, i, anchor(i), aug, p)?,
-                None => Arc::new(Frame::load(e, p, None)?),
+            let frame = match (cache, training) {
+                (Some(c), true) => c.get(entries, i, anchor(i), aug, p)?,
+                (None, true) => Arc::new(Frame::load(e, p, Some((entries[anchor(i)].bbox, aug)))?),
+                (_, false) => Arc::new(Frame::load(e, p, None)?),
             };
             current = Some((i, frame));
         }
