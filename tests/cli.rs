@@ -385,3 +385,53 @@ fn bench_model_reports_consistent_rates() {
     // Correlation at 64×64 input: 81 · 32 · 16 · 16 MACs = 2 · that FLOPs.
     assert!((g(4) - 2.0 * 81.0 * 32.0 * 256.0 / 1e9).abs() < 1e-12);
 }
+
+#[test]
+fn bench_data_reports_throughput_cache_and_a_debug_png() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let o = tsal(&[
+        "synth", "--out", data_s, "--images", "4", "--videos", "2", "--frames", "10", "--no-avi",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let l300w = data.join("lists/300W/300w.train.GTB");
+    let l300vw = data.join("lists/300VW/300VW.train.lst.none");
+    let png = d.path().join("clip.png");
+    let o = tsal(&[
+        "bench",
+        "data",
+        "--lists",
+        l300w.to_str().unwrap(),
+        l300vw.to_str().unwrap(),
+        "--size",
+        "64",
+        "--frames",
+        "4",
+        "--batches",
+        "3",
+        "--workers",
+        "2",
+        "--cache_images",
+        "--breakdown",
+        "--json",
+        "--debug_png",
+        png.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // 4 still images (one clip each) and the train video's 10 frames (clips 0-3, 4-7, 6-9).
+    assert_eq!(r["view_clips"], 4);
+    assert!(r["video_clips"].as_u64().unwrap() >= 3, "{r}");
+    // 3 batches of 2 clips of 4 frames.
+    assert_eq!(r["samples"], 24);
+    let (n, s) = (r["samples"].as_f64().unwrap(), r["seconds"].as_f64().unwrap());
+    assert!((r["samples_per_s"].as_f64().unwrap() - n / s).abs() < 1e-6 * n / s);
+    let c = &r["cache"];
+    assert!(c["frames"].as_u64().unwrap() >= 4 + 10 && c["bytes"].as_u64().unwrap() > 0, "{c}");
+    let b = r["breakdown"].as_array().unwrap();
+    assert_eq!((b[0]["images"].as_str(), b[1]["images"].as_str()), (Some("disk"), Some("cache")));
+    assert!(b[0]["read_ms"].as_f64().unwrap() > b[1]["read_ms"].as_f64().unwrap());
+    let img = image::open(&png).unwrap();
+    assert_eq!((img.width(), img.height()), (4 * 64, 64), "4 frames side by side");
+}

@@ -78,7 +78,7 @@ pub struct DataBench {
     #[arg(long, default_value_t = 10)]
     pub frames: usize,
     /// Batches to time.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 100)]
     pub batches: usize,
     /// Square crop size.
     #[arg(long, default_value_t = 256)]
@@ -90,7 +90,7 @@ pub struct DataBench {
     #[arg(long = "cache_images", visible_alias = "cache-images")]
     pub cache_images: bool,
     /// Memory budget of the image cache, in MiB.
-    #[arg(long = "cache_mb", visible_alias = "cache-mb", default_value_t = 4096)]
+    #[arg(long = "cache_mb", visible_alias = "cache-mb", default_value_t = 8192)]
     pub cache_mb: usize,
     /// Targets below this value become 0 (the reference: 0.01, spec §4.5).
     #[arg(long = "heatmap_cutoff", visible_alias = "heatmap-cutoff", default_value_t = REFERENCE_CUTOFF)]
@@ -98,6 +98,9 @@ pub struct DataBench {
     /// Also time each step (read, warp, normalise, heatmaps, centroid) on one thread.
     #[arg(long)]
     pub breakdown: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
     /// Write the first clip of the first batch as a PNG (frames side by side, landmarks green,
     /// centre heatmap red, landmarks rebuilt from the centroid target blue).
     #[arg(long = "debug_png", visible_alias = "debug-png")]
@@ -144,38 +147,33 @@ fn bench_data(a: &DataBench) -> Result<ExitCode> {
     };
     let (entries, clips) = (Arc::new(entries), Arc::new(clips));
     let loader = loader::Loader::new(entries.clone(), clips.clone(), cfg.clone());
-    println!(
-        "{} clips ({} views, {} video); batches of {} clips × {} frames at {}², {} workers",
-        clips.len(),
-        stats.view_clips,
-        stats.video_clips,
-        a.batch_size,
-        a.frames,
-        a.size,
-        a.workers
-    );
+    let mut report = DataReport {
+        clips: clips.len(),
+        view_clips: stats.view_clips,
+        video_clips: stats.video_clips,
+        clips_per_batch: a.batch_size,
+        frames_per_clip: a.frames,
+        size: a.size,
+        workers: a.workers,
+        cache_fill_s: None,
+        cache: None,
+        samples: 0,
+        seconds: 0.0,
+        samples_per_s: 0.0,
+        breakdown: Vec::new(),
+    };
     let mut epoch = 0;
     if a.cache_images {
         let t0 = Instant::now();
-        let mut frames = 0;
         for b in loader.epoch(epoch) {
-            frames += b?.samples.iter().map(|s| s.frames).sum::<usize>();
+            b?;
         }
         epoch += 1;
-        let c = loader.cache_stats().expect("cache on");
-        println!(
-            "cache filled by one epoch ({frames} samples) in {:.2} s: {} frames, {:.1} MiB \
-             ({:.0} KiB per frame), {} not admitted (budget {} MiB)",
-            t0.elapsed().as_secs_f64(),
-            c.frames,
-            c.bytes as f64 / (1 << 20) as f64,
-            c.bytes as f64 / 1024.0 / c.frames.max(1) as f64,
-            c.refused,
-            a.cache_mb
-        );
+        report.cache_fill_s = Some(t0.elapsed().as_secs_f64());
+        report.cache = loader.cache_stats();
     }
     let t0 = Instant::now();
-    let (mut frames, mut n) = (0usize, 0usize);
+    let mut n = 0;
     while n < a.batches {
         for b in loader.epoch(epoch) {
             let b = b?;
@@ -185,7 +183,7 @@ fn bench_data(a: &DataBench) -> Result<ExitCode> {
                     img.save(p).with_context(|| format!("--debug_png {}", p.display()))?;
                 }
             }
-            frames += b.samples.iter().map(|s| s.frames).sum::<usize>();
+            report.samples += b.samples.iter().map(|s| s.frames).sum::<usize>();
             n += 1;
             if n == a.batches {
                 break;
@@ -193,29 +191,22 @@ fn bench_data(a: &DataBench) -> Result<ExitCode> {
         }
         epoch += 1;
     }
-    let secs = t0.elapsed().as_secs_f64();
-    println!(
-        "{frames} samples in {secs:.2} s: {:.0} samples/s ({}; 69 heatmaps + centroid targets \
-         each)",
-        frames as f64 / secs,
-        if a.cache_images { "images from the cache" } else { "images decoded from disk" }
-    );
+    report.seconds = t0.elapsed().as_secs_f64();
+    report.samples_per_s = report.samples as f64 / report.seconds;
     if a.breakdown {
-        // One thread, the clips of the first batches of a fresh epoch, step by step.
+        // One thread, the clips of the first batches of a fresh epoch, step by step: first
+        // reading the images from disk (and filling a cache), then from that cache.
         let cache = a.cache_images.then(|| ImageCache::new(a.cache_mb << 20));
         let order = loader::epoch_order(clips.len(), a.rand_seed, 0);
         let take = (a.batches * a.batch_size).min(clips.len());
-        let mut passes = vec![("from disk", sample::PhaseTimes::default())];
+        let mut passes = vec![("disk", sample::PhaseTimes::default())];
         if cache.is_some() {
-            passes.push(("from the cache", sample::PhaseTimes::default()));
+            passes.push(("cache", sample::PhaseTimes::default()));
         }
         for (_, times) in passes.iter_mut() {
             for (j, &c) in order[..take].iter().enumerate() {
-                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(loader::stream_seed(
-                    a.rand_seed,
-                    0,
-                    j as u64,
-                ));
+                let seed = loader::stream_seed(a.rand_seed, 0, j as u64);
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
                 sample::build_timed(
                     &clips[c],
                     &entries,
@@ -227,28 +218,111 @@ fn bench_data(a: &DataBench) -> Result<ExitCode> {
                 )?;
             }
         }
-        println!("time per sample on one thread (ms):");
-        println!(
-            "{:<16} {:>7} {:>7} {:>9} {:>9} {:>9} {:>7} {:>9}",
-            "images", "read", "warp", "normalise", "heatmaps", "centroid", "total", "samples/s"
-        );
-        for (name, t) in &passes {
+        for (images, t) in passes {
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / t.frames.max(1) as f64;
-            let total = ms(t.read) + ms(t.warp) + ms(t.normalise) + ms(t.heatmaps) + ms(t.centroid);
-            println!(
-                "{:<16} {:>7.3} {:>7.3} {:>9.3} {:>9.3} {:>9.3} {:>7.3} {:>9.0}",
-                name,
-                ms(t.read),
-                ms(t.warp),
-                ms(t.normalise),
-                ms(t.heatmaps),
-                ms(t.centroid),
-                total,
-                1e3 / total
-            );
+            let mut row = Breakdown {
+                images,
+                read_ms: ms(t.read),
+                warp_ms: ms(t.warp),
+                normalise_ms: ms(t.normalise),
+                heatmaps_ms: ms(t.heatmaps),
+                centroid_ms: ms(t.centroid),
+                total_ms: 0.0,
+            };
+            row.total_ms =
+                row.read_ms + row.warp_ms + row.normalise_ms + row.heatmaps_ms + row.centroid_ms;
+            report.breakdown.push(row);
         }
     }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print(a.cache_mb);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct DataReport {
+    clips: usize,
+    view_clips: usize,
+    video_clips: usize,
+    clips_per_batch: usize,
+    frames_per_clip: usize,
+    size: u32,
+    workers: usize,
+    /// Seconds of the untimed epoch that filled the cache.
+    cache_fill_s: Option<f64>,
+    cache: Option<crate::data::cache::CacheStats>,
+    samples: usize,
+    seconds: f64,
+    samples_per_s: f64,
+    breakdown: Vec<Breakdown>,
+}
+
+/// Milliseconds per sample of each step on one thread.
+#[derive(Serialize)]
+struct Breakdown {
+    images: &'static str,
+    read_ms: f64,
+    warp_ms: f64,
+    normalise_ms: f64,
+    heatmaps_ms: f64,
+    centroid_ms: f64,
+    total_ms: f64,
+}
+
+impl DataReport {
+    fn print(&self, cache_mb: usize) {
+        println!(
+            "{} clips ({} views, {} video); batches of {} clips × {} frames at {}², {} workers",
+            self.clips,
+            self.view_clips,
+            self.video_clips,
+            self.clips_per_batch,
+            self.frames_per_clip,
+            self.size,
+            self.workers
+        );
+        if let (Some(c), Some(s)) = (&self.cache, self.cache_fill_s) {
+            println!(
+                "cache filled by one epoch in {s:.2} s: {} frames, {:.1} MiB ({:.0} KiB per \
+                 frame), {} requests not admitted (budget {cache_mb} MiB)",
+                c.frames,
+                c.bytes as f64 / (1 << 20) as f64,
+                c.bytes as f64 / 1024.0 / c.frames.max(1) as f64,
+                c.refused
+            );
+        }
+        println!(
+            "{} samples in {:.2} s: {:.0} samples/s (images {}; 69 heatmaps + centroid targets \
+             each)",
+            self.samples,
+            self.seconds,
+            self.samples_per_s,
+            if self.cache.is_some() { "from the cache" } else { "decoded from disk" }
+        );
+        if !self.breakdown.is_empty() {
+            println!("time per sample on one thread (ms):");
+            println!(
+                "{:<8} {:>7} {:>7} {:>9} {:>9} {:>9} {:>7} {:>9}",
+                "images", "read", "warp", "normalise", "heatmaps", "centroid", "total", "samples/s"
+            );
+            for r in &self.breakdown {
+                println!(
+                    "{:<8} {:>7.3} {:>7.3} {:>9.3} {:>9.3} {:>9.3} {:>7.3} {:>9.0}",
+                    r.images,
+                    r.read_ms,
+                    r.warp_ms,
+                    r.normalise_ms,
+                    r.heatmaps_ms,
+                    r.centroid_ms,
+                    r.total_ms,
+                    1e3 / r.total_ms
+                );
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]
