@@ -133,6 +133,37 @@ fn a_missing_image_names_its_list_line() {
 }
 
 #[test]
+fn a_corrupt_image_names_its_list_line_and_worker_panics_are_reported() {
+    let d = tempfile::tempdir().unwrap();
+    let mut entries = dataset(d.path());
+    entries.truncate(3);
+    let bad = d.path().join("corrupt.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\nthis is not a png").unwrap();
+    entries[0].image = bad;
+    let line = entries[0].origin.to_string();
+    let (mut clips, _) = clip::group(&entries, 4);
+    let entries = Arc::new(entries);
+    let errs: Vec<String> = Loader::new(entries.clone(), Arc::new(clips.clone()), config(2))
+        .epoch(0)
+        .filter_map(|b| b.err().map(|e| format!("{e:#}")))
+        .collect();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains(&line) && errs[0].contains("corrupt.png"), "{}", errs[0]);
+    // A clip pointing past the lines makes the worker panic: the panic comes back as an error
+    // for its batch, and the other batches still arrive.
+    clips[1].frames = vec![99; 4];
+    let got: Vec<_> =
+        Loader::new(entries, Arc::new(clips), LoaderConfig { clips_per_batch: 1, ..config(2) })
+            .epoch(0)
+            .collect();
+    assert_eq!(got.len(), 3);
+    let panics: Vec<String> =
+        got.iter().filter_map(|b| b.as_ref().err().map(|e| format!("{e:#}"))).collect();
+    assert_eq!(panics.len(), 2, "the corrupt image and the panic: {panics:?}");
+    assert!(panics.iter().any(|e| e.contains("panicked") && e.contains("index out of bounds")));
+}
+
+#[test]
 fn skip_bad_leaves_out_unreadable_clips_and_counts_them() {
     let d = tempfile::tempdir().unwrap();
     let mut entries = dataset(d.path());
