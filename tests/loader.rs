@@ -112,16 +112,28 @@ fn same_seed_same_batches_with_any_number_of_workers() {
     }
 }
 
+/// The first `n` lines of the dataset (still images, one clip each) with line `bad`'s image
+/// replaced by `file` in the temporary folder; also the bad line's `list:line`.
+fn with_bad_image(
+    dir: &Path,
+    n: usize,
+    bad: usize,
+    file: &str,
+) -> (Arc<Vec<list::ListEntry>>, Vec<clip::Clip>, String) {
+    let mut entries = dataset(dir);
+    entries.truncate(n);
+    entries[bad].image = dir.join(file);
+    let line = entries[bad].origin.to_string();
+    let (clips, _) = clip::group(&entries, 4);
+    assert_eq!(clips.len(), n);
+    (Arc::new(entries), clips, line)
+}
+
 #[test]
 fn a_missing_image_names_its_list_line() {
     let d = tempfile::tempdir().unwrap();
-    let mut entries = dataset(d.path());
-    entries.truncate(3);
-    entries[1].image = d.path().join("gone.jpg");
-    let line = entries[1].origin.to_string();
-    let (clips, _) = clip::group(&entries, 4);
+    let (entries, clips, line) = with_bad_image(d.path(), 3, 1, "gone.jpg");
     let clips = Arc::new(clips);
-    let entries = Arc::new(entries);
     for w in [0, 2] {
         let errs: Vec<String> = Loader::new(entries.clone(), clips.clone(), config(w))
             .epoch(0)
@@ -135,14 +147,8 @@ fn a_missing_image_names_its_list_line() {
 #[test]
 fn a_corrupt_image_names_its_list_line_and_worker_panics_are_reported() {
     let d = tempfile::tempdir().unwrap();
-    let mut entries = dataset(d.path());
-    entries.truncate(3);
-    let bad = d.path().join("corrupt.png");
-    std::fs::write(&bad, b"\x89PNG\r\n\x1a\nthis is not a png").unwrap();
-    entries[0].image = bad;
-    let line = entries[0].origin.to_string();
-    let (mut clips, _) = clip::group(&entries, 4);
-    let entries = Arc::new(entries);
+    let (entries, mut clips, line) = with_bad_image(d.path(), 3, 0, "corrupt.png");
+    std::fs::write(d.path().join("corrupt.png"), b"\x89PNG\r\n\x1a\nthis is not a png").unwrap();
     let errs: Vec<String> = Loader::new(entries.clone(), Arc::new(clips.clone()), config(2))
         .epoch(0)
         .filter_map(|b| b.err().map(|e| format!("{e:#}")))
@@ -166,13 +172,8 @@ fn a_corrupt_image_names_its_list_line_and_worker_panics_are_reported() {
 #[test]
 fn skip_bad_leaves_out_unreadable_clips_and_counts_them() {
     let d = tempfile::tempdir().unwrap();
-    let mut entries = dataset(d.path());
-    entries.truncate(4);
-    entries[2].image = d.path().join("gone.jpg");
-    let line = entries[2].origin.to_string();
-    let (clips, _) = clip::group(&entries, 4);
-    assert_eq!(clips.len(), 4);
-    let (clips, entries) = (Arc::new(clips), Arc::new(entries));
+    let (entries, clips, line) = with_bad_image(d.path(), 4, 2, "gone.jpg");
+    let clips = Arc::new(clips);
     for w in [0, 2] {
         let l = Loader::new(
             entries.clone(),

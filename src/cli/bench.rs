@@ -207,15 +207,13 @@ fn bench_data(a: &DataBench) -> Result<ExitCode> {
             for (j, &c) in order[..take].iter().enumerate() {
                 let seed = loader::stream_seed(a.rand_seed, 0, j as u64);
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-                sample::build_timed(
-                    &clips[c],
-                    &entries,
-                    &cfg.aug,
-                    &cfg.targets,
-                    Some(&mut rng),
-                    cache.as_ref(),
-                    times,
-                )?;
+                let builder = sample::ClipBuilder {
+                    entries: &entries,
+                    aug: &cfg.aug,
+                    targets: &cfg.targets,
+                    cache: cache.as_ref(),
+                };
+                builder.build_timed(&clips[c], Some(&mut rng), times)?;
             }
         }
         for (images, t) in passes {

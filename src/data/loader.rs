@@ -156,14 +156,13 @@ impl Shared {
         for &c in &self.batches[k] {
             let mut rng =
                 ChaCha8Rng::seed_from_u64(stream_seed(self.cfg.seed, self.epoch, c as u64));
-            match sample::build(
-                &self.clips[c],
-                &self.entries,
-                &self.cfg.aug,
-                &self.cfg.targets,
-                Some(&mut rng),
-                self.cache.as_deref(),
-            ) {
+            let builder = sample::ClipBuilder {
+                entries: &self.entries,
+                aug: &self.cfg.aug,
+                targets: &self.cfg.targets,
+                cache: self.cache.as_deref(),
+            };
+            match builder.build(&self.clips[c], Some(&mut rng)) {
                 Ok(s) => {
                     batch.clips.push(c);
                     batch.samples.push(s);

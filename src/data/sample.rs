@@ -72,120 +72,126 @@ pub struct PhaseTimes {
     pub frames: usize,
 }
 
-/// Build `clip` with random transforms from `rng` (training), or with `Draw::NONE` for every
-/// frame when `rng` is `None` (evaluation, from the whole image). Training frames come from
-/// `cache` when given.
-pub fn build(
-    clip: &Clip,
-    entries: &[ListEntry],
-    aug: &AugParams,
-    tp: &TargetParams,
-    rng: Option<&mut dyn rand::RngCore>,
-    cache: Option<&ImageCache>,
-) -> Result<HostSample> {
-    build_timed(clip, entries, aug, tp, rng, cache, &mut PhaseTimes::default())
+/// Builds clips of `entries` with one augmentation and target setting, reading training frames
+/// from `cache` when given.
+#[derive(Clone, Copy)]
+pub struct ClipBuilder<'a> {
+    pub entries: &'a [ListEntry],
+    pub aug: &'a AugParams,
+    pub targets: &'a TargetParams,
+    pub cache: Option<&'a ImageCache>,
 }
 
-/// [`build`], adding the time of each step to `times`.
-pub fn build_timed(
-    clip: &Clip,
-    entries: &[ListEntry],
-    aug: &AugParams,
-    tp: &TargetParams,
-    rng: Option<&mut dyn rand::RngCore>,
-    cache: Option<&ImageCache>,
-    times: &mut PhaseTimes,
-) -> Result<HostSample> {
-    let (w, h) = (aug.crop_width, aug.crop_height);
-    let (gw, gh) = ((w / 8) as usize, (h / 8) as usize);
-    let training = rng.is_some();
-    let mats: Vec<Affine> = match rng {
-        Some(mut r) => clip_matrices(clip, entries, aug, &mut r),
-        None => {
-            clip.frames.iter().map(|&i| crop_matrix(entries[i].bbox, aug, &Draw::NONE)).collect()
-        }
-    };
-    let f = clip.frames.len();
-    let p = tp.num_pts;
-    let mut s = HostSample {
-        frames: f,
-        images: Vec::with_capacity(f * 3 * (w * h) as usize),
-        heatmaps: Vec::with_capacity(f * (p + 1) * gw * gh),
-        heatmap_mask: Vec::with_capacity(f * (p + 1)),
-        centre: Vec::with_capacity(f * gw * gh),
-        centre_ind: Vec::with_capacity(f),
-        offsets: Vec::with_capacity(f * 2 * p),
-        offset_mask: Vec::with_capacity(f * 2 * p),
-        centre_valid: Vec::with_capacity(f),
-        points: Vec::with_capacity(f * 2 * p),
-        visible: Vec::with_capacity(f * p),
-        labelled: Vec::with_capacity(f),
-        to_original: Vec::with_capacity(f),
-    };
-    let table = normalise_table();
-    // Video frames are placed by the clip's first box; a still image's views by its own.
-    let anchor = |i: usize| match clip.kind {
-        ClipKind::Video => clip.frames[0],
-        ClipKind::Views => i,
-    };
-    // The views of a still image repeat one line: read it once.
-    let mut current: Option<(usize, Arc<Frame>)> = None;
-    for (&i, m) in clip.frames.iter().zip(&mats) {
-        let e = &entries[i];
-        let t = Instant::now();
-        if current.as_ref().is_none_or(|d| d.0 != i) {
-            let frame = match (cache, training) {
-                (Some(c), true) => c.get(entries, i, anchor(i), aug, p)?,
-                (None, true) => Arc::new(Frame::load(e, p, Some((entries[anchor(i)].bbox, aug)))?),
-                (_, false) => Arc::new(Frame::load(e, p, None)?),
-            };
-            current = Some((i, frame));
-        }
-        let frame = &current.as_ref().expect("read above").1;
-        times.read += t.elapsed();
-
-        let t = Instant::now();
-        let img = warp(&frame.region, m, w, h);
-        times.warp += t.elapsed();
-
-        let t = Instant::now();
-        let plane = (w * h) as usize;
-        let base = s.images.len();
-        s.images.resize(base + 3 * plane, 0.0);
-        let (r, rest) = s.images[base..].split_at_mut(plane);
-        let (g, b) = rest.split_at_mut(plane);
-        for (k, px) in img.as_raw().chunks_exact(3).enumerate() {
-            r[k] = table[0][px[0] as usize];
-            g[k] = table[1][px[1] as usize];
-            b[k] = table[2][px[2] as usize];
-        }
-        times.normalise += t.elapsed();
-
-        let labelled = frame.points.is_some();
-        let (xy, vis) = match &frame.points {
-            Some(lm) => warp_points(&lm.xy, &lm.visible, m, w, h),
-            None => (vec![[0.0, 0.0]; p], vec![false; p]),
-        };
-        let t = Instant::now();
-        let ht = heatmap::encode(&xy, &vis, labelled, gw, gh, tp.sigma, tp.shape, tp.cutoff);
-        s.heatmaps.extend(ht.maps);
-        s.heatmap_mask.extend(ht.mask);
-        times.heatmaps += t.elapsed();
-
-        let t = Instant::now();
-        let ct = centroid::encode(&xy, &vis, labelled, gw, gh);
-        s.centre.extend(ct.heat);
-        s.centre_ind.push(ct.ind);
-        s.offsets.extend(ct.offsets);
-        s.offset_mask.extend(ct.mask);
-        s.centre_valid.push(ct.valid);
-        times.centroid += t.elapsed();
-
-        s.points.extend(xy.iter().flat_map(|q| [q[0] as f32, q[1] as f32]));
-        s.visible.extend(vis);
-        s.labelled.push(labelled);
-        s.to_original.push(m.inverse());
-        times.frames += 1;
+impl ClipBuilder<'_> {
+    /// Build `clip` with random transforms from `rng` (training), or with `Draw::NONE` for
+    /// every frame when `rng` is `None` (evaluation, from the whole image).
+    pub fn build(&self, clip: &Clip, rng: Option<&mut dyn rand::RngCore>) -> Result<HostSample> {
+        self.build_timed(clip, rng, &mut PhaseTimes::default())
     }
-    Ok(s)
+
+    /// [`Self::build`], adding the time of each step to `times`.
+    pub fn build_timed(
+        &self,
+        clip: &Clip,
+        rng: Option<&mut dyn rand::RngCore>,
+        times: &mut PhaseTimes,
+    ) -> Result<HostSample> {
+        let ClipBuilder { entries, aug, targets: tp, cache } = *self;
+        let (w, h) = (aug.crop_width, aug.crop_height);
+        let (gw, gh) = ((w / 8) as usize, (h / 8) as usize);
+        let training = rng.is_some();
+        let mats: Vec<Affine> = match rng {
+            Some(mut r) => clip_matrices(clip, entries, aug, &mut r),
+            None => clip
+                .frames
+                .iter()
+                .map(|&i| crop_matrix(entries[i].bbox, aug, &Draw::NONE))
+                .collect(),
+        };
+        let f = clip.frames.len();
+        let p = tp.num_pts;
+        let mut s = HostSample {
+            frames: f,
+            images: Vec::with_capacity(f * 3 * (w * h) as usize),
+            heatmaps: Vec::with_capacity(f * (p + 1) * gw * gh),
+            heatmap_mask: Vec::with_capacity(f * (p + 1)),
+            centre: Vec::with_capacity(f * gw * gh),
+            centre_ind: Vec::with_capacity(f),
+            offsets: Vec::with_capacity(f * 2 * p),
+            offset_mask: Vec::with_capacity(f * 2 * p),
+            centre_valid: Vec::with_capacity(f),
+            points: Vec::with_capacity(f * 2 * p),
+            visible: Vec::with_capacity(f * p),
+            labelled: Vec::with_capacity(f),
+            to_original: Vec::with_capacity(f),
+        };
+        let table = normalise_table();
+        // Video frames are placed by the clip's first box; a still image's views by its own.
+        let anchor = |i: usize| match clip.kind {
+            ClipKind::Video => clip.frames[0],
+            ClipKind::Views => i,
+        };
+        // The views of a still image repeat one line: read it once.
+        let mut current: Option<(usize, Arc<Frame>)> = None;
+        for (&i, m) in clip.frames.iter().zip(&mats) {
+            let e = &entries[i];
+            let t = Instant::now();
+            if current.as_ref().is_none_or(|d| d.0 != i) {
+                let frame = match (cache, training) {
+                    (Some(c), true) => c.get(entries, i, anchor(i), aug, p)?,
+                    (None, true) => {
+                        Arc::new(Frame::load(e, p, Some((entries[anchor(i)].bbox, aug)))?)
+                    }
+                    (_, false) => Arc::new(Frame::load(e, p, None)?),
+                };
+                current = Some((i, frame));
+            }
+            let frame = &current.as_ref().expect("read above").1;
+            times.read += t.elapsed();
+
+            let t = Instant::now();
+            let img = warp(&frame.region, m, w, h);
+            times.warp += t.elapsed();
+
+            let t = Instant::now();
+            let plane = (w * h) as usize;
+            let base = s.images.len();
+            s.images.resize(base + 3 * plane, 0.0);
+            let (r, rest) = s.images[base..].split_at_mut(plane);
+            let (g, b) = rest.split_at_mut(plane);
+            for (k, px) in img.as_raw().chunks_exact(3).enumerate() {
+                r[k] = table[0][px[0] as usize];
+                g[k] = table[1][px[1] as usize];
+                b[k] = table[2][px[2] as usize];
+            }
+            times.normalise += t.elapsed();
+
+            let labelled = frame.points.is_some();
+            let (xy, vis) = match &frame.points {
+                Some(lm) => warp_points(&lm.xy, &lm.visible, m, w, h),
+                None => (vec![[0.0, 0.0]; p], vec![false; p]),
+            };
+            let t = Instant::now();
+            let ht = heatmap::encode(&xy, &vis, labelled, gw, gh, tp.sigma, tp.shape, tp.cutoff);
+            s.heatmaps.extend(ht.maps);
+            s.heatmap_mask.extend(ht.mask);
+            times.heatmaps += t.elapsed();
+
+            let t = Instant::now();
+            let ct = centroid::encode(&xy, &vis, labelled, gw, gh);
+            s.centre.extend(ct.heat);
+            s.centre_ind.push(ct.ind);
+            s.offsets.extend(ct.offsets);
+            s.offset_mask.extend(ct.mask);
+            s.centre_valid.push(ct.valid);
+            times.centroid += t.elapsed();
+
+            s.points.extend(xy.iter().flat_map(|q| [q[0] as f32, q[1] as f32]));
+            s.visible.extend(vis);
+            s.labelled.push(labelled);
+            s.to_original.push(m.inverse());
+            times.frames += 1;
+        }
+        Ok(s)
+    }
 }
