@@ -7,6 +7,7 @@ pub mod codec;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod eval;
 pub mod fsutil;
 pub mod models;
 pub mod parallel;

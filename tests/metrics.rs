@@ -1,0 +1,160 @@
+//! Metrics on hand-computed cases: NME under each normaliser, invisible points, degenerate
+//! faces, AUC / failure rate, and the cumulative error distribution.
+use tsal::data::pts::Landmarks;
+use tsal::eval::curves::{auc, ced, ced_at, failure_rate, Summary};
+use tsal::eval::nme::{face_nme, Exclusion, Normaliser};
+
+/// 68 points; eye contours 36..41 around (30, 50) and 42..47 around (70, 50), outer corners 36
+/// at (20, 50) and 45 at (80, 50): inter-ocular 60 px, inter-pupil 40 px.
+fn face() -> Landmarks {
+    let mut xy: Vec<[f64; 2]> = (0..68).map(|i| [i as f64, 100.0 + (i % 7) as f64]).collect();
+    let ring = |c: f64| {
+        [[-10.0, 0.0], [-5.0, -4.0], [5.0, -4.0], [10.0, 0.0], [5.0, 4.0], [-5.0, 4.0]]
+            .map(|d| [c + d[0], 50.0 + d[1]])
+    };
+    xy[36..42].copy_from_slice(&ring(30.0));
+    // The right eye's ring starts at its inner corner (42) and reaches the outer corner (45).
+    let r = ring(70.0);
+    xy[42..48].copy_from_slice(&[r[0], r[1], r[2], r[3], r[4], r[5]]);
+    assert_eq!((xy[36], xy[45]), ([20.0, 50.0], [80.0, 50.0]));
+    Landmarks::all_visible(xy)
+}
+
+fn shifted(gt: &Landmarks, d: [f64; 2]) -> Vec<[f64; 2]> {
+    gt.xy.iter().map(|p| [p[0] + d[0], p[1] + d[1]]).collect()
+}
+
+const BOX: [f64; 4] = [0.0, 0.0, 100.0, 64.0];
+
+#[test]
+fn nme_under_each_normaliser() {
+    let gt = face();
+    let pred = shifted(&gt, [3.0, 4.0]); // 5 px everywhere
+    let ion = face_nme(&pred, &gt, Normaliser::InterOcular, BOX, None).unwrap();
+    assert_eq!((ion.normaliser, ion.visible), (60.0, 68));
+    assert!((ion.nme - 5.0 / 60.0).abs() < 1e-12);
+    // Inter-pupil on the same prediction: eye centres 40 px apart, 1.5× the inter-ocular NME.
+    let ipn = face_nme(&pred, &gt, Normaliser::InterPupil, BOX, None).unwrap();
+    assert!((ipn.normaliser - 40.0).abs() < 1e-12);
+    assert!((ipn.nme - 5.0 / 40.0).abs() < 1e-12 && (ipn.nme / ion.nme - 1.5).abs() < 1e-12);
+    // Box: sqrt(100 · 64) = 80; face size: the 7th column.
+    let b = face_nme(&pred, &gt, Normaliser::Box, BOX, None).unwrap();
+    assert!((b.nme - 5.0 / 80.0).abs() < 1e-12);
+    let f = face_nme(&pred, &gt, Normaliser::FaceSize, BOX, Some(125.0)).unwrap();
+    assert!((f.nme - 0.04).abs() < 1e-12);
+    assert_eq!(
+        face_nme(&pred, &gt, Normaliser::FaceSize, BOX, None),
+        Err(Exclusion::NoFaceSize)
+    );
+}
+
+#[test]
+fn only_visible_points_count() {
+    let mut gt = face();
+    let mut pred = shifted(&gt, [3.0, 4.0]);
+    pred[0] = [gt.xy[0][0] + 25.0, gt.xy[0][1] + 60.0]; // 65 px off, visible
+    pred[10] = [gt.xy[10][0] + 1000.0, gt.xy[10][1]]; // way off, but not visible
+    gt.visible[10] = false;
+    let e = face_nme(&pred, &gt, Normaliser::InterOcular, BOX, None).unwrap();
+    assert_eq!(e.visible, 67);
+    assert!((e.nme - (65.0 + 66.0 * 5.0) / (67.0 * 60.0)).abs() < 1e-12, "{}", e.nme);
+    // Nothing visible: excluded.
+    gt.visible = vec![false; 68];
+    gt.visible[36] = true;
+    gt.visible[45] = true;
+    assert!(face_nme(&pred, &gt, Normaliser::InterOcular, BOX, None).is_ok());
+    gt.visible[36] = false;
+    assert_eq!(
+        face_nme(&pred, &gt, Normaliser::InterOcular, BOX, None),
+        Err(Exclusion::InvisibleNormaliser)
+    );
+    let all_hidden = Landmarks { xy: gt.xy.clone(), visible: vec![false; 68] };
+    assert_eq!(
+        face_nme(&pred, &all_hidden, Normaliser::Box, BOX, None),
+        Err(Exclusion::NoVisiblePoint)
+    );
+}
+
+#[test]
+fn degenerate_faces_are_excluded_with_a_reason() {
+    // Every point in one place: a 0 px normaliser.
+    let gt = Landmarks::all_visible(vec![[50.0, 50.0]; 68]);
+    let pred = shifted(&gt, [1.0, 0.0]);
+    let e = face_nme(&pred, &gt, Normaliser::InterOcular, BOX, None).unwrap_err();
+    assert_eq!(e, Exclusion::Degenerate(0.0));
+    assert!(e.to_string().contains("degenerate"), "{e}");
+    // Eye corners 0.5 px apart, a NaN corner, a zero-area box.
+    let mut gt = face();
+    gt.xy[45] = [20.5, 50.0];
+    assert_eq!(
+        face_nme(&pred, &gt, Normaliser::InterOcular, BOX, None),
+        Err(Exclusion::Degenerate(0.5))
+    );
+    gt.xy[45] = [f64::NAN, 50.0];
+    assert!(matches!(
+        face_nme(&pred, &gt, Normaliser::InterOcular, BOX, None),
+        Err(Exclusion::Degenerate(d)) if d.is_nan()
+    ));
+    let gt = face();
+    assert!(matches!(
+        face_nme(&pred, &gt, Normaliser::Box, [5.0, 5.0, 5.0, 90.0], None),
+        Err(Exclusion::Degenerate(_))
+    ));
+    // Eye normalisers need 68 points; a prediction must match the annotation.
+    let g19 = Landmarks::all_visible(vec![[1.0, 2.0]; 19]);
+    assert!(matches!(
+        face_nme(&[[0.0, 0.0]; 19], &g19, Normaliser::InterPupil, BOX, None),
+        Err(Exclusion::Unsupported(_))
+    ));
+    assert!(matches!(
+        face_nme(&pred[..67], &gt, Normaliser::Box, BOX, None),
+        Err(Exclusion::BadPrediction(_))
+    ));
+}
+
+/// The reference's sampled AUC (spec §7.1): accuracy `e < τ` at `linspace(0, t, 2000)`,
+/// trapezoid rule, divided by `t`.
+fn sampled_auc(errors: &[f64], t: f64) -> f64 {
+    let n = 2000;
+    let taus: Vec<f64> = (0..n).map(|i| t * i as f64 / (n - 1) as f64).collect();
+    let acc: Vec<f64> = taus
+        .iter()
+        .map(|&tau| errors.iter().filter(|&&e| e < tau).count() as f64 / errors.len() as f64)
+        .collect();
+    let area: f64 = (1..n).map(|i| (taus[i] - taus[i - 1]) * (acc[i] + acc[i - 1]) / 2.0).sum();
+    area / t
+}
+
+#[test]
+fn auc_failure_rate_and_summary_on_hand_computed_errors() {
+    let e = [0.02, 0.04, 0.08, 0.12];
+    // AUC@t = mean(max(0, 1 − e/t)).
+    assert!((auc(&e, 0.08) - (0.75 + 0.5) / 4.0).abs() < 1e-12);
+    assert!((auc(&e, 0.10) - (0.8 + 0.6 + 0.2) / 4.0).abs() < 1e-12);
+    for t in [0.08, 0.10] {
+        assert!((auc(&e, t) - sampled_auc(&e, t)).abs() < 1e-3, "matches the reference's sampling");
+    }
+    // An error equal to the threshold is a failure.
+    assert_eq!(failure_rate(&e, 0.08), 0.5);
+    assert_eq!(failure_rate(&e, 0.10), 0.25);
+    let s = Summary::of(&e);
+    assert_eq!(s.faces, 4);
+    assert!((s.nme_mean - 0.065).abs() < 1e-12);
+    assert!((s.nme_std - 0.001475f64.sqrt()).abs() < 1e-12, "population std, as numpy");
+    assert_eq!(s.at.len(), 2);
+    assert!((s.at[0][1] - 0.3125).abs() < 1e-12 && s.at[0][2] == 0.5);
+    assert!(auc(&[], 0.08) == 0.0 && Summary::of(&[]).nme_mean.is_nan());
+}
+
+#[test]
+fn ced_is_monotone_and_ends_at_one() {
+    let e = [0.05, 0.01, 0.2, 0.03, 0.03, 0.07];
+    let c = ced(&e);
+    assert_eq!(c.len(), 6);
+    assert!(c.windows(2).all(|w| w[0][0] <= w[1][0] && w[0][1] < w[1][1]));
+    assert_eq!(c.last().unwrap(), &[0.2, 1.0]);
+    assert_eq!(ced_at(&c, 0.0), 0.0);
+    assert!((ced_at(&c, 0.03) - 0.5).abs() < 1e-12, "three of six at or below 0.03");
+    assert!((ced_at(&c, 0.08) - 5.0 / 6.0).abs() < 1e-12);
+    assert_eq!(ced_at(&c, 1.0), 1.0);
+}
