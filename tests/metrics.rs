@@ -158,3 +158,37 @@ fn ced_is_monotone_and_ends_at_one() {
     assert!((ced_at(&c, 0.08) - 5.0 / 6.0).abs() < 1e-12);
     assert_eq!(ced_at(&c, 1.0), 1.0);
 }
+
+/// A list of: two faces, a repeated line, an unlabelled line, a degenerate face and a line
+/// without a prediction.
+#[test]
+fn lists_score_each_distinct_face_once_and_list_exclusions() {
+    use tsal::data::{list, pts};
+    use tsal::eval::score::score_list;
+    let d = tempfile::tempdir().unwrap();
+    let gt = face();
+    pts::write(&d.path().join("a.pts"), &gt, pts::PtsFormat::Ibug).unwrap();
+    pts::write(&d.path().join("b.pts"), &gt, pts::PtsFormat::Ibug).unwrap();
+    let flat = Landmarks::all_visible(vec![[5.0, 5.0]; 68]);
+    pts::write(&d.path().join("c.pts"), &flat, pts::PtsFormat::Ibug).unwrap();
+    let text = "a.png a.pts 0 0 100 64\n\
+                a.png a.pts 0 0 100 64\n\
+                u.png None 0 0 100 64\n\
+                b.png b.pts 0 0 100 64\n\
+                c.png c.pts 0 0 100 64\n\
+                e.png b.pts 0 0 100 64\n";
+    let path = d.path().join("t.lst");
+    let entries = list::parse(text, &path, &[]).unwrap();
+    let p5 = Some(shifted(&gt, [3.0, 4.0])); // NME 5/60
+    let p10 = Some(shifted(&gt, [6.0, 8.0])); // NME 10/60
+    let preds = vec![p5.clone(), p5.clone(), None, p10, p5, None];
+    let s = score_list(&entries, &preds, Normaliser::InterOcular, 68).unwrap();
+    assert_eq!((s.duplicates, s.unlabelled, s.excluded, s.rows.len()), (1, 1, 2, 4));
+    assert_eq!(s.summary.faces, 2);
+    assert!((s.summary.nme_mean - 7.5 / 60.0).abs() < 1e-12);
+    assert_eq!(s.rows[2].excluded, Some(Exclusion::Degenerate(0.0)));
+    assert!(s.rows[2].line.ends_with("t.lst:5"), "{}", s.rows[2].line);
+    assert!(matches!(&s.rows[3].excluded, Some(Exclusion::BadPrediction(m)) if m == "no prediction"));
+    // A prediction list of the wrong length is an error, not a guess.
+    assert!(score_list(&entries, &preds[..5], Normaliser::InterOcular, 68).is_err());
+}

@@ -2,3 +2,4 @@
 //! errors amounts to: mean, AUC, failure rate and the cumulative error distribution (`curves`).
 pub mod curves;
 pub mod nme;
+pub mod score;
