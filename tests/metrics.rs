@@ -42,10 +42,7 @@ fn nme_under_each_normaliser() {
     assert!((b.nme - 5.0 / 80.0).abs() < 1e-12);
     let f = face_nme(&pred, &gt, Normaliser::FaceSize, BOX, Some(125.0)).unwrap();
     assert!((f.nme - 0.04).abs() < 1e-12);
-    assert_eq!(
-        face_nme(&pred, &gt, Normaliser::FaceSize, BOX, None),
-        Err(Exclusion::NoFaceSize)
-    );
+    assert_eq!(face_nme(&pred, &gt, Normaliser::FaceSize, BOX, None), Err(Exclusion::NoFaceSize));
 }
 
 #[test]
@@ -188,7 +185,77 @@ fn lists_score_each_distinct_face_once_and_list_exclusions() {
     assert!((s.summary.nme_mean - 7.5 / 60.0).abs() < 1e-12);
     assert_eq!(s.rows[2].excluded, Some(Exclusion::Degenerate(0.0)));
     assert!(s.rows[2].line.ends_with("t.lst:5"), "{}", s.rows[2].line);
-    assert!(matches!(&s.rows[3].excluded, Some(Exclusion::BadPrediction(m)) if m == "no prediction"));
+    assert!(
+        matches!(&s.rows[3].excluded, Some(Exclusion::BadPrediction(m)) if m == "no prediction")
+    );
     // A prediction list of the wrong length is an error, not a guess.
     assert!(score_list(&entries, &preds[..5], Normaliser::InterOcular, 68).is_err());
+}
+
+/// Predictions written as mirrored `.pts` files, or given as JSON or CSV, score exactly like the
+/// predictions in memory; images with one file name in two folders stay apart.
+#[test]
+fn external_predictions_score_like_internal_ones() {
+    use tsal::data::{list, pts};
+    use tsal::eval::predictions;
+    use tsal::eval::score::score_list;
+    let d = tempfile::tempdir().unwrap();
+    let gt = face();
+    pts::write(&d.path().join("g.pts"), &gt, pts::PtsFormat::Ibug).unwrap();
+    let text = "data/v1/000001.png g.pts 0 0 100 64\n\
+                data/v2/000001.png g.pts 0 0 100 64\n\
+                data/v2/000002.png g.pts 0 0 100 64\n";
+    let entries = list::parse(text, &d.path().join("t.lst"), &[]).unwrap();
+    let root = predictions::image_root(&entries);
+    assert_eq!(root, d.path().join("data"));
+    assert_eq!(predictions::key(&entries[1].image, &root), "v2/000001.png");
+    let preds: Vec<Option<Vec<[f64; 2]>>> = vec![
+        Some(shifted(&gt, [0.25, -1.5])),
+        Some(shifted(&gt, [3.0, 4.0])),
+        None, // this method did not predict the last frame
+    ];
+    let internal = score_list(&entries, &preds, Normaliser::InterOcular, 68).unwrap();
+    // A folder of mirrored .pts files.
+    let dir = d.path().join("pred");
+    predictions::write_dir(&dir, &entries, &preds).unwrap();
+    assert!(dir.join("v1/000001.pts").is_file() && dir.join("v2/000001.pts").is_file());
+    let from_dir = predictions::read(&dir, &entries, 68).unwrap();
+    // JSON keyed by image key; CSV with a header.
+    let json: serde_json::Map<String, serde_json::Value> = [0, 1]
+        .iter()
+        .map(|&i| {
+            (
+                predictions::key(&entries[i].image, &root),
+                serde_json::json!(preds[i].clone().unwrap()),
+            )
+        })
+        .collect();
+    std::fs::write(d.path().join("p.json"), serde_json::to_string(&json).unwrap()).unwrap();
+    let mut csv = String::from("image,x1,y1\n");
+    for i in [0, 1] {
+        let k = predictions::key(&entries[i].image, &root);
+        let nums: Vec<String> = preds[i]
+            .as_ref()
+            .unwrap()
+            .iter()
+            .flat_map(|p| [p[0], p[1]])
+            .map(|v| v.to_string())
+            .collect();
+        csv += &format!("{k},{}\n", nums.join(","));
+    }
+    std::fs::write(d.path().join("p.csv"), csv).unwrap();
+    for src in [dir.clone(), d.path().join("p.json"), d.path().join("p.csv")] {
+        let p = predictions::read(&src, &entries, 68).unwrap();
+        let s = score_list(&entries, &p, Normaliser::InterOcular, 68).unwrap();
+        assert_eq!(s, internal, "{}", src.display());
+    }
+    assert_eq!(from_dir[2], None);
+    assert!((internal.rows[1].nme.unwrap() - 5.0 / 60.0).abs() < 1e-12);
+    // Wrong point counts and unknown formats are errors naming the file.
+    std::fs::write(d.path().join("bad.csv"), "v1/000001.png,1,2,3,4\n").unwrap();
+    let e =
+        format!("{:#}", predictions::read(&d.path().join("bad.csv"), &entries, 68).unwrap_err());
+    assert!(e.contains("bad.csv") && e.contains("2 points"), "{e}");
+    let e = format!("{:#}", predictions::read(&d.path().join("t.lst"), &entries, 68).unwrap_err());
+    assert!(e.contains("--predictions"), "{e}");
 }

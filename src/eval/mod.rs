@@ -2,4 +2,5 @@
 //! errors amounts to: mean, AUC, failure rate and the cumulative error distribution (`curves`).
 pub mod curves;
 pub mod nme;
+pub mod predictions;
 pub mod score;
