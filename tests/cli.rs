@@ -435,3 +435,55 @@ fn bench_data_reports_throughput_cache_and_a_debug_png() {
     let img = image::open(&png).unwrap();
     assert_eq!((img.width(), img.height()), (4 * 64, 64), "4 frames side by side");
 }
+
+#[test]
+fn eval_scores_predictions_and_writes_the_reports() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let o = tsal(&["synth", "--out", data.to_str().unwrap(), "--images", "12", "--only", "300w"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let common = data.join("lists/300W/300w.test.common.GTB");
+    let challenge = data.join("lists/300W/300w.test.challenge.GTB");
+    let n_common = std::fs::read_to_string(&common).unwrap().lines().count();
+    // The annotations themselves, mirrored under the images' common folder (300W/), as
+    // predictions: every error is 0.
+    let out = d.path().join("report");
+    let o = tsal(&[
+        "eval",
+        "--lists",
+        common.to_str().unwrap(),
+        "--eval_ilists",
+        challenge.to_str().unwrap(),
+        "--predictions",
+        data.join("300W").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(table.contains("inter-ocular (outer eye corners 36/45)"), "{table}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert_eq!(md, table, "the console prints the Markdown report");
+    let row = md.lines().find(|l| l.starts_with("| 300w.test.common.GTB")).unwrap();
+    assert_eq!(
+        row,
+        format!("| 300w.test.common.GTB | {n_common} | 0 | 0.000 | 0.000 | 1.0000 | 0.00 | 1.0000 | 0.00 |")
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["meta"]["normaliser"], "inter-ocular");
+    assert_eq!(json["lists"].as_array().unwrap().len(), 2);
+    let csv = std::fs::read_to_string(out.join("per_image.csv")).unwrap();
+    let n_challenge = std::fs::read_to_string(&challenge).unwrap().lines().count();
+    assert_eq!(csv.lines().count(), 1 + n_common + n_challenge);
+    // A prediction source that does not exist is one clear line.
+    let o = tsal(&[
+        "eval",
+        "--lists",
+        common.to_str().unwrap(),
+        "--predictions",
+        d.path().join("nope.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nope.json"), "{}", stderr(&o));
+}

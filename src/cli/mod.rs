@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 pub mod bench;
 pub mod doctor;
+pub mod eval;
 pub mod inspect;
 pub mod lists;
 pub mod synth;
@@ -32,8 +33,9 @@ pub enum Command {
     /// Train teacher and student detectors with their trackers (flags of the reference
     /// exps/main.py). [training not yet implemented: --print_config works]
     Train(train::TrainArgs),
-    /// [not yet implemented: issue #5] Evaluate a snapshot (NME, AUC, failure rate) on list files.
-    Eval(NotYet),
+    /// Score predictions on list files (NME under a named normaliser, AUC, failure rate);
+    /// `--predictions` works, `--model` (predicting with a snapshot) is not yet implemented.
+    Eval(eval::EvalArgs),
     /// [not yet implemented] Draw landmarks on a video or image.
     Demo(NotYet),
     /// Validate list files, or build them from raw 300W / 300VW / AFLW trees.
@@ -64,7 +66,7 @@ pub fn run() -> Result<ExitCode> {
 pub fn run_with(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Train(a) => train::run(&a),
-        Command::Eval(_) => Ok(not_yet("eval", "issue #5 (evaluation and data preparation)")),
+        Command::Eval(a) => eval::run(&a),
         Command::Demo(_) => Ok(not_yet("demo", "the demo issue")),
         Command::Lists(a) => lists::run(&a),
         Command::Synth(a) => synth::run(&a),

@@ -3,4 +3,5 @@
 pub mod curves;
 pub mod nme;
 pub mod predictions;
+pub mod report;
 pub mod score;

@@ -1,11 +1,15 @@
-//! Predictions on disk (issue #5): tsal writes its own as `.pts` files mirroring the list's
-//! images, and reads predictions of any other method the same way, or from one JSON or CSV
-//! file, so every method is scored by the same code.
+//! Predictions on disk (issue #5): tsal writes its own as `.pts` files mirroring the images,
+//! and reads predictions of any other method the same way, or from one JSON or CSV file, so
+//! every method is scored by the same code.
 //!
-//! An image's **key** is its path relative to the folder all the list's images share (the
-//! deepest common folder), with `/` separators: `helen/testset/1.jpg`, `514/extraction/000001.png`.
-//! * A folder holds `KEY` with the extension replaced by `.pts` (300W `.pts` or SBR format).
-//! * A `.json` file maps keys (or the images' full paths) to `[[x, y], …]`.
+//! An image is found by the **longest tail of its path** present in the source: for
+//! `/data/300W/helen/testset/1.jpg` the keys tried are `data/300W/helen/testset/1.jpg`, …,
+//! `helen/testset/1.jpg`, `testset/1.jpg`, `1.jpg` (and the full path as written), so one
+//! folder or file serves several lists, and frames with one name in many videos
+//! (`514/extraction/000001.png`) stay apart as long as the source keeps their folders.
+//! * A folder holds `KEY` with the extension replaced by `.pts` (300W `.pts` or SBR format);
+//!   tsal writes the images' paths under the folder all evaluated images share.
+//! * A `.json` file maps keys to `[[x, y], …]`.
 //! * A `.csv` file has one row per image: `KEY,x1,y1,x2,y2,…` (a first row starting with
 //!   `image` is a header).
 use crate::data::list::ListEntry;
@@ -41,6 +45,24 @@ pub fn image_root(entries: &[ListEntry]) -> PathBuf {
     common.iter().collect()
 }
 
+/// The tails of `image`'s path, longest first, `/`-separated (`.` and `..` resolved against
+/// the current folder).
+pub fn tails(image: &Path) -> Vec<String> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let abs = if image.is_absolute() { image.to_path_buf() } else { cwd.join(image) };
+    let mut parts: Vec<String> = Vec::new();
+    for c in abs.components() {
+        match c {
+            Component::Normal(x) => parts.push(x.to_string_lossy().to_string()),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            _ => {}
+        }
+    }
+    (0..parts.len()).map(|i| parts[i..].join("/")).collect()
+}
+
 /// The key of `image` under `root`.
 pub fn key(image: &Path, root: &Path) -> String {
     let rel = crate::fsutil::relative_path(image, root);
@@ -53,7 +75,8 @@ pub fn pts_path(dir: &Path, image: &Path, root: &Path) -> PathBuf {
 }
 
 /// Write one `.pts` per line of `entries` (`None` = nothing to write) into `dir`, mirroring
-/// the images under their common folder.
+/// the images under their common folder (pass the entries of every evaluated list at once so
+/// they share one folder).
 pub fn write_dir(dir: &Path, entries: &[ListEntry], preds: &[Option<Vec<[f64; 2]>>]) -> Result<()> {
     let root = image_root(entries);
     for (e, p) in entries.iter().zip(preds) {
@@ -75,16 +98,18 @@ pub fn read(
     entries: &[ListEntry],
     num_pts: usize,
 ) -> Result<Vec<Option<Vec<[f64; 2]>>>> {
-    let root = image_root(entries);
     if source.is_dir() {
         return entries
             .iter()
             .map(|e| {
-                let p = pts_path(source, &e.image, &root);
-                if !p.exists() {
-                    return Ok(None);
+                let found = tails(&e.image)
+                    .into_iter()
+                    .map(|t| source.join(t).with_extension("pts"))
+                    .find(|p| p.is_file());
+                match found {
+                    Some(p) => Ok(Some(pts::read(&p, Some(num_pts))?.xy)),
+                    None => Ok(None),
                 }
-                Ok(Some(pts::read(&p, Some(num_pts))?.xy))
             })
             .collect();
     }
@@ -101,15 +126,17 @@ pub fn read(
     entries
         .iter()
         .map(|e| {
-            let k = key(&e.image, &root);
-            let found = table.get(&k).or_else(|| table.get(&e.image.to_string_lossy().to_string()));
+            let written = e.image.to_string_lossy().to_string();
+            let found = std::iter::once(written)
+                .chain(tails(&e.image))
+                .find_map(|k| table.get(&k).map(|p| (k, p)));
             match found {
-                Some(p) if p.len() != num_pts => bail!(
+                Some((k, p)) if p.len() != num_pts => bail!(
                     "{}: the prediction for {k} has {} points, expected {num_pts}",
                     source.display(),
                     p.len()
                 ),
-                p => Ok(p.cloned()),
+                p => Ok(p.map(|(_, p)| p.clone())),
             }
         })
         .collect()

@@ -1,0 +1,120 @@
+//! Evaluation reports (issue #5): `report.md` (a table a person reads, with every exclusion
+//! named), `report.json` (everything), `per_image.csv` (one row per face). Every report names
+//! its normaliser; errors print as % (NME × 100), AUC as a fraction, failure rates as %.
+use super::score::ListScore;
+use crate::fsutil::write_atomic;
+use anyhow::Result;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// One list's score, named.
+#[derive(Clone, Debug, Serialize)]
+pub struct ListReport {
+    pub list: PathBuf,
+    pub score: ListScore,
+}
+
+/// The Markdown report: a header naming the normaliser and what was evaluated, one table row
+/// per list, then every excluded face with its list line and reason.
+pub fn markdown(title: &str, reports: &[ListReport]) -> String {
+    let mut s = format!("# {title}\n\n");
+    let norms: Vec<&str> = {
+        let mut v: Vec<&str> = reports.iter().map(|r| r.score.normaliser.name()).collect();
+        v.dedup();
+        v
+    };
+    let _ = writeln!(
+        s,
+        "Normaliser: {}. NME and failure rates in %, AUC as a fraction.\n",
+        norms.join(", ")
+    );
+    s +=
+        "| list | faces | excluded | NME % | std | AUC@0.08 | FR@0.08 % | AUC@0.10 | FR@0.10 % |\n";
+    s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    for r in reports {
+        let m = &r.score.summary;
+        let name = r.list.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let _ = write!(s, "| {name} | {} | {} |", m.faces, r.score.excluded);
+        if m.faces == 0 {
+            s += " – | – | – | – | – | – |\n";
+            continue;
+        }
+        let _ = write!(s, " {:.3} | {:.3} |", 100.0 * m.nme_mean, 100.0 * m.nme_std);
+        for [_, auc, fr] in &m.at {
+            let _ = write!(s, " {auc:.4} | {:.2} |", 100.0 * fr);
+        }
+        s += "\n";
+    }
+    let excluded: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.score.rows.iter())
+        .filter_map(|row| {
+            row.excluded.as_ref().map(|x| format!("- {} ({}): {x}", row.line, row.image.display()))
+        })
+        .collect();
+    let skipped: Vec<String> = reports
+        .iter()
+        .filter(|r| r.score.unlabelled + r.score.duplicates > 0)
+        .map(|r| {
+            format!(
+                "- {}: {} unlabelled lines, {} repeated lines (scored once)",
+                r.list.display(),
+                r.score.unlabelled,
+                r.score.duplicates
+            )
+        })
+        .collect();
+    if !excluded.is_empty() {
+        let _ = writeln!(s, "\nExcluded faces ({}), not in any mean:\n", excluded.len());
+        s += &excluded.join("\n");
+        s += "\n";
+    }
+    if !skipped.is_empty() {
+        s += "\nNot scored:\n\n";
+        s += &skipped.join("\n");
+        s += "\n";
+    }
+    s
+}
+
+/// One row per face: list, image, list line, NME (fraction), normaliser in pixels, exclusion.
+pub fn per_image_csv(reports: &[ListReport]) -> String {
+    let mut s = String::from("list,image,line,nme,normaliser_px,excluded\n");
+    let q = |v: &str| {
+        if v.contains([',', '"', '\n']) {
+            format!("\"{}\"", v.replace('"', "\"\""))
+        } else {
+            v.to_string()
+        }
+    };
+    for r in reports {
+        for row in &r.score.rows {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{}",
+                q(&r.list.display().to_string()),
+                q(&row.image.display().to_string()),
+                q(&row.line),
+                row.nme.map(|v| v.to_string()).unwrap_or_default(),
+                row.normaliser_px.map(|v| v.to_string()).unwrap_or_default(),
+                q(&row.excluded.as_ref().map(|x| x.to_string()).unwrap_or_default())
+            );
+        }
+    }
+    s
+}
+
+/// Write `report.md`, `report.json` (`meta` plus every list) and `per_image.csv` into `dir`.
+pub fn write(
+    dir: &Path,
+    title: &str,
+    meta: serde_json::Value,
+    reports: &[ListReport],
+) -> Result<()> {
+    write_atomic(&dir.join("report.md"), markdown(title, reports).as_bytes())?;
+    let json = serde_json::json!({ "meta": meta, "lists": reports });
+    write_atomic(&dir.join("report.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    write_atomic(&dir.join("per_image.csv"), per_image_csv(reports).as_bytes())?;
+    Ok(())
+}
