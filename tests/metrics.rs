@@ -259,3 +259,96 @@ fn external_predictions_score_like_internal_ones() {
     let e = format!("{:#}", predictions::read(&d.path().join("t.lst"), &entries, 68).unwrap_err());
     assert!(e.contains("--predictions"), "{e}");
 }
+
+fn report_of(list: &str, errors: &[f64], excluded: usize) -> tsal::eval::score::ListReport {
+    use tsal::eval::score::{FaceRow, ListReport, ListScore};
+    let mut rows: Vec<FaceRow> = errors
+        .iter()
+        .map(|&e| FaceRow {
+            image: "i.png".into(),
+            line: format!("{list}:1"),
+            nme: Some(e),
+            normaliser_px: Some(60.0),
+            excluded: None,
+        })
+        .collect();
+    rows.extend((0..excluded).map(|_| FaceRow {
+        image: "d.png".into(),
+        line: format!("{list}:9"),
+        nme: None,
+        normaliser_px: None,
+        excluded: Some(Exclusion::Degenerate(0.0)),
+    }));
+    ListReport {
+        list: format!("/x/{list}").into(),
+        score: ListScore {
+            normaliser: Normaliser::InterOcular,
+            rows,
+            summary: Summary::of(errors),
+            excluded,
+            unlabelled: 0,
+            duplicates: 0,
+        },
+    }
+}
+
+#[test]
+fn benchmarks_pool_300vw_videos_frame_weighted_and_derive_300w_full() {
+    use std::path::Path;
+    use tsal::eval::benchmark::{aggregate, recognise, Benchmark};
+    assert_eq!(
+        recognise(Path::new("a/300w.test.common.DET")),
+        Some(Benchmark::W300 { subset: "common".into(), boxes: "DET".into() })
+    );
+    assert_eq!(
+        recognise(Path::new("300VW.test-3.lst410")),
+        Some(Benchmark::Vw300 { category: 3, video: Some("410".into()) })
+    );
+    assert_eq!(
+        recognise(Path::new("300VW.test-2.lst")),
+        Some(Benchmark::Vw300 { category: 2, video: None })
+    );
+    for other in [
+        "300VW.test-3.lst.sparse.10",
+        "300VW.test-1.lst005.none",
+        "300VW.train.lst001",
+        "300VW.test-4.lst001",
+        "300w.train.GTB",
+        "300w.test.common.txt",
+    ] {
+        assert_eq!(recognise(Path::new(other)), None, "{other}");
+    }
+    let reports = vec![
+        report_of("300VW.test-3.lst410", &[0.01, 0.03], 1),
+        report_of("300VW.test-3.lst411", &[0.05; 4], 0),
+        report_of("300VW.test-3.lst.sparse.10", &[0.5], 0),
+        report_of("300w.test.common.GTB", &[0.02, 0.04], 0),
+        report_of("300w.test.challenge.GTB", &[0.09], 0),
+        report_of("my.list", &[0.3], 0),
+    ];
+    let agg = aggregate(&reports);
+    let names: Vec<&str> = agg.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "300W common (GTB boxes)",
+            "300W challenge (GTB boxes)",
+            "300W full = common + challenge (GTB boxes)",
+            "300VW category 3 (2 videos, frame-weighted)"
+        ]
+    );
+    // Frame-weighted: (0.01 + 0.03 + 4·0.05) / 6 = 0.04 (a mean of video means would be 0.035).
+    let c3 = &agg[3];
+    assert_eq!((c3.summary.faces, c3.excluded, c3.lists.len()), (6, 1, 2));
+    assert!((c3.summary.nme_mean - 0.04).abs() < 1e-12);
+    let full = &agg[2];
+    assert_eq!(full.summary.faces, 3);
+    assert!((full.summary.nme_mean - 0.05).abs() < 1e-12);
+    assert!((full.summary.at[0][2] - 1.0 / 3.0).abs() < 1e-12, "FR@0.08: one of three");
+    // A full list given explicitly is reported as itself, not derived.
+    let mut with_full = reports.clone();
+    with_full.push(report_of("300w.test.full.GTB", &[0.07], 0));
+    let agg = aggregate(&with_full);
+    assert!(agg.iter().any(|a| a.name == "300W full (GTB boxes)" && a.summary.faces == 1));
+    assert!(!agg.iter().any(|a| a.name.starts_with("300W full = ")));
+}

@@ -1,5 +1,6 @@
 //! Evaluation (issue #5): per-face errors under a named normaliser (`nme`), and what a list of
 //! errors amounts to: mean, AUC, failure rate and the cumulative error distribution (`curves`).
+pub mod benchmark;
 pub mod curves;
 pub mod nme;
 pub mod predictions;

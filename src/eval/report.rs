@@ -1,18 +1,29 @@
 //! Evaluation reports (issue #5): `report.md` (a table a person reads, with every exclusion
 //! named), `report.json` (everything), `per_image.csv` (one row per face). Every report names
 //! its normaliser; errors print as % (NME × 100), AUC as a fraction, failure rates as %.
-use super::score::ListScore;
+use super::benchmark::{aggregate, Aggregate};
+use super::curves::Summary;
+pub use super::score::ListReport;
 use crate::fsutil::write_atomic;
 use anyhow::Result;
-use serde::Serialize;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// One list's score, named.
-#[derive(Clone, Debug, Serialize)]
-pub struct ListReport {
-    pub list: PathBuf,
-    pub score: ListScore,
+const HEADER: &str =
+    "| faces | excluded | NME % | std | AUC@0.08 | FR@0.08 % | AUC@0.10 | FR@0.10 % |";
+const RULE: &str = "|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+/// `| faces | excluded | NME | std | AUC | FR | AUC | FR |` cells of one row.
+fn cells(m: &Summary, excluded: usize) -> String {
+    let mut s = format!(" {} | {} |", m.faces, excluded);
+    if m.faces == 0 {
+        return s + " – | – | – | – | – | – |";
+    }
+    let _ = write!(s, " {:.3} | {:.3} |", 100.0 * m.nme_mean, 100.0 * m.nme_std);
+    for [_, auc, fr] in &m.at {
+        let _ = write!(s, " {auc:.4} | {:.2} |", 100.0 * fr);
+    }
+    s
 }
 
 /// The Markdown report: a header naming the normaliser and what was evaluated, one table row
@@ -29,22 +40,17 @@ pub fn markdown(title: &str, reports: &[ListReport]) -> String {
         "Normaliser: {}. NME and failure rates in %, AUC as a fraction.\n",
         norms.join(", ")
     );
-    s +=
-        "| list | faces | excluded | NME % | std | AUC@0.08 | FR@0.08 % | AUC@0.10 | FR@0.10 % |\n";
-    s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    let _ = writeln!(s, "| list {HEADER}\n|---{RULE}");
     for r in reports {
-        let m = &r.score.summary;
         let name = r.list.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-        let _ = write!(s, "| {name} | {} | {} |", m.faces, r.score.excluded);
-        if m.faces == 0 {
-            s += " – | – | – | – | – | – |\n";
-            continue;
+        let _ = writeln!(s, "| {name} |{}", cells(&r.score.summary, r.score.excluded));
+    }
+    let benchmarks = aggregate(reports);
+    if !benchmarks.is_empty() {
+        let _ = writeln!(s, "\n| benchmark {HEADER}\n|---{RULE}");
+        for b in &benchmarks {
+            let _ = writeln!(s, "| {} |{}", b.name, cells(&b.summary, b.excluded));
         }
-        let _ = write!(s, " {:.3} | {:.3} |", 100.0 * m.nme_mean, 100.0 * m.nme_std);
-        for [_, auc, fr] in &m.at {
-            let _ = write!(s, " {auc:.4} | {:.2} |", 100.0 * fr);
-        }
-        s += "\n";
     }
     let excluded: Vec<String> = reports
         .iter()
@@ -113,7 +119,8 @@ pub fn write(
     reports: &[ListReport],
 ) -> Result<()> {
     write_atomic(&dir.join("report.md"), markdown(title, reports).as_bytes())?;
-    let json = serde_json::json!({ "meta": meta, "lists": reports });
+    let benchmarks: Vec<Aggregate> = aggregate(reports);
+    let json = serde_json::json!({ "meta": meta, "lists": reports, "benchmarks": benchmarks });
     write_atomic(&dir.join("report.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     write_atomic(&dir.join("per_image.csv"), per_image_csv(reports).as_bytes())?;
     Ok(())

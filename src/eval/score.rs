@@ -25,6 +25,13 @@ pub struct FaceRow {
     pub excluded: Option<Exclusion>,
 }
 
+/// One list's score, named.
+#[derive(Clone, Debug, Serialize)]
+pub struct ListReport {
+    pub list: PathBuf,
+    pub score: ListScore,
+}
+
 /// A list's score.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ListScore {
