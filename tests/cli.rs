@@ -473,6 +473,8 @@ fn eval_scores_predictions_and_writes_the_reports() {
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["meta"]["normaliser"], "inter-ocular");
     assert_eq!(json["lists"].as_array().unwrap().len(), 2);
+    let ced = image::open(out.join("ced.png")).unwrap();
+    assert_eq!((ced.width(), ced.height()), (900, 600));
     let csv = std::fs::read_to_string(out.join("per_image.csv")).unwrap();
     let n_challenge = std::fs::read_to_string(&challenge).unwrap().lines().count();
     assert_eq!(csv.lines().count(), 1 + n_common + n_challenge);

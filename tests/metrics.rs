@@ -352,3 +352,23 @@ fn benchmarks_pool_300vw_videos_frame_weighted_and_derive_300w_full() {
     assert!(agg.iter().any(|a| a.name == "300W full (GTB boxes)" && a.summary.faces == 1));
     assert!(!agg.iter().any(|a| a.name.starts_with("300W full = ")));
 }
+
+/// The CED plot draws a face at 5 % as a vertical step halfway along a 0–10 % axis.
+#[test]
+fn ced_plot_puts_the_step_where_the_error_is() {
+    use tsal::eval::plot::{ced_png, Curve};
+    let img =
+        ced_png(&[Curve { label: "one face".into(), errors: vec![0.05] }], "inter-ocular", 0.10)
+            .unwrap();
+    assert_eq!((img.width(), img.height()), (900, 600));
+    let blue = |x: u32, y: u32| {
+        let p = img.get_pixel(x, y).0;
+        p[2] > 120 && p[0] < 60
+    };
+    // Axes from x = 80 to 860: 5 % is x = 470. Mid-height, the only curve pixels are there.
+    let xs: Vec<u32> = (81..860).filter(|&x| blue(x, 300)).collect();
+    assert!(!xs.is_empty() && xs.iter().all(|&x| (468..=471).contains(&x)), "{xs:?}");
+    // Left of the step the curve runs along 0 (y = 530), right of it along 1 (y = 50).
+    assert!(blue(300, 530) || blue(300, 529));
+    assert!(blue(700, 50) || blue(700, 51));
+}

@@ -3,6 +3,7 @@
 pub mod benchmark;
 pub mod curves;
 pub mod nme;
+pub mod plot;
 pub mod predictions;
 pub mod report;
 pub mod score;

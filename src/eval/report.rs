@@ -2,7 +2,8 @@
 //! named), `report.json` (everything), `per_image.csv` (one row per face). Every report names
 //! its normaliser; errors print as % (NME × 100), AUC as a fraction, failure rates as %.
 use super::benchmark::{aggregate, Aggregate};
-use super::curves::Summary;
+use super::curves::{Summary, THRESHOLDS};
+use super::plot::{ced_png, Curve};
 pub use super::score::ListReport;
 use crate::fsutil::write_atomic;
 use anyhow::Result;
@@ -123,5 +124,35 @@ pub fn write(
     let json = serde_json::json!({ "meta": meta, "lists": reports, "benchmarks": benchmarks });
     write_atomic(&dir.join("report.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     write_atomic(&dir.join("per_image.csv"), per_image_csv(reports).as_bytes())?;
+    let label = |name: &str, m: &Summary| match m.faces {
+        0 => format!("{name} (no faces)"),
+        _ => format!("{name} ({:.2}%)", 100.0 * m.nme_mean),
+    };
+    let mut curves: Vec<Curve> = reports
+        .iter()
+        .map(|r| Curve {
+            label: label(
+                &r.list.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+                &r.score.summary,
+            ),
+            errors: r.score.errors(),
+        })
+        .collect();
+    // Pooled 300VW categories add a curve; 300W sets are lists already.
+    for b in benchmarks.iter().filter(|b| b.lists.len() > 1) {
+        let errors = reports
+            .iter()
+            .filter(|r| b.lists.contains(&r.list))
+            .flat_map(|r| r.score.errors())
+            .collect();
+        curves.push(Curve { label: label(&b.name, &b.summary), errors });
+    }
+    let normaliser = reports.first().map(|r| r.score.normaliser.name()).unwrap_or("");
+    let x_max = THRESHOLDS.iter().copied().fold(0.0, f64::max);
+    let png = ced_png(&curves, normaliser, x_max)?;
+    let path = dir.join("ced.png");
+    let mut bytes = Vec::new();
+    png.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+    write_atomic(&path, &bytes)?;
     Ok(())
 }
