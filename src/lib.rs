@@ -11,4 +11,5 @@ pub mod eval;
 pub mod fsutil;
 pub mod models;
 pub mod parallel;
+pub mod snapshot;
 pub mod synth;

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod eval;
 pub mod inspect;
 pub mod lists;
+pub mod snapshot;
 pub mod synth;
 pub mod train;
 
@@ -49,6 +50,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Parameter counts and output shapes of a model config, or the tensors of a weight file.
     Inspect(inspect::InspectArgs),
+    /// Snapshots: `snapshot init` writes freshly initialised teacher and student detectors.
+    Snapshot(snapshot::SnapshotArgs),
 }
 
 /// Arguments of a subcommand that has not landed: accepted, then refused with a message.
@@ -73,6 +76,7 @@ pub fn run_with(cli: Cli) -> Result<ExitCode> {
         Command::Doctor(a) => doctor::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Inspect(a) => inspect::run(&a),
+        Command::Snapshot(a) => snapshot::run(&a),
     }
 }
 

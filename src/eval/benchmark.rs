@@ -100,7 +100,11 @@ pub fn aggregate(reports: &[ListReport]) -> Vec<Aggregate> {
             out.push(pooled(format!("300VW category {k} (split list)"), m));
         }
         if let Some(m) = videos.get(&k) {
-            out.push(pooled(format!("300VW category {k} ({} videos, frame-weighted)", m.len()), m));
+            let n = match m.len() {
+                1 => "1 video".to_string(),
+                n => format!("{n} videos"),
+            };
+            out.push(pooled(format!("300VW category {k} ({n}, frame-weighted)"), m));
         }
     }
     out

@@ -4,6 +4,7 @@ pub mod benchmark;
 pub mod curves;
 pub mod nme;
 pub mod plot;
+pub mod predict;
 pub mod predictions;
 pub mod report;
 pub mod score;

@@ -1,0 +1,104 @@
+//! Snapshot folders (design.md §7): the detectors of a run at one point, loadable without
+//! repeating any flag.
+//!
+//! ```text
+//! SNAPSHOT/
+//!   meta.json                         tsal version, num_pts, what made it
+//!   detector.config                   the model config the detectors were built from (verbatim)
+//!   detector_teacher.safetensors      PyTorch state_dict names (features.0.weight, …)
+//!   detector_student.safetensors
+//! ```
+//! Training adds its trackers and optimiser state next to these. Files are written to a staged
+//! folder and renamed into place, so a snapshot is complete or absent.
+use crate::config::ModelConfig;
+use crate::fsutil::StagedDir;
+use crate::models::{weights, Detector, DetectorSpec};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tch::{nn, Device};
+
+/// The two detector roles of TSAL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Teacher,
+    Student,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Teacher => "teacher",
+            Role::Student => "student",
+        }
+    }
+
+    fn file(self) -> String {
+        format!("detector_{}.safetensors", self.name())
+    }
+}
+
+pub const META: &str = "meta.json";
+pub const MODEL_CONFIG: &str = "detector.config";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    pub tsal: String,
+    pub num_pts: usize,
+    /// What made the snapshot (e.g. `snapshot init --seed 3`, or `train epoch 12`).
+    pub made_by: String,
+}
+
+/// Write a snapshot of `teacher` and `student` (built from the config file `model_config`)
+/// into `dir`, which must not exist unless `force`.
+pub fn write(
+    dir: &Path,
+    model_config: &Path,
+    meta: &Meta,
+    teacher: &nn::VarStore,
+    student: &nn::VarStore,
+    force: bool,
+) -> Result<()> {
+    let text = std::fs::read_to_string(model_config)
+        .with_context(|| format!("{}: cannot read", model_config.display()))?;
+    let staged = StagedDir::new(dir, force)?;
+    let root = staged.path();
+    std::fs::write(root.join(MODEL_CONFIG), text)
+        .with_context(|| format!("cannot write {}", root.join(MODEL_CONFIG).display()))?;
+    std::fs::write(root.join(META), serde_json::to_string_pretty(meta)?)
+        .with_context(|| format!("cannot write {}", root.join(META).display()))?;
+    weights::save(teacher, &root.join(Role::Teacher.file()))?;
+    weights::save(student, &root.join(Role::Student.file()))?;
+    staged.commit()?;
+    Ok(())
+}
+
+/// The snapshot's metadata and model config.
+pub fn read_meta(dir: &Path) -> Result<(Meta, ModelConfig)> {
+    if !dir.is_dir() {
+        bail!("{}: not a snapshot folder (expected {META}, {MODEL_CONFIG} and detector_*.safetensors)", dir.display());
+    }
+    let path = dir.join(META);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let meta: Meta = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a tsal snapshot meta", path.display()))?;
+    let cfg = ModelConfig::load(&dir.join(MODEL_CONFIG))?;
+    Ok((meta, cfg))
+}
+
+/// Load the `role` detector of snapshot `dir` onto `device` (every tensor by name and shape).
+pub fn load_detector(
+    dir: &Path,
+    role: Role,
+    device: Device,
+) -> Result<(nn::VarStore, Detector, Meta, ModelConfig)> {
+    let (meta, cfg) = read_meta(dir)?;
+    let mut vs = nn::VarStore::new(device);
+    let det = Detector::new(&vs.root(), DetectorSpec::new(&cfg, meta.num_pts)?);
+    weights::load_strict(&vs, &dir.join(role.file()))
+        .with_context(|| format!("{}: {} detector", dir.display(), role.name()))?;
+    vs.freeze();
+    Ok((vs, det, meta, cfg))
+}
