@@ -174,8 +174,7 @@ fn inconsistent_flags_are_refused_with_the_flag_named() {
 #[test]
 fn unlanded_subcommands_say_so() {
     for args in [
-        &["eval", "--model", "x"][..],
-        &["demo", "video.mp4"],
+        &["demo", "video.mp4"][..],
         &["lists", "aflw", "--mat", "x.mat"],
         &["lists", "300w", "--root", "r"],
         &["lists", "300vw", "--root", "r"],
@@ -488,4 +487,81 @@ fn eval_scores_predictions_and_writes_the_reports() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nope.json"), "{}", stderr(&o));
+}
+
+#[test]
+fn eval_with_a_fresh_snapshot_reports_and_its_predictions_score_the_same_externally() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let o = tsal(&[
+        "synth",
+        "--out",
+        data.to_str().unwrap(),
+        "--images",
+        "12",
+        "--videos",
+        "2",
+        "--frames",
+        "6",
+        "--no-avi",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let snap = d.path().join("snap");
+    let o = tsal(&[
+        "snapshot",
+        "init",
+        "--out",
+        snap.to_str().unwrap(),
+        "--model_config",
+        "configs/tiny/Detector.config",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A missing snapshot is one clear error.
+    let o = tsal(&["eval", "--model", "nope", "--lists", "x.lst"]);
+    assert_eq!(o.status.code(), Some(1));
+    let common = data.join("lists/300W/300w.test.common.GTB");
+    let video = data.join("lists/300VW/300VW.test-1.lst");
+    let lists = [common.to_str().unwrap(), video.to_str().unwrap()];
+    let crop = ["--crop_width", "64", "--crop_height", "64", "--cpu"];
+    let mut args = vec!["eval", "--model", snap.to_str().unwrap(), "--which", "both", "--lists"];
+    args.extend(lists);
+    args.extend(crop);
+    let o = tsal(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(stdout.contains("teacher detector:") && stdout.contains("frames/s"), "{stdout}");
+    let out = d.path().join("snap-eval");
+    for role in ["teacher", "student"] {
+        for f in ["report.md", "report.json", "per_image.csv", "ced.png"] {
+            assert!(out.join(role).join(f).is_file(), "{role}/{f}");
+        }
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("teacher/report.json")).unwrap()).unwrap();
+    let frames = json["meta"]["frames"].as_u64().unwrap();
+    let n_lines: usize =
+        lists.iter().map(|l| std::fs::read_to_string(l).unwrap().lines().count()).sum();
+    assert_eq!(frames as usize, n_lines);
+    assert_eq!(json["meta"]["role"], "teacher");
+    // Scoring the written predictions as another method's gives the same table.
+    let scored = d.path().join("again");
+    let mut args = vec!["eval", "--predictions"];
+    let pred = out.join("teacher/predictions");
+    args.push(pred.to_str().unwrap());
+    args.push("--lists");
+    args.extend(lists);
+    args.extend(["--out", scored.to_str().unwrap()]);
+    let o = tsal(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = |p: &Path| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("| 300"))
+            .map(String::from)
+            .collect()
+    };
+    let (a, b) = (rows(&out.join("teacher/report.md")), rows(&scored.join("report.md")));
+    assert!(a.len() >= 3, "{a:?}");
+    assert_eq!(a, b);
 }
