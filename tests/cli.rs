@@ -564,4 +564,23 @@ fn eval_with_a_fresh_snapshot_reports_and_its_predictions_score_the_same_externa
     let (a, b) = (rows(&out.join("teacher/report.md")), rows(&scored.join("report.md")));
     assert!(a.len() >= 3, "{a:?}");
     assert_eq!(a, b);
+    // The reference's spelling: train --eval_once --load_test_model evaluates the teacher.
+    let save = d.path().join("run");
+    let mut args = vec![
+        "train",
+        "--eval_once",
+        "--load_test_model",
+        snap.to_str().unwrap(),
+        "--save_path",
+        save.to_str().unwrap(),
+        "--crop_width",
+        "64",
+        "--crop_height",
+        "64",
+        "--eval_ilists",
+    ];
+    args.extend(lists);
+    let o = tsal(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rows(&save.join("eval-once/report.md")), a);
 }

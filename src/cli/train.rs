@@ -308,8 +308,28 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&cfg)?);
         return Ok(ExitCode::SUCCESS);
     }
+    if args.eval_once {
+        // The reference's evaluation entry point: the snapshot's teacher on the eval lists.
+        let eval = super::eval::EvalArgs {
+            lists: Vec::new(),
+            eval_ilists: args.eval_ilists.clone(),
+            eval_vlists: args.eval_vlists.clone(),
+            predictions: None,
+            model: args.load_test_model.clone(),
+            which: super::eval::Which::Teacher,
+            batch_size: 32,
+            workers: Some(args.workers),
+            cpu: false,
+            pre_crop_expand: args.pre_crop_expand,
+            crop_width: args.crop_width,
+            crop_height: args.crop_height,
+            normaliser: None,
+            num_pts: args.num_pts,
+            out: Some(args.save_path.join("eval-once")),
+            path_map: args.path_map.clone(),
+        };
+        return super::eval::run(&eval);
+    }
     cfg.trunk_weights()?;
-    let what = if args.eval_once { "train --eval_once" } else { "train" };
-    let lands = if args.eval_once { "issue #5 (evaluation)" } else { "the training issue" };
-    Ok(super::not_yet(what, lands))
+    Ok(super::not_yet("train", "the training issue"))
 }
