@@ -176,7 +176,6 @@ fn unlanded_subcommands_say_so() {
     for args in [
         &["demo", "video.mp4"][..],
         &["lists", "aflw", "--mat", "x.mat"],
-        &["lists", "300w", "--root", "r"],
         &["lists", "300vw", "--root", "r"],
     ] {
         let o = tsal(args);
@@ -583,4 +582,61 @@ fn eval_with_a_fresh_snapshot_reports_and_its_predictions_score_the_same_externa
     let o = tsal(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(rows(&save.join("eval-once/report.md")), a);
+}
+
+#[test]
+fn lists_300w_rebuilds_the_synthetic_lists_exactly() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let o = tsal(&["synth", "--out", data.to_str().unwrap(), "--images", "12", "--only", "300w"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Lists written at the same depth as synth's have byte-identical lines.
+    let again = data.join("again/300W");
+    let o = tsal(&[
+        "lists",
+        "300w",
+        "--root",
+        data.join("300W").to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("DET lists not written"));
+    for name in ["train", "test.common", "test.challenge", "test.full"] {
+        let f = format!("300w.{name}.GTB");
+        let want = std::fs::read_to_string(data.join("lists/300W").join(&f)).unwrap();
+        assert_eq!(std::fs::read_to_string(again.join(&f)).unwrap(), want, "{f}");
+    }
+    // --repeat 10: the reference's layout, every line ten times in a row.
+    let rep = d.path().join("rep");
+    let o = tsal(&[
+        "lists",
+        "300w",
+        "--root",
+        data.join("300W").to_str().unwrap(),
+        "--out",
+        rep.to_str().unwrap(),
+        "--repeat",
+        "10",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let one = std::fs::read_to_string(again.join("300w.test.full.GTB")).unwrap();
+    let ten = std::fs::read_to_string(rep.join("300w.test.full.GTB")).unwrap();
+    let ten: Vec<&str> = ten.lines().collect();
+    assert_eq!(ten.len(), 10 * one.lines().count());
+    assert!(ten
+        .chunks(10)
+        .all(|c| c.iter().all(|l| l.ends_with(&c[0][c[0].find(' ').unwrap()..]))));
+    // A tree without ibug/ is one clear error naming the folder.
+    std::fs::remove_dir_all(data.join("300W/ibug")).unwrap();
+    let o = tsal(&[
+        "lists",
+        "300w",
+        "--root",
+        data.join("300W").to_str().unwrap(),
+        "--out",
+        rep.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("ibug"), "{}", stderr(&o));
 }

@@ -16,9 +16,11 @@ pub enum ListsCommand {
     /// Validate list files: every line, every annotation, every image (exists and decodes).
     /// Prints a summary per list; exits 1 when anything is wrong.
     Check(CheckArgs),
-    /// [not yet implemented: issue #5] Build the 300W lists from a raw 300W tree.
+    /// Build the 300W lists (train, test.common, test.challenge, test.full; GTB boxes from the
+    /// landmarks) from a 300W tree holding afw/, helen/{trainset,testset}/, lfpw/{trainset,testset}/
+    /// and ibug/.
     #[command(name = "300w")]
-    W300(super::NotYet),
+    W300(W300Args),
     /// [not yet implemented: issue #5] Build the 300VW lists from a raw 300VW tree.
     #[command(name = "300vw")]
     Vw300(super::NotYet),
@@ -51,10 +53,40 @@ pub struct CheckArgs {
     pub max_problems: usize,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct W300Args {
+    /// The 300W folder (with afw/, helen/, lfpw/, ibug/).
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Where the lists go (paths in them are relative to it).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write every line this many times (the reference wrote 10; the loader needs 1).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+}
+
+fn run_300w(a: &W300Args) -> Result<ExitCode> {
+    let written = crate::data::w300_lists::build(&a.root, &a.out, a.repeat)?;
+    for (path, lines) in &written {
+        println!("{:<40} {lines:>7} lines", path.display());
+    }
+    let bb = a.root.join("Bounding_Boxes");
+    if bb.is_dir() {
+        println!(
+            "DET lists not written: {} is there, but reading its MAT files is not implemented yet",
+            bb.display()
+        );
+    } else {
+        println!("DET lists not written: no {} (the official detector boxes)", bb.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: &ListsArgs) -> Result<ExitCode> {
     match &args.command {
         ListsCommand::Check(a) => run_check(a),
-        ListsCommand::W300(_) => Ok(super::not_yet("lists 300w", "issue #5")),
+        ListsCommand::W300(a) => run_300w(a),
         ListsCommand::Vw300(_) => Ok(super::not_yet("lists 300vw", "issue #5")),
         ListsCommand::Aflw(_) => Ok(super::not_yet("lists aflw", "issue #5")),
     }

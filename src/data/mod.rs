@@ -10,3 +10,4 @@ pub mod list;
 pub mod loader;
 pub mod pts;
 pub mod sample;
+pub mod w300_lists;

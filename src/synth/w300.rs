@@ -3,14 +3,13 @@
 use super::background::background;
 use super::degrade::{encode_jpeg, encode_png};
 use super::scene::{Difficulty, RenderOptions, Scene};
-use super::{rng_for, write_list, Stream, SynthOptions};
-use crate::data::list::format_line;
+use super::{rng_for, Stream, SynthOptions};
 use crate::data::pts::{self, PtsFormat};
-use crate::fsutil::{relative_path, write_atomic};
+use crate::fsutil::write_atomic;
 use crate::parallel;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rand::Rng;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Which list a subset belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,14 +89,6 @@ struct Job {
     global: u64,
 }
 
-/// A written picture: image and annotation paths, and the GT box.
-struct Written {
-    subset: usize,
-    image: PathBuf,
-    pts: PathBuf,
-    bbox: [f64; 4],
-}
-
 /// Write the 300W tree and lists under `root`; returns `(subset, count)` and the number of
 /// list files.
 pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<(String, usize)>, usize)> {
@@ -110,7 +101,7 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<(String, usize)
     }
     let base = root.join("300W");
     let bar = parallel::progress(jobs.len(), "300W images");
-    let written = parallel::map(&jobs, opts.threads, Some(&bar), |job| {
+    parallel::map(&jobs, opts.threads, Some(&bar), |job| {
         let sub = &subsets[job.subset];
         let mut rng = rng_for(opts.seed, Stream::W300Image, job.global);
         let scene = random_scene(&mut rng, &sub.difficulty());
@@ -132,35 +123,12 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<(String, usize)
         write_atomic(&image, &bytes)?;
         let pts_path = dir.join(format!("{stem}.pts"));
         pts::write(&pts_path, &out.landmarks, PtsFormat::Ibug)?;
-        let bbox = out.landmarks.bbox().context("face without landmarks")?;
-        Ok(Written { subset: job.subset, image, pts: pts_path, bbox })
+        Ok(())
     })?;
     bar.finish_and_clear();
 
-    let list_dir = root.join("lists").join("300W");
-    let subsets = &subsets;
-    let lines = |roles: &[Role]| -> Vec<String> {
-        roles
-            .iter()
-            .flat_map(|role| written.iter().filter(move |w| subsets[w.subset].role == *role))
-            .map(|w| {
-                let img = relative_path(&w.image, &list_dir);
-                let ann = relative_path(&w.pts, &list_dir);
-                format_line(&img, Some(&ann), w.bbox, None, 4)
-            })
-            .collect()
-    };
-    let lists = [
-        ("300w.train.GTB", vec![Role::Train]),
-        ("300w.test.common.GTB", vec![Role::Common]),
-        ("300w.test.challenge.GTB", vec![Role::Challenge]),
-        ("300w.test.full.GTB", vec![Role::Common, Role::Challenge]),
-    ];
-    for (name, roles) in &lists {
-        let path = list_dir.join(name);
-        write_list(&path, &lines(roles))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
+    // The lists come from the tree on disk, by the same code as `tsal lists 300w`.
+    let written = crate::data::w300_lists::build(&base, &root.join("lists").join("300W"), 1)?;
     let counts = subsets.iter().map(|s| (format!("300W/{}", s.dir), s.count)).collect();
-    Ok((counts, lists.len()))
+    Ok((counts, written.len()))
 }
