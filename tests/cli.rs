@@ -608,7 +608,7 @@ fn lists_300w_rebuilds_the_synthetic_lists_exactly() {
         assert_eq!(std::fs::read_to_string(again.join(&f)).unwrap(), want, "{f}");
     }
     // --repeat 10: the reference's layout, every line ten times in a row.
-    let rep = d.path().join("rep");
+    let rep = data.join("rep/300W");
     let o = tsal(&[
         "lists",
         "300w",
