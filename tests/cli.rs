@@ -173,11 +173,7 @@ fn inconsistent_flags_are_refused_with_the_flag_named() {
 
 #[test]
 fn unlanded_subcommands_say_so() {
-    for args in [
-        &["demo", "video.mp4"][..],
-        &["lists", "aflw", "--mat", "x.mat"],
-        &["lists", "300vw", "--root", "r"],
-    ] {
+    for args in [&["demo", "video.mp4"][..], &["lists", "aflw", "--mat", "x.mat"]] {
         let o = tsal(args);
         assert_eq!(o.status.code(), Some(3), "{args:?}");
         assert!(stderr(&o).contains("not implemented"), "{args:?}: {}", stderr(&o));
@@ -637,4 +633,68 @@ fn lists_300w_rebuilds_the_synthetic_lists_exactly() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("ibug"), "{}", stderr(&o));
+}
+
+#[test]
+fn lists_300vw_extracts_missing_frames_and_rebuilds_the_synthetic_lists() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let o = tsal(&[
+        "synth",
+        "--out",
+        data.to_str().unwrap(),
+        "--only",
+        "300vw",
+        "--videos",
+        "5",
+        "--frames",
+        "16",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let root = data.join("300VW");
+    // Video 410 (test-3) keeps only its vid.avi: the frames come back through ffmpeg.
+    std::fs::remove_dir_all(root.join("410/extraction")).unwrap();
+    // A folder outside the protocol is left out and named.
+    std::fs::create_dir_all(root.join("999/annot")).unwrap();
+    let again = data.join("again/300VW");
+    let o = tsal(&[
+        "lists",
+        "300vw",
+        "--root",
+        root.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("999"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(std::fs::read_dir(root.join("410/extraction")).unwrap().count(), 16);
+    let mut names: Vec<String> = std::fs::read_dir(data.join("lists/300VW"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert!(names.contains(&"300VW.test-3.lst410".to_string()), "{names:?}");
+    for name in &names {
+        let want = std::fs::read_to_string(data.join("lists/300VW").join(name)).unwrap();
+        let got = std::fs::read_to_string(again.join(name)).unwrap();
+        assert_eq!(got, want, "{name}");
+    }
+    assert_eq!(std::fs::read_dir(&again).unwrap().count(), names.len());
+    // An annotation without its frame is an error naming the video.
+    std::fs::remove_file(root.join("114/extraction/000007.png")).unwrap();
+    let o = tsal(&[
+        "lists",
+        "300vw",
+        "--root",
+        root.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("114") && e.contains("15 frames") && e.contains("16 annotations"), "{e}");
 }

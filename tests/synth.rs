@@ -310,7 +310,8 @@ fn layout_lists_and_smooth_videos() {
     }
     assert_eq!(seen_splits, [("train", 1), ("test-1", 1), ("test-2", 1), ("test-3", 1)]);
     let ids: Vec<&String> = frames_by_video.keys().collect();
-    assert_eq!(ids, ["001", "002", "003", "004"]);
+    // Each split names its videos by the 300VW protocol's ids for that split.
+    assert_eq!(ids, ["001", "114", "203", "410"]);
 
     // Smooth motion: small steps between consecutive frames, but real movement overall.
     for (vid, frames) in &frames_by_video {

@@ -21,9 +21,11 @@ pub enum ListsCommand {
     /// and ibug/.
     #[command(name = "300w")]
     W300(W300Args),
-    /// [not yet implemented: issue #5] Build the 300VW lists from a raw 300VW tree.
+    /// Build the 300VW lists (per video, per split, .none, .sparse.10, .first) from a 300VW
+    /// tree of NNN/{annot/, vid.avi}; frames are extracted with ffmpeg when NNN/extraction/ is
+    /// missing.
     #[command(name = "300vw")]
-    Vw300(super::NotYet),
+    Vw300(Vw300Args),
     /// [not yet implemented: issue #5] Build the AFLW lists from AFLWinfo_release.mat.
     Aflw(super::NotYet),
 }
@@ -66,6 +68,29 @@ pub struct W300Args {
     pub repeat: usize,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct Vw300Args {
+    /// The 300VW folder (with 001/, 002/, …).
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Where the lists go (paths in them are relative to it).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn run_300vw(a: &Vw300Args) -> Result<ExitCode> {
+    let built = crate::data::vw300_lists::build(&a.root, &a.out)?;
+    let lines: usize = built.lists.iter().map(|l| l.1).sum();
+    println!("{} lists, {lines} lines in {}", built.lists.len(), a.out.display());
+    if !built.unknown_videos.is_empty() {
+        println!(
+            "left out (not in the 300VW protocol's splits): {}",
+            built.unknown_videos.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_300w(a: &W300Args) -> Result<ExitCode> {
     let written = crate::data::w300_lists::build(&a.root, &a.out, a.repeat)?;
     for (path, lines) in &written {
@@ -87,7 +112,7 @@ pub fn run(args: &ListsArgs) -> Result<ExitCode> {
     match &args.command {
         ListsCommand::Check(a) => run_check(a),
         ListsCommand::W300(a) => run_300w(a),
-        ListsCommand::Vw300(_) => Ok(super::not_yet("lists 300vw", "issue #5")),
+        ListsCommand::Vw300(a) => run_300vw(a),
         ListsCommand::Aflw(_) => Ok(super::not_yet("lists aflw", "issue #5")),
     }
 }

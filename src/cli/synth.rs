@@ -27,8 +27,9 @@ pub struct SynthArgs {
     /// 300W training images; the common test set gets about 18% of this, the challenge set 5%.
     #[arg(long, default_value_t = synth::DEFAULT_IMAGES, value_parser = clap::value_parser!(u64).range(3..=1_000_000).map(|v| v as usize))]
     pub images: usize,
-    /// 300VW videos (about half train, the rest spread over test-1/2/3).
-    #[arg(long, default_value_t = synth::DEFAULT_VIDEOS, value_parser = clap::value_parser!(u64).range(1..=999).map(|v| v as usize))]
+    /// 300VW videos (about half train, the rest spread over test-1/2/3), named by the ids of
+    /// the 300VW protocol for their split (train 001, 002, …; test-1 114, …).
+    #[arg(long, default_value_t = synth::DEFAULT_VIDEOS, value_parser = clap::value_parser!(u64).range(1..=80).map(|v| v as usize))]
     pub videos: usize,
     /// Frames per video.
     #[arg(long, default_value_t = synth::DEFAULT_FRAMES, value_parser = clap::value_parser!(u64).range(1..=999_999).map(|v| v as usize))]

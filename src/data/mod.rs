@@ -10,4 +10,5 @@ pub mod list;
 pub mod loader;
 pub mod pts;
 pub mod sample;
+pub mod vw300_lists;
 pub mod w300_lists;

@@ -6,15 +6,15 @@ use super::degrade::{encode_png, jpeg_artefacts, Photo};
 use super::render::Style;
 use super::scene::{camera, RenderOptions, Scene, MAX_PITCH, MAX_ROLL, MAX_YAW};
 use super::template::{gauss, Expression, Identity, Pose};
-use super::{rng_for, write_list, Stream, SynthOptions};
-use crate::data::list::format_line;
+use super::{rng_for, Stream, SynthOptions};
 use crate::data::pts::{self, PtsFormat};
-use crate::fsutil::{relative_path, write_atomic};
+use crate::data::vw300_lists::{split_ids, SPLITS};
+use crate::fsutil::write_atomic;
 use crate::parallel;
 use anyhow::{bail, Context, Result};
 use rand::Rng;
 use std::f64::consts::TAU;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use tiny_skia::Pixmap;
 
@@ -24,9 +24,6 @@ pub const FRAME_H: u32 = 360;
 /// Frame rate written into `vid.avi`.
 pub const FPS: u32 = 25;
 
-/// The 300VW splits, in list order.
-pub const SPLITS: [&str; 4] = ["train", "test-1", "test-2", "test-3"];
-
 /// Split index (into [`SPLITS`]) of each of `n` videos: the first half (rounded up, but
 /// leaving at least one video for each test split when `n` >= 4) train, the rest dealt out
 /// over test-1, test-2, test-3 in turn.
@@ -35,20 +32,31 @@ pub fn assign_splits(n: usize) -> Vec<usize> {
     (0..n).map(|i| if i < train { 0 } else { 1 + (i - train) % 3 }).collect()
 }
 
-/// Video folder name of video `i` (0-based): `001`, `002`, …
-pub fn video_id(i: usize) -> String {
-    format!("{:03}", i + 1)
+/// Folder names of the videos of `splits` (from [`assign_splits`]): each split's videos take
+/// the ids of that split in the 300VW protocol, in order (train 001, 002, …; test-1 114, 124,
+/// …), so `tsal lists 300vw` finds every synthetic video in its split.
+pub fn video_ids(splits: &[usize]) -> Result<Vec<String>> {
+    let mut used = [0usize; 4];
+    splits
+        .iter()
+        .map(|&s| {
+            let ids = split_ids(s);
+            let id = ids.get(used[s]).with_context(|| {
+                format!(
+                    "300VW has {} {} videos; fewer synthetic videos are needed",
+                    ids.len(),
+                    SPLITS[s]
+                )
+            })?;
+            used[s] += 1;
+            Ok(id.to_string())
+        })
+        .collect()
 }
 
 /// Frame file stem of frame `f` (0-based): `000001`, …
 pub fn frame_stem(f: usize) -> String {
     format!("{:06}", f + 1)
-}
-
-/// Whether 0-based frame `i` of a video of `len` frames is in the sparse (every 10th) lists:
-/// `i % 10 == 3`, `i > 3` and `i + 3 < len` (the reference's rule).
-pub fn sparse_keep(i: usize, len: usize) -> bool {
-    i % 10 == 3 && i > 3 && i + 3 < len
 }
 
 /// A slowly varying signal: a base plus a few sinusoids of random phase.
@@ -246,12 +254,6 @@ pub fn encode_avi(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-struct FrameOut {
-    image: PathBuf,
-    pts: PathBuf,
-    bbox: [f64; 4],
-}
-
 /// `(split, videos, frames)`.
 pub type SplitCount = (String, usize, usize);
 
@@ -259,6 +261,8 @@ pub type SplitCount = (String, usize, usize);
 /// with videos and the number of list files.
 pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<SplitCount>, usize)> {
     let splits = assign_splits(opts.videos);
+    let names = video_ids(&splits)?;
+    let video_id = |v: usize| names[v].clone();
     let base = root.join("300VW");
     let ids: Vec<usize> = (0..opts.videos).collect();
     let videos = parallel::map(&ids, opts.threads, None, |&v| {
@@ -268,7 +272,7 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<SplitCount>, us
     let jobs: Vec<(usize, usize)> =
         (0..opts.videos).flat_map(|v| (0..opts.frames).map(move |f| (v, f))).collect();
     let bar = parallel::progress(jobs.len(), "300VW frames");
-    let frames = parallel::map(&jobs, opts.threads, Some(&bar), |&(v, f)| {
+    parallel::map(&jobs, opts.threads, Some(&bar), |&(v, f)| {
         let video = &videos[v];
         let scene = video.scene(f);
         let out = scene.render(&video.background, RenderOptions::default())?;
@@ -278,69 +282,24 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<SplitCount>, us
         write_atomic(&img_path, &encode_png(&image)?)?;
         let pts_path = dir.join("annot").join(format!("{}.pts", frame_stem(f)));
         pts::write(&pts_path, &out.landmarks, PtsFormat::Ibug)?;
-        Ok(FrameOut {
-            image: img_path,
-            pts: pts_path,
-            bbox: out.landmarks.bbox().context("no landmarks")?,
-        })
+        Ok(())
     })?;
     bar.finish_and_clear();
     if opts.avi {
         parallel::map(&ids, opts.threads, None, |&v| encode_avi(&base.join(video_id(v))))?;
     }
 
-    // Lists.
-    let list_dir = root.join("lists").join("300VW");
-    let line = |fr: &FrameOut, labelled: bool| {
-        let img = relative_path(&fr.image, &list_dir);
-        let ann = relative_path(&fr.pts, &list_dir);
-        format_line(&img, labelled.then_some(ann.as_path()), fr.bbox, None, 2)
-    };
-    let mut n_lists = 0;
-    let mut counts = Vec::new();
-    for (s, split) in SPLITS.iter().enumerate() {
-        let vids: Vec<usize> = (0..opts.videos).filter(|&v| splits[v] == s).collect();
-        if vids.is_empty() {
-            continue;
-        }
-        let mut all = (Vec::new(), Vec::new());
-        let mut sparse = (Vec::new(), Vec::new());
-        let mut first = Vec::new();
-        for &v in &vids {
-            let fr = &frames[v * opts.frames..(v + 1) * opts.frames];
-            let with: Vec<String> = fr.iter().map(|f| line(f, true)).collect();
-            let none: Vec<String> = fr.iter().map(|f| line(f, false)).collect();
-            let stem = format!("300VW.{split}.lst{}", video_id(v));
-            write_list(&list_dir.join(&stem), &with)?;
-            write_list(&list_dir.join(format!("{stem}.none")), &none)?;
-            n_lists += 2;
-            for i in (0..fr.len()).filter(|&i| sparse_keep(i, fr.len())) {
-                sparse.0.push(with[i].clone());
-                sparse.1.push(none[i].clone());
-            }
-            first.push(with[0].clone());
-            all.0.extend(with);
-            all.1.extend(none);
-        }
-        let stem = format!("300VW.{split}.lst");
-        let mut files = vec![
-            (stem.clone(), &all.0),
-            (format!("{stem}.none"), &all.1),
-            (format!("{stem}.first"), &first),
-        ];
-        // A split whose videos are all too short for the sparse rule gets no sparse lists.
-        if !sparse.0.is_empty() {
-            files.push((format!("{stem}.sparse.10"), &sparse.0));
-            files.push((format!("{stem}.sparse.none.10"), &sparse.1));
-        }
-        for (name, lines) in files {
-            let path = list_dir.join(&name);
-            write_list(&path, lines).with_context(|| format!("cannot write {}", path.display()))?;
-            n_lists += 1;
-        }
-        counts.push((split.to_string(), vids.len(), vids.len() * opts.frames));
-    }
-    Ok((counts, n_lists))
+    // The lists come from the tree on disk, by the same code as `tsal lists 300vw`.
+    let built = crate::data::vw300_lists::build(&base, &root.join("lists").join("300VW"))?;
+    let counts = SPLITS
+        .iter()
+        .enumerate()
+        .filter_map(|(s, split)| {
+            let n = splits.iter().filter(|&&x| x == s).count();
+            (n > 0).then(|| (split.to_string(), n, n * opts.frames))
+        })
+        .collect();
+    Ok((counts, built.lists.len()))
 }
 
 /// Whether videos of split `split` (index into [`SPLITS`]) get larger motion and worse
@@ -359,7 +318,16 @@ mod tests {
         assert_eq!(assign_splits(3), [0, 1, 2]);
         assert_eq!(assign_splits(4), [0, 1, 2, 3]);
         assert_eq!(assign_splits(8), [0, 0, 0, 0, 1, 2, 3, 1]);
+        use crate::data::vw300_lists::sparse_keep;
         assert!((13..20).all(|i| sparse_keep(i, 30) == (i == 13)));
         assert!(!sparse_keep(3, 30) && !sparse_keep(23, 26) && sparse_keep(23, 27));
+    }
+
+    #[test]
+    fn videos_take_the_ids_of_their_split_and_80_fit() {
+        let ids = video_ids(&assign_splits(8)).unwrap();
+        assert_eq!(ids, ["001", "002", "003", "004", "114", "203", "410", "124"]);
+        assert!(video_ids(&assign_splits(80)).is_ok());
+        assert!(video_ids(&[3; 15]).is_err(), "test-3 has 14 videos");
     }
 }
