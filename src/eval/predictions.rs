@@ -156,7 +156,7 @@ fn parse_csv(text: &str, source: &Path) -> Result<HashMap<String, Vec<[f64; 2]>>
         }
         let at = || format!("{}:{}", source.display(), i + 1);
         ensure!(
-            f.len() >= 3 && (f.len() - 1) % 2 == 0,
+            f.len() >= 3 && (f.len() - 1).is_multiple_of(2),
             "{}: expected image,x1,y1,x2,y2,…, found {} fields",
             at(),
             f.len()
