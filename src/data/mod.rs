@@ -8,6 +8,7 @@ pub mod debug;
 pub mod image_io;
 pub mod list;
 pub mod loader;
+pub mod matfile;
 pub mod pts;
 pub mod sample;
 pub mod vw300_lists;
