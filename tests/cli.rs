@@ -597,12 +597,18 @@ fn lists_300w_rebuilds_the_synthetic_lists_exactly() {
         again.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("DET lists not written"));
+    // GTB from the landmarks, DET from synth's Bounding_Boxes/*.mat.
     for name in ["train", "test.common", "test.challenge", "test.full"] {
-        let f = format!("300w.{name}.GTB");
-        let want = std::fs::read_to_string(data.join("lists/300W").join(&f)).unwrap();
-        assert_eq!(std::fs::read_to_string(again.join(&f)).unwrap(), want, "{f}");
+        for boxes in ["GTB", "DET"] {
+            let f = format!("300w.{name}.{boxes}");
+            let want = std::fs::read_to_string(data.join("lists/300W").join(&f)).unwrap();
+            assert_eq!(std::fs::read_to_string(again.join(&f)).unwrap(), want, "{f}");
+        }
     }
+    let det = std::fs::read_to_string(again.join("300w.test.full.DET")).unwrap();
+    let gtb = std::fs::read_to_string(again.join("300w.test.full.GTB")).unwrap();
+    assert_eq!(det.lines().count(), gtb.lines().count());
+    assert_ne!(det, gtb, "detector boxes are not the landmark boxes");
     // --repeat 10: the reference's layout, every line ten times in a row.
     let rep = data.join("rep/300W");
     let o = tsal(&[
@@ -621,6 +627,22 @@ fn lists_300w_rebuilds_the_synthetic_lists_exactly() {
     let ten: Vec<&str> = ten.lines().collect();
     assert_eq!(ten.len(), 10 * one.lines().count());
     assert!(ten.chunks(10).zip(one.lines()).all(|(c, l)| c.iter().all(|x| *x == l)));
+    // Without Bounding_Boxes only GTB lists are written, and the output says so.
+    let bb = data.join("300W/Bounding_Boxes");
+    std::fs::rename(&bb, data.join("bb-aside")).unwrap();
+    let gtb_only = data.join("gtb/300W");
+    let o = tsal(&[
+        "lists",
+        "300w",
+        "--root",
+        data.join("300W").to_str().unwrap(),
+        "--out",
+        gtb_only.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("DET lists not written"));
+    assert!(!gtb_only.join("300w.train.DET").exists());
+    std::fs::rename(data.join("bb-aside"), &bb).unwrap();
     // A tree without ibug/ is one clear error naming the folder.
     std::fs::remove_dir_all(data.join("300W/ibug")).unwrap();
     let o = tsal(&[

@@ -13,10 +13,7 @@ fn reads_scipy_compressed_cells_of_structs() {
     assert!(fields.contains(&"bb_detector".to_string()));
     assert_eq!(s[0]["imgName"].as_str(), Some("image_002_1.jpg"));
     let det = &s[0]["bb_detector"];
-    assert_eq!(
-        (0..4).map(|c| det.at(0, c).unwrap()).collect::<Vec<_>>(),
-        [-3.0, 4.5, 50.0, 60.75]
-    );
+    assert_eq!((0..4).map(|c| det.at(0, c).unwrap()).collect::<Vec<_>>(), [-3.0, 4.5, 50.0, 60.75]);
 }
 
 #[test]

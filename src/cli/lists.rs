@@ -16,9 +16,9 @@ pub enum ListsCommand {
     /// Validate list files: every line, every annotation, every image (exists and decodes).
     /// Prints a summary per list; exits 1 when anything is wrong.
     Check(CheckArgs),
-    /// Build the 300W lists (train, test.common, test.challenge, test.full; GTB boxes from the
-    /// landmarks) from a 300W tree holding afw/, helen/{trainset,testset}/, lfpw/{trainset,testset}/
-    /// and ibug/.
+    /// Build the 300W lists (train, test.common, test.challenge, test.full) from a 300W tree
+    /// holding afw/, helen/{trainset,testset}/, lfpw/{trainset,testset}/ and ibug/: GTB boxes
+    /// from the landmarks, and DET boxes from Bounding_Boxes/*.mat when present.
     #[command(name = "300w")]
     W300(W300Args),
     /// Build the 300VW lists (per video, per split, .none, .sparse.10, .first) from a 300VW
@@ -96,14 +96,11 @@ fn run_300w(a: &W300Args) -> Result<ExitCode> {
     for (path, lines) in &written {
         println!("{:<40} {lines:>7} lines", path.display());
     }
-    let bb = a.root.join("Bounding_Boxes");
-    if bb.is_dir() {
+    if !a.root.join("Bounding_Boxes").is_dir() {
         println!(
-            "DET lists not written: {} is there, but reading its MAT files is not implemented yet",
-            bb.display()
+            "DET lists not written: no {} (the official detector boxes)",
+            a.root.join("Bounding_Boxes").display()
         );
-    } else {
-        println!("DET lists not written: no {} (the official detector boxes)", bb.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,11 +3,16 @@
 //! lfpw/testset, `300w.test.challenge` = ibug, `300w.test.full` = common + challenge. Every
 //! image with a `.pts` next to it is a line, in file-name order per folder; the `GTB` box is the
 //! tight box of its landmarks, printed with 4 decimals (field.md: 3,148 / 554 / 135 / 689 faces
-//! on real 300W). The reference wrote every line 10 times; `repeat` does that on request.
+//! on real 300W). When the tree has the official detector boxes
+//! (`Bounding_Boxes/bounding_boxes_<folder>.mat`, `bb_detector` per `imgName`), the same lists
+//! are also written with those boxes as `.DET`. The reference wrote every line 10 times;
+//! `repeat` does that on request.
 use super::list::format_line;
+use super::matfile::{self, Value};
 use super::pts;
 use crate::fsutil::{relative_path, write_atomic};
 use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The subset folders of each list, in list order.
@@ -61,37 +66,91 @@ pub fn faces(root: &Path, dir: &str) -> Result<Vec<Face>> {
     Ok(out)
 }
 
+/// The detector-box file of subset folder `dir` (`helen/testset` → `bounding_boxes_helen_testset.mat`).
+pub fn det_file(root: &Path, dir: &str) -> PathBuf {
+    root.join("Bounding_Boxes").join(format!("bounding_boxes_{}.mat", dir.replace('/', "_")))
+}
+
+/// `imgName → bb_detector` of a `bounding_boxes_*.mat` file.
+pub fn read_det(path: &Path) -> Result<HashMap<String, [f64; 4]>> {
+    let vars = matfile::read(path)?;
+    let Some(Value::Cell { items, .. }) = vars.get("bounding_boxes") else {
+        bail!("{}: no `bounding_boxes` cell array", path.display());
+    };
+    let mut out = HashMap::new();
+    for (k, item) in items.iter().enumerate() {
+        let Value::Struct { items: s, .. } = item else {
+            bail!("{}: bounding_boxes{{{}}} is not a struct", path.display(), k + 1);
+        };
+        let f = s.first().with_context(|| format!("{}: empty struct {}", path.display(), k + 1))?;
+        let name = f.get("imgName").and_then(Value::as_str);
+        let det = f.get("bb_detector");
+        let (Some(name), Some(det)) = (name, det) else {
+            bail!("{}: bounding_boxes{{{}}} lacks imgName or bb_detector", path.display(), k + 1);
+        };
+        let b: Vec<f64> = (0..4).filter_map(|c| det.at(0, c)).collect();
+        let b: [f64; 4] = b
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{}: {name}: bb_detector is not 1×4", path.display()))?;
+        out.insert(name.to_string(), b);
+    }
+    Ok(out)
+}
+
 /// What was written: `(list file, lines)`.
 pub type Written = Vec<(PathBuf, usize)>;
 
-/// Write the four `GTB` lists of the 300W tree at `root` into `out` (paths relative to `out`),
-/// each line `repeat` times.
+/// Write the `GTB` lists of the 300W tree at `root` into `out` (paths relative to `out`), each
+/// line `repeat` times, and the `DET` lists when `root/Bounding_Boxes` exists.
 pub fn build(root: &Path, out: &Path, repeat: usize) -> Result<Written> {
-    let mut written = Vec::new();
-    let mut cache: Vec<(&str, Vec<Face>)> = Vec::new();
-    for (name, dirs) in LISTS {
-        let mut lines = Vec::new();
+    let mut faces_of: HashMap<&str, Vec<Face>> = HashMap::new();
+    for (_, dirs) in LISTS {
         for dir in dirs {
-            if !cache.iter().any(|(d, _)| d == dir) {
-                cache.push((dir, faces(root, dir)?));
-            }
-            let faces = &cache.iter().find(|(d, _)| d == dir).expect("cached above").1;
-            for f in faces {
-                let line = format_line(
-                    &relative_path(&f.image, out),
-                    Some(&relative_path(&f.pts, out)),
-                    f.bbox,
-                    None,
-                    4,
-                );
-                lines.extend(std::iter::repeat_n(line, repeat.max(1)));
+            if !faces_of.contains_key(dir) {
+                faces_of.insert(dir, faces(root, dir)?);
             }
         }
-        let path = out.join(format!("{name}.GTB"));
-        let mut text = lines.join("\n");
-        text.push('\n');
-        write_atomic(&path, text.as_bytes())?;
-        written.push((path, lines.len()));
+    }
+    let det = root.join("Bounding_Boxes").is_dir();
+    let mut boxes: HashMap<&str, HashMap<String, [f64; 4]>> = HashMap::new();
+    if det {
+        for dir in faces_of.keys() {
+            boxes.insert(dir, read_det(&det_file(root, dir))?);
+        }
+    }
+    let mut written = Vec::new();
+    for (suffix, detector) in [("GTB", false), ("DET", true)] {
+        if detector && !det {
+            continue;
+        }
+        for (name, dirs) in LISTS {
+            let mut lines = Vec::new();
+            for dir in dirs {
+                for f in &faces_of[dir] {
+                    let bbox = if detector {
+                        let file = f.image.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                        *boxes[dir].get(file).with_context(|| {
+                            format!("{}: no box for {file}", det_file(root, dir).display())
+                        })?
+                    } else {
+                        f.bbox
+                    };
+                    let line = format_line(
+                        &relative_path(&f.image, out),
+                        Some(&relative_path(&f.pts, out)),
+                        bbox,
+                        None,
+                        4,
+                    );
+                    lines.extend(std::iter::repeat_n(line, repeat.max(1)));
+                }
+            }
+            let path = out.join(format!("{name}.{suffix}"));
+            let mut text = lines.join("\n");
+            text.push('\n');
+            write_atomic(&path, text.as_bytes())?;
+            written.push((path, lines.len()));
+        }
     }
     Ok(written)
 }

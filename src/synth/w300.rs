@@ -4,11 +4,14 @@ use super::background::background;
 use super::degrade::{encode_jpeg, encode_png};
 use super::scene::{Difficulty, RenderOptions, Scene};
 use super::{rng_for, Stream, SynthOptions};
+use crate::data::matfile::{self, Value};
 use crate::data::pts::{self, PtsFormat};
+use crate::data::w300_lists::det_file;
 use crate::fsutil::write_atomic;
 use crate::parallel;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rand::Rng;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Which list a subset belongs to.
@@ -83,6 +86,49 @@ pub fn random_scene(rng: &mut impl Rng, diff: &Difficulty) -> Scene {
     Scene::random(rng, width, height, face_px, diff)
 }
 
+/// What a face detector might report for ground-truth box `gt`: a square around the face,
+/// 0–25 % larger than the box's longer side, its centre off by ~4 % of that side.
+fn detector_box(rng: &mut impl Rng, gt: [f64; 4]) -> [f64; 4] {
+    let side = (gt[2] - gt[0]).max(gt[3] - gt[1]) * rng.random_range(1.0..1.25);
+    let jitter = |rng: &mut dyn rand::RngCore| (rng.random::<f64>() - 0.5) * 0.08 * side;
+    let cx = (gt[0] + gt[2]) / 2.0 + jitter(rng);
+    let cy = (gt[1] + gt[3]) / 2.0 + jitter(rng);
+    [cx - side / 2.0, cy - side / 2.0, cx + side / 2.0, cy + side / 2.0]
+}
+
+/// `300W/Bounding_Boxes/bounding_boxes_<subset>.mat` in the layout of the official files: a
+/// 1×N cell of structs with `imgName`, `bb_detector` and `bb_ground_truth`.
+fn write_bounding_boxes(
+    base: &Path,
+    subsets: &[Subset],
+    boxes: &[(usize, String, [f64; 4], [f64; 4])],
+) -> Result<()> {
+    let row = |b: &[f64; 4]| Value::Numeric { dims: vec![1, 4], data: b.to_vec() };
+    for (s, sub) in subsets.iter().enumerate() {
+        let items: Vec<Value> = boxes
+            .iter()
+            .filter(|b| b.0 == s)
+            .map(|(_, name, det, gt)| {
+                let mut m = BTreeMap::new();
+                m.insert(
+                    "imgName".to_string(),
+                    Value::Char { dims: vec![1, name.len()], text: name.clone() },
+                );
+                m.insert("bb_detector".to_string(), row(det));
+                m.insert("bb_ground_truth".to_string(), row(gt));
+                Value::Struct {
+                    dims: vec![1, 1],
+                    fields: vec!["imgName".into(), "bb_detector".into(), "bb_ground_truth".into()],
+                    items: vec![m],
+                }
+            })
+            .collect();
+        let cell = Value::Cell { dims: vec![1, items.len()], items };
+        matfile::write(&det_file(base, sub.dir), &[("bounding_boxes", cell)])?;
+    }
+    Ok(())
+}
+
 struct Job {
     subset: usize,
     index: usize,
@@ -101,7 +147,7 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<(String, usize)
     }
     let base = root.join("300W");
     let bar = parallel::progress(jobs.len(), "300W images");
-    parallel::map(&jobs, opts.threads, Some(&bar), |job| {
+    let boxes = parallel::map(&jobs, opts.threads, Some(&bar), |job| {
         let sub = &subsets[job.subset];
         let mut rng = rng_for(opts.seed, Stream::W300Image, job.global);
         let scene = random_scene(&mut rng, &sub.difficulty());
@@ -123,9 +169,12 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<(String, usize)
         write_atomic(&image, &bytes)?;
         let pts_path = dir.join(format!("{stem}.pts"));
         pts::write(&pts_path, &out.landmarks, PtsFormat::Ibug)?;
-        Ok(())
+        let gt = out.landmarks.bbox().context("a face without landmarks")?;
+        let name = image.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        Ok((job.subset, name, detector_box(&mut rng, gt), gt))
     })?;
     bar.finish_and_clear();
+    write_bounding_boxes(&base, &subsets, &boxes)?;
 
     // The lists come from the tree on disk, by the same code as `tsal lists 300w`.
     let written = crate::data::w300_lists::build(&base, &root.join("lists").join("300W"), 1)?;
