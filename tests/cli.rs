@@ -173,7 +173,7 @@ fn inconsistent_flags_are_refused_with_the_flag_named() {
 
 #[test]
 fn unlanded_subcommands_say_so() {
-    for args in [&["demo", "video.mp4"][..], &["lists", "aflw", "--mat", "x.mat"]] {
+    for args in [&["demo", "video.mp4"][..]] {
         let o = tsal(args);
         assert_eq!(o.status.code(), Some(3), "{args:?}");
         assert!(stderr(&o).contains("not implemented"), "{args:?}: {}", stderr(&o));

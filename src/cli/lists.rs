@@ -26,8 +26,9 @@ pub enum ListsCommand {
     /// missing.
     #[command(name = "300vw")]
     Vw300(Vw300Args),
-    /// [not yet implemented: issue #5] Build the AFLW lists from AFLWinfo_release.mat.
-    Aflw(super::NotYet),
+    /// Build the AFLW lists (train, test, test.front, all; GTL and GTB boxes with the face size
+    /// column) and SBR point files from AFLWinfo_release.mat.
+    Aflw(AflwArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -78,6 +79,29 @@ pub struct Vw300Args {
     pub out: PathBuf,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct AflwArgs {
+    /// AFLWinfo_release.mat (MAT v5).
+    #[arg(long)]
+    pub mat: PathBuf,
+    /// The folder the file's `nameList` paths are under (AFLW's `flickr/`).
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Where the lists and point files go.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Faces of the `ra` permutation that go to train (the reference: 20000; the rest test).
+    #[arg(long = "train_faces", visible_alias = "train-faces", default_value_t = crate::data::aflw_lists::TRAIN_FACES)]
+    pub train_faces: usize,
+}
+
+fn run_aflw(a: &AflwArgs) -> Result<ExitCode> {
+    for (path, lines) in crate::data::aflw_lists::build(&a.mat, &a.root, &a.out, a.train_faces)? {
+        println!("{:<40} {lines:>7} lines", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_300vw(a: &Vw300Args) -> Result<ExitCode> {
     let built = crate::data::vw300_lists::build(&a.root, &a.out)?;
     let lines: usize = built.lists.iter().map(|l| l.1).sum();
@@ -110,7 +134,7 @@ pub fn run(args: &ListsArgs) -> Result<ExitCode> {
         ListsCommand::Check(a) => run_check(a),
         ListsCommand::W300(a) => run_300w(a),
         ListsCommand::Vw300(a) => run_300vw(a),
-        ListsCommand::Aflw(_) => Ok(super::not_yet("lists aflw", "issue #5")),
+        ListsCommand::Aflw(a) => run_aflw(a),
     }
 }
 

@@ -1,4 +1,5 @@
 //! Landmark data on disk: annotation files, list files, and their validation.
+pub mod aflw_lists;
 pub mod augment;
 pub mod batch;
 pub mod cache;
