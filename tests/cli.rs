@@ -180,6 +180,14 @@ fn unlanded_subcommands_say_so() {
     }
 }
 
+/// `tsal synth --out DIR EXTRA…`, which must succeed.
+fn synth(dir: &Path, extra: &[&str]) {
+    let mut args = vec!["synth", "--out", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = tsal(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 fn write_png(path: &Path, w: u32, h: u32) {
     image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]))
         .save(path)
@@ -385,10 +393,7 @@ fn bench_data_reports_throughput_cache_and_a_debug_png() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     let data_s = data.to_str().unwrap();
-    let o = tsal(&[
-        "synth", "--out", data_s, "--images", "4", "--videos", "2", "--frames", "10", "--no-avi",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    synth(Path::new(data_s), &["--images", "4", "--videos", "2", "--frames", "10", "--no-avi"]);
     let l300w = data.join("lists/300W/300w.train.GTB");
     let l300vw = data.join("lists/300VW/300VW.train.lst.none");
     let png = d.path().join("clip.png");
@@ -434,8 +439,7 @@ fn bench_data_reports_throughput_cache_and_a_debug_png() {
 fn eval_scores_predictions_and_writes_the_reports() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
-    let o = tsal(&["synth", "--out", data.to_str().unwrap(), "--images", "12", "--only", "300w"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    synth(&data, &["--images", "12", "--only", "300w"]);
     let common = data.join("lists/300W/300w.test.common.GTB");
     let challenge = data.join("lists/300W/300w.test.challenge.GTB");
     let n_common = std::fs::read_to_string(&common).unwrap().lines().count();
@@ -488,19 +492,7 @@ fn eval_scores_predictions_and_writes_the_reports() {
 fn eval_with_a_fresh_snapshot_reports_and_its_predictions_score_the_same_externally() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
-    let o = tsal(&[
-        "synth",
-        "--out",
-        data.to_str().unwrap(),
-        "--images",
-        "12",
-        "--videos",
-        "2",
-        "--frames",
-        "6",
-        "--no-avi",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    synth(&data, &["--images", "12", "--videos", "2", "--frames", "6", "--no-avi"]);
     let snap = d.path().join("snap");
     let o = tsal(&[
         "snapshot",
@@ -584,8 +576,7 @@ fn eval_with_a_fresh_snapshot_reports_and_its_predictions_score_the_same_externa
 fn lists_300w_rebuilds_the_synthetic_lists_exactly() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
-    let o = tsal(&["synth", "--out", data.to_str().unwrap(), "--images", "12", "--only", "300w"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    synth(&data, &["--images", "12", "--only", "300w"]);
     // Lists written at the same depth as synth's have byte-identical lines.
     let again = data.join("again/300W");
     let o = tsal(&[
@@ -661,18 +652,7 @@ fn lists_300w_rebuilds_the_synthetic_lists_exactly() {
 fn lists_300vw_extracts_missing_frames_and_rebuilds_the_synthetic_lists() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
-    let o = tsal(&[
-        "synth",
-        "--out",
-        data.to_str().unwrap(),
-        "--only",
-        "300vw",
-        "--videos",
-        "5",
-        "--frames",
-        "16",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    synth(&data, &["--only", "300vw", "--videos", "5", "--frames", "16"]);
     let root = data.join("300VW");
     // Video 410 (test-3) keeps only its vid.avi: the frames come back through ffmpeg.
     std::fs::remove_dir_all(root.join("410/extraction")).unwrap();
