@@ -577,16 +577,16 @@ fn lists_300w_rebuilds_the_synthetic_lists_exactly() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     synth(&data, &["--images", "12", "--only", "300w"]);
+    let root = data.join("300W");
+    let lists_300w = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["lists", "300w", "--root", root.to_str().unwrap(), "--out"];
+        args.push(out.to_str().unwrap());
+        args.extend_from_slice(extra);
+        tsal(&args)
+    };
     // Lists written at the same depth as synth's have byte-identical lines.
     let again = data.join("again/300W");
-    let o = tsal(&[
-        "lists",
-        "300w",
-        "--root",
-        data.join("300W").to_str().unwrap(),
-        "--out",
-        again.to_str().unwrap(),
-    ]);
+    let o = lists_300w(&again, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     // GTB from the landmarks, DET from synth's Bounding_Boxes/*.mat.
     for name in ["train", "test.common", "test.challenge", "test.full"] {
@@ -602,16 +602,7 @@ fn lists_300w_rebuilds_the_synthetic_lists_exactly() {
     assert_ne!(det, gtb, "detector boxes are not the landmark boxes");
     // --repeat 10: the reference's layout, every line ten times in a row.
     let rep = data.join("rep/300W");
-    let o = tsal(&[
-        "lists",
-        "300w",
-        "--root",
-        data.join("300W").to_str().unwrap(),
-        "--out",
-        rep.to_str().unwrap(),
-        "--repeat",
-        "10",
-    ]);
+    let o = lists_300w(&rep, &["--repeat", "10"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let one = std::fs::read_to_string(again.join("300w.test.full.GTB")).unwrap();
     let ten = std::fs::read_to_string(rep.join("300w.test.full.GTB")).unwrap();
@@ -622,28 +613,14 @@ fn lists_300w_rebuilds_the_synthetic_lists_exactly() {
     let bb = data.join("300W/Bounding_Boxes");
     std::fs::rename(&bb, data.join("bb-aside")).unwrap();
     let gtb_only = data.join("gtb/300W");
-    let o = tsal(&[
-        "lists",
-        "300w",
-        "--root",
-        data.join("300W").to_str().unwrap(),
-        "--out",
-        gtb_only.to_str().unwrap(),
-    ]);
+    let o = lists_300w(&gtb_only, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("DET lists not written"));
     assert!(!gtb_only.join("300w.train.DET").exists());
     std::fs::rename(data.join("bb-aside"), &bb).unwrap();
     // A tree without ibug/ is one clear error naming the folder.
     std::fs::remove_dir_all(data.join("300W/ibug")).unwrap();
-    let o = tsal(&[
-        "lists",
-        "300w",
-        "--root",
-        data.join("300W").to_str().unwrap(),
-        "--out",
-        rep.to_str().unwrap(),
-    ]);
+    let o = lists_300w(&rep, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("ibug"), "{}", stderr(&o));
 }
