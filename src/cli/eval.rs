@@ -22,9 +22,9 @@ pub struct EvalArgs {
     /// Video lists (the reference's spelling; added to --lists).
     #[arg(long = "eval_vlists", visible_alias = "eval-vlists", num_args = 1..)]
     pub eval_vlists: Vec<PathBuf>,
-    /// Predictions to score: a folder of `.pts` files mirroring the images under the list's
-    /// common image folder, a `.json` map `{"KEY": [[x, y], …]}` or a `.csv` with rows
-    /// `KEY,x1,y1,…` (KEY = the image path under that folder, `/`-separated).
+    /// Predictions to score: a folder of `.pts` files, a `.json` map `{"KEY": [[x, y], …]}` or
+    /// a `.csv` with rows `KEY,x1,y1,…`. An image is found by the longest tail of its path
+    /// present (`helen/testset/1.jpg`, `514/extraction/000001.png`, …).
     #[arg(long, value_name = "DIR_OR_FILE", conflicts_with = "model")]
     pub predictions: Option<PathBuf>,
     /// A snapshot folder to predict with (`tsal snapshot init` makes a fresh one).
@@ -45,8 +45,10 @@ pub struct EvalArgs {
     /// Evaluation crop: the face box expanded by this ratio per side (as in training).
     #[arg(long = "pre_crop_expand", visible_alias = "pre-crop-expand", default_value_t = 0.2)]
     pub pre_crop_expand: f64,
+    /// Evaluation crop width in pixels (as in training; a multiple of 32).
     #[arg(long = "crop_width", visible_alias = "crop-width", default_value_t = 256)]
     pub crop_width: u32,
+    /// Evaluation crop height in pixels (as in training; a multiple of 32).
     #[arg(long = "crop_height", visible_alias = "crop-height", default_value_t = 256)]
     pub crop_height: u32,
     /// Normaliser (default: inter-ocular for 68 points, face-size for 19, box otherwise).
@@ -81,6 +83,16 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
     };
     if lists.is_empty() {
         bail!("--lists: give at least one list to evaluate");
+    }
+    if snapshot.is_some() {
+        for (flag, v) in [("--crop_width", a.crop_width), ("--crop_height", a.crop_height)] {
+            if v == 0 || v % 32 != 0 {
+                bail!("{flag} {v}: the detector needs a positive multiple of 32");
+            }
+        }
+        if a.batch_size == 0 {
+            bail!("--batch_size 0: need at least one line per batch");
+        }
     }
     let mut all = Vec::new();
     for l in &lists {

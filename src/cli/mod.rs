@@ -34,8 +34,8 @@ pub enum Command {
     /// Train teacher and student detectors with their trackers (flags of the reference
     /// exps/main.py). [training not yet implemented: --print_config works]
     Train(train::TrainArgs),
-    /// Score predictions on list files (NME under a named normaliser, AUC, failure rate);
-    /// `--predictions` works, `--model` (predicting with a snapshot) is not yet implemented.
+    /// Evaluate on list files: predict with a snapshot (`--model`) or take another method's
+    /// predictions (`--predictions`); NME under a named normaliser, AUC, failure rate, CED.
     Eval(eval::EvalArgs),
     /// [not yet implemented] Draw landmarks on a video or image.
     Demo(NotYet),
