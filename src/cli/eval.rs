@@ -201,8 +201,7 @@ fn finish(
     meta["normaliser_name"] = serde_json::json!(norm.name());
     meta["num_pts"] = serde_json::json!(a.num_pts);
     meta["tsal"] = serde_json::json!(env!("CARGO_PKG_VERSION"));
-    report::write(out, title, meta, reports)?;
-    print!("{}", report::markdown(title, reports));
+    print!("{}", report::write(out, title, meta, reports)?);
     eprintln!("wrote {}/report.md, report.json, per_image.csv, ced.png", out.display());
     Ok(())
 }

@@ -161,9 +161,7 @@ pub fn build(
                 ));
             }
             let path = out.join(format!("{name}.{kind}"));
-            let mut text = lines.join("\n");
-            text.push('\n');
-            crate::fsutil::write_atomic(&path, text.as_bytes())?;
+            super::list::write(&path, &lines)?;
             written.push((path, lines.len()));
         }
     }

@@ -182,3 +182,10 @@ pub fn format_line(
     }
     s
 }
+
+/// Write a list file atomically: one line per entry, a trailing newline.
+pub fn write(path: &Path, lines: &[String]) -> Result<()> {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    crate::fsutil::write_atomic(path, text.as_bytes())
+}

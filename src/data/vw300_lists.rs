@@ -15,7 +15,7 @@
 //! reference, videos are not padded to a multiple of 10 (clips handle short videos).
 use super::list::format_line;
 use super::pts;
-use crate::fsutil::{relative_path, write_atomic};
+use crate::fsutil::relative_path;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -183,9 +183,7 @@ pub fn build(root: &Path, out: &Path) -> Result<Built> {
     };
     let mut write = |name: String, lines: &[String]| -> Result<()> {
         let path = out.join(name);
-        let mut text = lines.join("\n");
-        text.push('\n');
-        write_atomic(&path, text.as_bytes())?;
+        super::list::write(&path, lines)?;
         built.lists.push((path, lines.len()));
         Ok(())
     };

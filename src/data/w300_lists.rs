@@ -10,7 +10,7 @@
 use super::list::format_line;
 use super::matfile::{self, Value};
 use super::pts;
-use crate::fsutil::{relative_path, write_atomic};
+use crate::fsutil::relative_path;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -146,9 +146,7 @@ pub fn build(root: &Path, out: &Path, repeat: usize) -> Result<Written> {
                 }
             }
             let path = out.join(format!("{name}.{suffix}"));
-            let mut text = lines.join("\n");
-            text.push('\n');
-            write_atomic(&path, text.as_bytes())?;
+            super::list::write(&path, &lines)?;
             written.push((path, lines.len()));
         }
     }

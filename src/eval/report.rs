@@ -29,7 +29,7 @@ fn cells(m: &Summary, excluded: usize) -> String {
 
 /// The Markdown report: a header naming the normaliser and what was evaluated, one table row
 /// per list, then every excluded face with its list line and reason.
-pub fn markdown(title: &str, reports: &[ListReport]) -> String {
+pub fn markdown(title: &str, reports: &[ListReport], benchmarks: &[Aggregate]) -> String {
     let mut s = format!("# {title}\n\n");
     let norms: Vec<&str> = {
         let mut v: Vec<&str> = reports.iter().map(|r| r.score.normaliser.name()).collect();
@@ -43,13 +43,11 @@ pub fn markdown(title: &str, reports: &[ListReport]) -> String {
     );
     let _ = writeln!(s, "| list {HEADER}\n|---{RULE}");
     for r in reports {
-        let name = r.list.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-        let _ = writeln!(s, "| {name} |{}", cells(&r.score.summary, r.score.excluded));
+        let _ = writeln!(s, "| {} |{}", r.name(), cells(&r.score.summary, r.score.excluded));
     }
-    let benchmarks = aggregate(reports);
     if !benchmarks.is_empty() {
         let _ = writeln!(s, "\n| benchmark {HEADER}\n|---{RULE}");
-        for b in &benchmarks {
+        for b in benchmarks {
             let _ = writeln!(s, "| {} |{}", b.name, cells(&b.summary, b.excluded));
         }
     }
@@ -112,15 +110,17 @@ pub fn per_image_csv(reports: &[ListReport]) -> String {
     s
 }
 
-/// Write `report.md`, `report.json` (`meta` plus every list) and `per_image.csv` into `dir`.
+/// Write `report.md`, `report.json` (`meta`, every list and the benchmark aggregates),
+/// `per_image.csv` and `ced.png` into `dir`; returns the Markdown report.
 pub fn write(
     dir: &Path,
     title: &str,
     meta: serde_json::Value,
     reports: &[ListReport],
-) -> Result<()> {
-    write_atomic(&dir.join("report.md"), markdown(title, reports).as_bytes())?;
+) -> Result<String> {
     let benchmarks: Vec<Aggregate> = aggregate(reports);
+    let md = markdown(title, reports, &benchmarks);
+    write_atomic(&dir.join("report.md"), md.as_bytes())?;
     let json = serde_json::json!({ "meta": meta, "lists": reports, "benchmarks": benchmarks });
     write_atomic(&dir.join("report.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     write_atomic(&dir.join("per_image.csv"), per_image_csv(reports).as_bytes())?;
@@ -130,13 +130,7 @@ pub fn write(
     };
     let mut curves: Vec<Curve> = reports
         .iter()
-        .map(|r| Curve {
-            label: label(
-                &r.list.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
-                &r.score.summary,
-            ),
-            errors: r.score.errors(),
-        })
+        .map(|r| Curve { label: label(&r.name(), &r.score.summary), errors: r.score.errors() })
         .collect();
     // Pooled 300VW categories add a curve; 300W sets are lists already.
     for b in benchmarks.iter().filter(|b| b.lists.len() > 1) {
@@ -154,5 +148,5 @@ pub fn write(
     let mut bytes = Vec::new();
     png.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
     write_atomic(&path, &bytes)?;
-    Ok(())
+    Ok(md)
 }

@@ -32,6 +32,13 @@ pub struct ListReport {
     pub score: ListScore,
 }
 
+impl ListReport {
+    /// The list's file name, as tables and legends show it.
+    pub fn name(&self) -> String {
+        self.list.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+    }
+}
+
 /// A list's score.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ListScore {

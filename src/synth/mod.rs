@@ -11,7 +11,7 @@ use crate::fsutil::StagedDir;
 use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 pub mod background;
@@ -172,11 +172,4 @@ pub fn rng_for(seed: u64, kind: Stream, index: u64) -> ChaCha8Rng {
     key[16..24].copy_from_slice(&index.to_le_bytes());
     key[24..].copy_from_slice(b"tsalsynt");
     ChaCha8Rng::from_seed(key)
-}
-
-/// Write a list file (one line per entry, trailing newline).
-pub fn write_list(path: &Path, lines: &[String]) -> Result<()> {
-    let mut text = lines.join("\n");
-    text.push('\n');
-    crate::fsutil::write_atomic(path, text.as_bytes())
 }
