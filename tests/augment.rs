@@ -5,7 +5,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 use tsal::data::augment::{
-    clip_matrices, crop_matrix, reach, shrink_factor, warp, warp_points, AugParams, Draw, Region,
+    clip_matrices, crop_matrix, shrink_factor, warp, warp_points, AugParams, Draw, Region,
 };
 use tsal::data::{clip, list};
 

@@ -110,7 +110,11 @@ pub struct DataBench {
 fn bench_data(a: &DataBench) -> Result<ExitCode> {
     use crate::data::{augment::AugParams, cache::ImageCache, clip, list, loader, sample};
     use std::sync::Arc;
-    ensure!(a.size > 0 && a.size % 32 == 0, "--size {}: needs a positive multiple of 32", a.size);
+    ensure!(
+        a.size > 0 && a.size.is_multiple_of(32),
+        "--size {}: needs a positive multiple of 32",
+        a.size
+    );
     ensure!(
         a.frames > 0 && a.batch_size > 0 && a.batches > 0,
         "--frames, --batch_size and --batches must be positive"

@@ -93,11 +93,11 @@ pub fn read(mat: &Path, images: &Path) -> Result<(Vec<Face>, Vec<usize>)> {
     }
     ensure!(ra.len() == n, "{}: `ra` has {} entries for {n} faces", mat.display(), ra.len());
     let mut faces = Vec::with_capacity(n);
-    for i in 0..n {
+    for (i, name) in names.iter().enumerate() {
         let at = |v: &Value, c: usize| v.at(i, c).expect("dims checked");
         let xy = (0..POINTS).map(|j| [at(data, j), at(data, POINTS + j)]).collect();
         let visible = (0..POINTS).map(|j| at(mask, j) != 0.0).collect();
-        let name = names[i]
+        let name = name
             .as_str()
             .with_context(|| format!("{}: nameList{{{}}} is not text", mat.display(), i + 1))?;
         faces.push(Face {
