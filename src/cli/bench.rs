@@ -200,7 +200,7 @@ fn bench_data(a: &DataBench) -> Result<ExitCode> {
     if a.breakdown {
         // One thread, the clips of the first batches of a fresh epoch, step by step: first
         // reading the images from disk (and filling a cache), then from that cache.
-        let cache = a.cache_images.then(|| ImageCache::new(a.cache_mb << 20));
+        let cache = cfg.cache_bytes.map(ImageCache::new);
         let order = loader::epoch_order(clips.len(), a.rand_seed, 0);
         let take = (a.batches * a.batch_size).min(clips.len());
         let mut passes = vec![("disk", sample::PhaseTimes::default())];

@@ -85,11 +85,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         bail!("--lists: give at least one list to evaluate");
     }
     if snapshot.is_some() {
-        for (flag, v) in [("--crop_width", a.crop_width), ("--crop_height", a.crop_height)] {
-            if v == 0 || v % 32 != 0 {
-                bail!("{flag} {v}: the detector needs a positive multiple of 32");
-            }
-        }
+        super::check_crop(a.crop_width, a.crop_height)?;
         if a.batch_size == 0 {
             bail!("--batch_size 0: need at least one line per batch");
         }

@@ -265,11 +265,7 @@ impl TrainArgs {
         if self.pre_crop_expand < 0.0 {
             bail!("--pre_crop_expand {}: cannot be negative", self.pre_crop_expand);
         }
-        for (flag, v) in [("--crop_height", self.crop_height), ("--crop_width", self.crop_width)] {
-            if v == 0 || v % 32 != 0 {
-                bail!("{flag} {v}: the detector needs a positive multiple of 32");
-            }
-        }
+        super::check_crop(self.crop_width, self.crop_height)?;
         if self.clip_frames == 0 {
             bail!("--clip_frames 0: a clip needs at least one frame");
         }

@@ -73,10 +73,6 @@ impl Loader {
         Loader { entries, clips, cfg, cache, skipped: Arc::default() }
     }
 
-    pub fn clips(&self) -> &[Clip] {
-        &self.clips
-    }
-
     /// What the image cache holds (`None` without `cache_bytes`).
     pub fn cache_stats(&self) -> Option<CacheStats> {
         self.cache.as_ref().map(|c| c.stats())

@@ -187,7 +187,6 @@ pub fn build(root: &Path, out: &Path) -> Result<Built> {
         built.lists.push((path, lines.len()));
         Ok(())
     };
-    let mut unknown = Vec::new();
     for (s, split) in SPLITS.iter().enumerate() {
         let vids: Vec<&String> = ids.iter().filter(|id| split_of(id) == Some(s)).collect();
         if vids.is_empty() {
@@ -218,7 +217,6 @@ pub fn build(root: &Path, out: &Path) -> Result<Built> {
             write(format!("{stem}.sparse.none.10"), &sparse_none)?;
         }
     }
-    unknown.extend(ids.iter().filter(|id| split_of(id).is_none()).cloned());
-    built.unknown_videos = unknown;
+    built.unknown_videos = ids.iter().filter(|id| split_of(id).is_none()).cloned().collect();
     Ok(built)
 }

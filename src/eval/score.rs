@@ -91,21 +91,16 @@ pub fn score_list(
             Some(p) => face_nme(p, &gt, norm, e.bbox, e.face_size),
             None => Err(Exclusion::BadPrediction("no prediction".into())),
         };
-        rows.push(match r {
-            Ok(f) => FaceRow {
-                image: e.image.clone(),
-                line: e.origin.to_string(),
-                nme: Some(f.nme),
-                normaliser_px: Some(f.normaliser),
-                excluded: None,
-            },
-            Err(x) => FaceRow {
-                image: e.image.clone(),
-                line: e.origin.to_string(),
-                nme: None,
-                normaliser_px: None,
-                excluded: Some(x),
-            },
+        let (nme, normaliser_px, excluded) = match r {
+            Ok(f) => (Some(f.nme), Some(f.normaliser), None),
+            Err(x) => (None, None, Some(x)),
+        };
+        rows.push(FaceRow {
+            image: e.image.clone(),
+            line: e.origin.to_string(),
+            nme,
+            normaliser_px,
+            excluded,
         });
     }
     let errors: Vec<f64> = rows.iter().filter_map(|r| r.nme).collect();
