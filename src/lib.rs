@@ -9,6 +9,7 @@ pub mod data;
 pub mod device;
 pub mod eval;
 pub mod fsutil;
+pub mod guard;
 pub mod models;
 pub mod parallel;
 pub mod snapshot;

@@ -143,6 +143,14 @@ fn inconsistent_flags_are_refused_with_the_flag_named() {
         (&["--eval_once"], "--load_test_model"),
         (&["--clip_frames", "0"], "--clip_frames"),
         (&["--heatmap_cutoff", "1.5"], "--heatmap_cutoff"),
+        // The trackers need multiples of 64: 288 passes the detector's 32 but not theirs.
+        (&["--crop_width", "288"], "--crop_width 288: the tracker"),
+        (&["--crop_width", "65536"], "--crop_width 65536"),
+        (&["--pre_crop_expand", "nan"], "--pre_crop_expand NaN"),
+        (&["--pre_crop_expand", "-0.1"], "--pre_crop_expand -0.1"),
+        (&["--sigma", "inf"], "--sigma inf"),
+        (&["--scale_max", "inf"], "--scale_max inf"),
+        (&["--scale_eval", "nan"], "--scale_eval NaN"),
     ];
     for (extra, needle) in cases {
         let mut args = base.to_vec();
@@ -325,7 +333,14 @@ fn inspect_reports_modules_shapes_and_weights() {
     assert_eq!(r["total"], 12);
     // Bad inputs: one clear line each.
     std::fs::write(d.path().join("bad.pth"), b"nope").unwrap();
+    let typo = d.path().join("typo.config");
+    let text = std::fs::read_to_string("configs/Detector.config").unwrap();
+    std::fs::write(&typo, text.replace("\"argmax\"", "\"argmaxx\"")).unwrap();
     for (args, needle) in [
+        (vec!["inspect", typo.to_str().unwrap()], "unknown key `argmaxx`: did you mean `argmax`?"),
+        // Absurd sizes are refused before any allocation (they overflowed and panicked).
+        (vec!["inspect", "configs/Detector.config", "--size", "65536"], "--size 65536"),
+        (vec!["inspect", "configs/MFDS.json", "--size", "96"], "--size 96: the tracker"),
         (
             vec!["inspect", "--weights", d.path().join("bad.pth").to_str().unwrap()],
             "not a weight file",
@@ -336,6 +351,7 @@ fn inspect_reports_modules_shapes_and_weights() {
         let o = tsal(&args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "{args:?}: {}", stderr(&o));
     }
 }
 

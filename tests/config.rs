@@ -126,6 +126,48 @@ fn tracker_config_errors_name_file() {
     assert!(e.contains("mfds.json") && e.contains("loss.warp_pad"), "{e}");
 }
 
+#[test]
+fn unknown_keys_are_errors_with_the_closest_known_key() {
+    // A misspelt key in a model config: named, with its file and the key meant.
+    let text = std::fs::read_to_string(root("configs/Detector.config"))
+        .unwrap()
+        .replace("\"argmax\"", "\"argmaxx\"");
+    let c = TypedConfig::parse(&text, Path::new("det.config")).unwrap();
+    let e = err_of(ModelConfig::from_typed(&c));
+    assert_eq!(e, "det.config: unknown key `argmaxx`: did you mean `argmax`?");
+    // Case slips are found too; a key like nothing known lists the known keys.
+    let text = std::fs::read_to_string(root("configs/SGD.config")).unwrap();
+    let c =
+        TypedConfig::parse(&text.replace("\"Decay\"", "\"decay\""), Path::new("o.config")).unwrap();
+    assert!(err_of(OptConfig::from_typed(&c)).contains("`decay`: did you mean `Decay`?"));
+    let c = TypedConfig::parse(&text.replace("\"gamma\"", "\"warmup\""), Path::new("o.config"))
+        .unwrap();
+    let e = err_of(OptConfig::from_typed(&c));
+    assert!(e.contains("unknown key `warmup`: known keys: optimizer, LR"), "{e}");
+    // Tracker configs: nested sections are checked with their path.
+    let text = std::fs::read_to_string(root("configs/MFDS.json")).unwrap();
+    let e = err_of(TrackerConfig::parse(
+        &text.replace("\"w_smooth\"", "\"w_smoth\""),
+        Path::new("mfds.json"),
+    ));
+    assert_eq!(e, "mfds.json: unknown key `loss.w_smoth`: did you mean `w_smooth`?");
+    let e = err_of(TrackerConfig::parse(
+        &text.replace("\"upsample\"", "\"upsampel\""),
+        Path::new("mfds.json"),
+    ));
+    assert!(e.contains("`model.upsampel`: did you mean `upsample`?"), "{e}");
+    // Every shipped config, the reference's unused keys included, still loads.
+    for f in ["configs/Detector.config", "configs/tiny/Detector.config"] {
+        ModelConfig::load(&root(f)).unwrap();
+    }
+    for f in ["configs/SGD.config", "configs/optimizer.config"] {
+        OptConfig::load(&root(f)).unwrap();
+    }
+    for f in ["configs/MFDS.json", "configs/tiny/MFDS.json"] {
+        TrackerConfig::load(&root(f)).unwrap();
+    }
+}
+
 /// `tsal train` flags reach the loader: augmentation, σ × scale_eval, target shape and cut-off,
 /// cache budget, skipping, and the resolved seed.
 #[test]
@@ -160,7 +202,7 @@ fn train_flags_make_the_loader_config() {
         "--crop_width",
         "128",
         "--crop_height",
-        "96",
+        "64",
         "--batch_size",
         "3",
         "--workers",
@@ -179,7 +221,7 @@ fn train_flags_make_the_loader_config() {
     assert!((l.targets.sigma - 6.0).abs() < 1e-12, "σ = 5 × 1.2");
     assert_eq!(l.targets.shape, tsal::codec::heatmap::Shape::Laplacian);
     assert_eq!((l.targets.cutoff, l.targets.num_pts), (0.0, 19));
-    assert_eq!((l.aug.crop_width, l.aug.crop_height), (128, 96));
+    assert_eq!((l.aug.crop_width, l.aug.crop_height), (128, 64));
     assert_eq!((l.aug.rotate_max, l.aug.crop_perturb_max), (15.0, 12.0));
     assert_eq!((l.aug.scale_min, l.aug.scale_max), (1.0, 1.4));
     assert_eq!((l.cache_bytes, l.skip_bad), (Some(16 << 20), true));

@@ -81,10 +81,85 @@ fn format_line_round_trips() {
         [1.0, 2.5, 3.25, 4.125],
         None,
         4,
-    );
+    )
+    .unwrap();
     assert_eq!(line, "a.jpg a.pts 1.0000 2.5000 3.2500 4.1250");
-    let line = list::format_line(Path::new("b.png"), None, [1.0, 2.0, 3.0, 4.0], Some(2.0), 2);
+    let line =
+        list::format_line(Path::new("b.png"), None, [1.0, 2.0, 3.0, 4.0], Some(2.0), 2).unwrap();
     assert_eq!(line, "b.png None 1.00 2.00 3.00 4.00 2.00");
     let e = list::parse(&line, Path::new("l"), &[]).unwrap();
     assert_eq!((e[0].bbox, e[0].face_size), ([1.0, 2.0, 3.0, 4.0], Some(2.0)));
+}
+
+#[test]
+fn a_byte_order_mark_is_dropped_and_bad_bytes_name_their_line() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("bom.lst");
+    std::fs::write(&p, b"\xEF\xBB\xBFa.jpg None 1 2 3 4\nb.jpg None 1 2 3 4\n").unwrap();
+    let e = list::read(&p, &[]).unwrap();
+    assert_eq!(e[0].image, d.path().join("a.jpg"), "the mark is not part of the first path");
+    // Latin-1 bytes on line 2: the error names the line (it named none before).
+    std::fs::write(&p, b"a.jpg None 1 2 3 4\nb\xE9.jpg None 1 2 3 4\n").unwrap();
+    let e = err_of(list::read(&p, &[]));
+    assert_eq!(e, format!("{}:2: not UTF-8 text (byte 0xe9); save the file as UTF-8", p.display()));
+}
+
+#[test]
+fn paths_with_white_space_are_refused_when_writing_lists() {
+    let e = err_of(list::format_line(
+        Path::new("../dir with space/a.jpg"),
+        None,
+        [1.0, 2.0, 3.0, 4.0],
+        None,
+        2,
+    ));
+    assert!(e.starts_with("`../dir with space/a.jpg`: a list cannot hold a path with white space"));
+    let e = err_of(list::format_line(
+        Path::new("a.jpg"),
+        Some(Path::new("a\tb.pts")),
+        [1.0, 2.0, 3.0, 4.0],
+        None,
+        2,
+    ));
+    assert!(e.contains("white space"), "{e}");
+}
+
+/// A JPEG cut in half decodes with grey fill in the image crate; the checker and the loader
+/// must call it what it is.
+#[test]
+fn truncated_images_are_problems() {
+    use tsal::data::check::{check_list, CheckOptions};
+    use tsal::data::image_io::{decode, jpeg_complete};
+    let d = tempfile::tempdir().unwrap();
+    let img =
+        image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 9]));
+    img.save(d.path().join("whole.jpg")).unwrap();
+    img.save(d.path().join("whole.png")).unwrap();
+    let jpg = std::fs::read(d.path().join("whole.jpg")).unwrap();
+    let png = std::fs::read(d.path().join("whole.png")).unwrap();
+    assert_eq!(jpeg_complete(&jpg), Ok(()));
+    // Trailing bytes after the end-of-image marker are harmless (cameras pad files).
+    let mut padded = jpg.clone();
+    padded.extend([0u8; 100]);
+    assert_eq!(jpeg_complete(&padded), Ok(()));
+    std::fs::write(d.path().join("half.jpg"), &jpg[..jpg.len() / 2]).unwrap();
+    std::fs::write(d.path().join("noeoi.jpg"), &jpg[..jpg.len() - 2]).unwrap();
+    std::fs::write(d.path().join("half.png"), &png[..png.len() / 2]).unwrap();
+    assert!(decode(&d.path().join("whole.jpg")).is_ok());
+    for f in ["half.jpg", "noeoi.jpg"] {
+        let e = format!("{:#}", decode(&d.path().join(f)).unwrap_err());
+        assert!(e.starts_with("truncated JPEG: "), "{f}: {e}");
+    }
+    assert!(decode(&d.path().join("half.png")).is_err());
+    let mut text = String::new();
+    for f in ["whole.jpg", "half.jpg", "noeoi.jpg", "whole.png", "half.png"] {
+        text += &format!("{f} None 1 1 30 30\n");
+    }
+    let l = d.path().join("l.lst");
+    std::fs::write(&l, text).unwrap();
+    let r = check_list(&l, &[], &CheckOptions::default());
+    assert_eq!(r.problems.len(), 3, "{:#?}", r.problems);
+    assert!(r.problems[0].starts_with(&format!("{}:2: image", l.display())), "{}", r.problems[0]);
+    assert!(r.problems[0].contains("truncated JPEG"), "{}", r.problems[0]);
+    assert!(r.problems[2].contains(":5: image"), "{}", r.problems[2]);
 }

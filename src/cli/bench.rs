@@ -110,11 +110,11 @@ pub struct DataBench {
 fn bench_data(a: &DataBench) -> Result<ExitCode> {
     use crate::data::{augment::AugParams, cache::ImageCache, clip, list, loader, sample};
     use std::sync::Arc;
-    ensure!(
-        a.size > 0 && a.size.is_multiple_of(32),
-        "--size {}: needs a positive multiple of 32",
-        a.size
-    );
+    crate::config::limits::side(
+        "--size",
+        a.size as i64,
+        crate::config::limits::Consumer::Detector,
+    )?;
     ensure!(
         a.frames > 0 && a.batch_size > 0 && a.batches > 0,
         "--frames, --batch_size and --batches must be positive"
@@ -366,8 +366,10 @@ fn time(device: Device, warmup: usize, iters: usize, mut f: impl FnMut()) -> f64
 }
 
 fn bench_model(a: &ModelBench) -> Result<ExitCode> {
-    ensure!(a.size > 0 && a.size % 64 == 0, "--size {}: needs a positive multiple of 64", a.size);
-    ensure!(a.batch_size > 0 && a.iters > 0, "--batch_size and --iters must be positive");
+    use crate::config::limits;
+    limits::side("--size", a.size, limits::Consumer::Tracker)?;
+    limits::count("--batch_size", a.batch_size, 4096)?;
+    limits::count("--iters", a.iters as i64, 1_000_000)?;
     let device = crate::device::choose(a.cpu);
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);

@@ -1,8 +1,8 @@
 //! `tsal inspect`: parameter counts and output shapes of a model configuration, or the tensors
 //! of a weight file.
-use crate::config::{ModelConfig, TrackerConfig};
+use crate::config::{limits, ModelConfig, TrackerConfig};
 use crate::models::{weights, Detector, DetectorSpec, PwcLite};
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -84,26 +84,26 @@ fn params_by_module(vs: &nn::VarStore) -> BTreeMap<String, i64> {
 }
 
 fn detector_report(path: &PathBuf, a: &InspectArgs) -> Result<Report> {
-    ensure!(
-        a.size > 0 && a.size % 32 == 0,
-        "--size {}: the detector needs a positive multiple of 32",
-        a.size
-    );
+    limits::side("--size", a.size, limits::Consumer::Detector)?;
+    limits::count("--num_pts", a.num_pts as i64, limits::MAX_POINTS)?;
     let cfg = ModelConfig::load(path)?;
     let spec = DetectorSpec::new(&cfg, a.num_pts).with_context(|| path.display().to_string())?;
     let vs = nn::VarStore::new(Device::Cpu);
     let det = Detector::new(&vs.root(), spec);
     let params = params_by_module(&vs);
-    let x = Tensor::zeros([1, 3, a.size, a.size], (Kind::Float, Device::Cpu));
+    let x = Tensor::f_zeros([1, 3, a.size, a.size], (Kind::Float, Device::Cpu))?;
     let mut modules = Vec::new();
     let _g = tch::no_grad_guard();
-    det.forward_traced(&x, false, &mut |name, t| {
-        modules.push(Row {
-            module: name.to_string(),
-            params: params.get(name).copied().unwrap_or(0),
-            output: t.size(),
+    crate::guard::catch(|| {
+        det.forward_traced(&x, false, &mut |name, t| {
+            modules.push(Row {
+                module: name.to_string(),
+                params: params.get(name).copied().unwrap_or(0),
+                output: t.size(),
+            })
         })
-    });
+    })
+    .with_context(|| format!("the detector's forward pass at --size {}", a.size))?;
     let total = params.values().sum();
     Ok(Report {
         model: format!("{} ({})", cfg.arch, path.display()),
@@ -114,17 +114,15 @@ fn detector_report(path: &PathBuf, a: &InspectArgs) -> Result<Report> {
 }
 
 fn tracker_report(path: &PathBuf, size: i64) -> Result<Report> {
-    ensure!(
-        size > 0 && size % 64 == 0,
-        "--size {size}: the tracker needs a positive multiple of 64"
-    );
+    limits::side("--size", size, limits::Consumer::Tracker)?;
     let cfg = TrackerConfig::load(path)?;
     let vs = nn::VarStore::new(Device::Cpu);
     let t = PwcLite::new(&vs.root(), &cfg)?;
     let params = params_by_module(&vs);
-    let x = Tensor::zeros([1, 3, size, size], (Kind::Float, Device::Cpu));
+    let x = Tensor::f_zeros([1, 3, size, size], (Kind::Float, Device::Cpu))?;
     let _g = tch::no_grad_guard();
-    let out = t.forward(&x, &x, false);
+    let out = crate::guard::catch(|| t.forward(&x, &x, false))
+        .with_context(|| format!("the tracker's forward pass at --size {size}"))?;
     let mut modules: Vec<Row> = params
         .iter()
         .map(|(k, &n)| Row { module: k.clone(), params: n, output: Vec::new() })

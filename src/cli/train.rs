@@ -242,15 +242,16 @@ impl TrainArgs {
         if self.rma_model == Some(false) {
             bail!("--Rma_model false: TSAL always trains the student (the reference crashed without it)");
         }
+        use crate::config::limits;
         let mid = (self.scale_min + self.scale_max) / 2.0;
-        if !(self.scale_min > 0.0 && self.scale_min <= self.scale_max) {
+        if !(self.scale_min > 0.0 && self.scale_min <= self.scale_max && self.scale_max <= 10.0) {
             bail!(
-                "--scale_min {} / --scale_max {}: need 0 < min <= max",
+                "--scale_min {} / --scale_max {}: need 0 < min <= max <= 10",
                 self.scale_min,
                 self.scale_max
             );
         }
-        if (self.scale_eval - mid).abs() > 1e-9 {
+        if !((self.scale_eval - mid).abs() <= 1e-9) {
             bail!(
                 "--scale_eval {} must equal (scale_min + scale_max) / 2 = {mid} (as the reference asserts)",
                 self.scale_eval
@@ -259,25 +260,16 @@ impl TrainArgs {
         if !(0.0..=1.0).contains(&self.scale_prob) {
             bail!("--scale_prob {}: must be a probability in [0, 1]", self.scale_prob);
         }
-        if !(self.sigma > 0.0) {
-            bail!("--sigma {}: must be positive", self.sigma);
-        }
-        if self.pre_crop_expand < 0.0 {
-            bail!("--pre_crop_expand {}: cannot be negative", self.pre_crop_expand);
-        }
-        super::check_crop(self.crop_width, self.crop_height)?;
-        if self.clip_frames == 0 {
-            bail!("--clip_frames 0: a clip needs at least one frame");
-        }
+        limits::positive("--sigma", self.sigma)?;
+        limits::pre_crop_expand(self.pre_crop_expand)?;
+        // The trackers run on every training crop.
+        limits::crop(self.crop_width, self.crop_height, limits::Consumer::Tracker)?;
+        limits::count("--clip_frames", self.clip_frames as i64, 1000)?;
         if !(0.0..1.0).contains(&self.heatmap_cutoff) {
             bail!("--heatmap_cutoff {}: must be in [0, 1)", self.heatmap_cutoff);
         }
-        if self.batch_size == 0 {
-            bail!("--batch_size 0: need at least one clip per batch");
-        }
-        if self.num_pts == 0 {
-            bail!("--num_pts 0: need at least one landmark");
-        }
+        limits::count("--batch_size", self.batch_size as i64, 100_000)?;
+        limits::count("--num_pts", self.num_pts as i64, limits::MAX_POINTS)?;
         if !self.eval_once && self.train_lists.is_empty() {
             bail!("--train_lists: at least one training list is needed (or --eval_once)");
         }

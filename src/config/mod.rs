@@ -1,5 +1,7 @@
 //! Configuration: the reference's typed-JSON `.config` files, the tracker's JSON, and the
 //! resolved run configuration.
+pub mod keys;
+pub mod limits;
 pub mod model;
 pub mod optim;
 pub mod tracker;

@@ -29,12 +29,24 @@ pub struct ModelConfig {
 
 impl ModelConfig {
     pub const ARCHS: &'static [&'static str] = &["cpm_vgg16"];
+    /// Every key a model config may hold (the reference's, and tsal's `width_div`).
+    pub const KEYS: &'static [&'static str] = &[
+        "arch",
+        "stages",
+        "dilation",
+        "pooling",
+        "downsample",
+        "argmax",
+        "pretrained",
+        "width_div",
+    ];
 
     pub fn load(path: &Path) -> Result<Self> {
         Self::from_typed(&TypedConfig::load(path)?)
     }
 
     pub fn from_typed(c: &TypedConfig) -> Result<Self> {
+        c.check_keys(Self::KEYS)?;
         let name = c.path.display();
         let arch = c.str("arch")?;
         if !Self::ARCHS.contains(&arch.as_str()) {

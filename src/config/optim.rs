@@ -36,11 +36,29 @@ pub struct OptConfig {
 }
 
 impl OptConfig {
+    /// Every key an optimiser config may hold. The reference files also carry `loss_norm` and
+    /// `stages`, which its code never reads; they are accepted and ignored.
+    pub const KEYS: &'static [&'static str] = &[
+        "optimizer",
+        "LR",
+        "momentum",
+        "Decay",
+        "nesterov",
+        "criterion",
+        "loss_norm",
+        "lossnorm",
+        "epochs",
+        "schedule",
+        "gamma",
+        "stages",
+    ];
+
     pub fn load(path: &Path) -> Result<Self> {
         Self::from_typed(&TypedConfig::load(path)?)
     }
 
     pub fn from_typed(c: &TypedConfig) -> Result<Self> {
+        c.check_keys(Self::KEYS)?;
         let name = c.path.display();
         let optimizer = match c.str("optimizer")?.to_ascii_lowercase().as_str() {
             "sgd" => OptimizerKind::Sgd,

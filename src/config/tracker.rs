@@ -60,9 +60,43 @@ impl TrackerConfig {
         Self::parse(&text, path)
     }
 
+    /// Top-level sections of ARFlow's config; `data`, `data_aug`, `seed`, `train` and
+    /// `trainer` are accepted and ignored, as in the reference.
+    pub const KEYS: &'static [&'static str] =
+        &["data", "data_aug", "loss", "model", "seed", "train", "trainer"];
+    pub const MODEL_KEYS: &'static [&'static str] =
+        &["upsample", "n_frames", "reduce_dense", "type", "width_div"];
+    pub const LOSS_KEYS: &'static [&'static str] = &[
+        "w_l1",
+        "w_ssim",
+        "w_ternary",
+        "alpha",
+        "w_scales",
+        "w_sm_scales",
+        "w_smooth",
+        "warp_pad",
+        "with_bk",
+        "occ_from_back",
+        "smooth_2nd",
+        "type",
+    ];
+
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let cfg: Self = serde_json::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
+        let at = |e: serde_json::Error| {
+            anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column())
+        };
+        let json: serde_json::Value = serde_json::from_str(text).map_err(at)?;
+        let keys = |v: Option<&serde_json::Value>| -> Vec<String> {
+            v.and_then(|v| v.as_object()).map(|o| o.keys().cloned().collect()).unwrap_or_default()
+        };
+        let check = |section: &str, v: Option<&serde_json::Value>, known: &[&str]| {
+            super::keys::check(path, section, keys(v).iter().map(String::as_str), known)
+        };
+        check("", Some(&json), Self::KEYS)?;
+        check("model", json.get("model"), Self::MODEL_KEYS)?;
+        check("loss", json.get("loss"), Self::LOSS_KEYS)?;
+        // Parsed again from the text so that type errors keep their line and column.
+        let cfg: Self = serde_json::from_str(text).map_err(at)?;
         let name = path.display();
         anyhow::ensure!(
             cfg.loss.warp_pad == "border" || cfg.loss.warp_pad == "zeros",

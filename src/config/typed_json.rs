@@ -73,6 +73,11 @@ impl TypedConfig {
         Ok(Self { path: path.to_path_buf(), values })
     }
 
+    /// Refuse keys outside `known`, naming the closest known key.
+    pub fn check_keys(&self, known: &[&str]) -> Result<()> {
+        super::keys::check(&self.path, "", self.values.keys().map(String::as_str), known)
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.values.contains_key(key)
     }

@@ -158,7 +158,7 @@ pub fn build(
                     b,
                     Some(size),
                     4,
-                ));
+                )?);
             }
             let path = out.join(format!("{name}.{kind}"));
             super::list::write(&path, &lines)?;

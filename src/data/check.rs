@@ -45,10 +45,10 @@ impl ListReport {
 /// Check one list file.
 pub fn check_list(path: &Path, maps: &[PathMap], opts: &CheckOptions) -> ListReport {
     let mut rep = ListReport { list: path.to_path_buf(), ..Default::default() };
-    let text = match std::fs::read_to_string(path) {
+    let text = match super::text::read(path, "list") {
         Ok(t) => t,
         Err(e) => {
-            rep.problems.push(format!("{}: cannot read list: {e}", path.display()));
+            rep.problems.push(format!("{e:#}"));
             return rep;
         }
     };
@@ -144,11 +144,11 @@ fn check_image(path: &Path, header_only: bool) -> (Result<(), String>, bool) {
         return (Err("file not found".into()), true);
     }
     let r = if header_only {
-        image::image_dimensions(path).map(|_| ())
+        image::image_dimensions(path).map(|_| ()).map_err(anyhow::Error::from)
     } else {
         super::image_io::decode(path).map(|_| ())
     };
-    (r.map_err(|e| format!("does not decode: {e}")), false)
+    (r.map_err(|e| format!("does not decode: {e:#}")), false)
 }
 
 /// Check several lists.

@@ -7,7 +7,7 @@
 //! * Relative paths are resolved against the folder of the list file, so a dataset tree with
 //!   its lists can be moved as a whole. `--path_map OLD=NEW` rewrites path prefixes first,
 //!   which makes the reference's absolute `/data1/...` lists usable.
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -88,9 +88,7 @@ pub fn apply_maps(path: &str, maps: &[PathMap]) -> String {
 
 /// Read and parse a list file.
 pub fn read(path: &Path, maps: &[PathMap]) -> Result<Vec<ListEntry>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read list", path.display()))?;
-    parse(&text, path, maps)
+    parse(&super::text::read(path, "list")?, path, maps)
 }
 
 /// Parse list text as if read from `path` (used for messages and relative paths); stops at
@@ -163,24 +161,37 @@ fn parse_line(
 }
 
 /// One list line for `image`, `annotation` and `bbox`; paths are written as given. `decimals`
-/// is the box precision (the reference writes 300W boxes with 4, 300VW boxes with 2).
+/// is the box precision (the reference writes 300W boxes with 4, 300VW boxes with 2). A path
+/// with white space is refused: list fields are whitespace-separated, so no reader (tsal's,
+/// the reference's) could split the line back.
 pub fn format_line(
     image: &Path,
     annotation: Option<&Path>,
     bbox: [f64; 4],
     face_size: Option<f64>,
     decimals: usize,
-) -> String {
+) -> Result<String> {
+    let field = |p: &Path| -> Result<String> {
+        let s = p.display().to_string();
+        if s.chars().any(char::is_whitespace) {
+            bail!(
+                "`{s}`: a list cannot hold a path with white space (its fields are \
+                 whitespace-separated); write the lists inside the dataset folder (--out) so \
+                 their relative paths avoid it, or rename the folder"
+            );
+        }
+        Ok(s)
+    };
     let mut s = String::new();
-    let ann = annotation.map_or("None".to_string(), |a| a.display().to_string());
-    let _ = write!(s, "{} {ann}", image.display());
+    let ann = annotation.map_or(Ok("None".to_string()), field)?;
+    let _ = write!(s, "{} {ann}", field(image)?);
     for v in bbox {
         let _ = write!(s, " {v:.decimals$}");
     }
     if let Some(fs) = face_size {
         let _ = write!(s, " {fs:.decimals$}");
     }
-    s
+    Ok(s)
 }
 
 /// Write a list file atomically: one line per entry, a trailing newline.

@@ -12,5 +12,6 @@ pub mod loader;
 pub mod matfile;
 pub mod pts;
 pub mod sample;
+pub mod text;
 pub mod vw300_lists;
 pub mod w300_lists;

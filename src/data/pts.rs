@@ -57,8 +57,7 @@ pub enum PtsFormat {
 /// Read an annotation file, detecting its format from the first line. For SBR files,
 /// `num_pts` fixes the point count (otherwise the largest index).
 pub fn read(path: &Path, num_pts: Option<usize>) -> Result<Landmarks> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read annotation", path.display()))?;
+    let text = super::text::read(path, "annotation")?;
     parse(&text, &path.display().to_string(), num_pts)
 }
 

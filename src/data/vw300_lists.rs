@@ -196,8 +196,8 @@ pub fn build(root: &Path, out: &Path) -> Result<Built> {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for id in vids {
             let fr = frames(&root.join(id))?;
-            let with: Vec<String> = fr.iter().map(|f| line(f, true)).collect();
-            let none: Vec<String> = fr.iter().map(|f| line(f, false)).collect();
+            let with: Vec<String> = fr.iter().map(|f| line(f, true)).collect::<Result<_>>()?;
+            let none: Vec<String> = fr.iter().map(|f| line(f, false)).collect::<Result<_>>()?;
             write(format!("300VW.{split}.lst{id}"), &with)?;
             write(format!("300VW.{split}.lst{id}.none"), &none)?;
             for i in (0..fr.len()).filter(|&i| sparse_keep(i, fr.len())) {

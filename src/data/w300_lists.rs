@@ -141,7 +141,7 @@ pub fn build(root: &Path, out: &Path, repeat: usize) -> Result<Written> {
                         bbox,
                         None,
                         4,
-                    );
+                    )?;
                     lines.extend(std::iter::repeat_n(line, repeat.max(1)));
                 }
             }
