@@ -215,11 +215,15 @@ fn external_predictions_score_like_internal_ones() {
         None, // this method did not predict the last frame
     ];
     let internal = score_list(&entries, &preds, Normaliser::InterOcular, 68).unwrap();
+    let read =
+        |src: &std::path::Path| predictions::Source::open(src).and_then(|s| s.lookup(&entries, 68));
     // A folder of mirrored .pts files.
     let dir = d.path().join("pred");
-    predictions::write_dir(&dir, &entries, &preds).unwrap();
+    let files = predictions::write_dir(&dir, &entries, &preds).unwrap();
+    assert_eq!(files[0].as_deref(), Some(dir.join("v1/000001.pts").as_path()));
     assert!(dir.join("v1/000001.pts").is_file() && dir.join("v2/000001.pts").is_file());
-    let from_dir = predictions::read(&dir, &entries, 68).unwrap();
+    assert_eq!(files[2], None);
+    let from_dir = read(&dir).unwrap();
     // JSON keyed by image key; CSV with a header.
     let json: serde_json::Map<String, serde_json::Value> = [0, 1]
         .iter()
@@ -245,18 +249,29 @@ fn external_predictions_score_like_internal_ones() {
     }
     std::fs::write(d.path().join("p.csv"), csv).unwrap();
     for src in [dir.clone(), d.path().join("p.json"), d.path().join("p.csv")] {
-        let p = predictions::read(&src, &entries, 68).unwrap();
-        let s = score_list(&entries, &p, Normaliser::InterOcular, 68).unwrap();
+        let p = read(&src).unwrap();
+        let xy: Vec<Option<Vec<[f64; 2]>>> =
+            p.iter().map(|p| p.as_ref().map(|p| p.xy.clone())).collect();
+        let s = score_list(&entries, &xy, Normaliser::InterOcular, 68).unwrap();
         assert_eq!(s, internal, "{}", src.display());
+        // Each face names the file (or file#key) its prediction came from.
+        let named = p[1].as_ref().unwrap().source.clone();
+        assert!(named.ends_with("v2/000001.pts") || named.ends_with("#v2/000001.png"), "{named}");
     }
     assert_eq!(from_dir[2], None);
     assert!((internal.rows[1].nme.unwrap() - 5.0 / 60.0).abs() < 1e-12);
-    // Wrong point counts and unknown formats are errors naming the file.
+    // Wrong point counts are errors naming the file in every format; so are unknown formats.
     std::fs::write(d.path().join("bad.csv"), "v1/000001.png,1,2,3,4\n").unwrap();
-    let e =
-        format!("{:#}", predictions::read(&d.path().join("bad.csv"), &entries, 68).unwrap_err());
-    assert!(e.contains("bad.csv") && e.contains("2 points"), "{e}");
-    let e = format!("{:#}", predictions::read(&d.path().join("t.lst"), &entries, 68).unwrap_err());
+    let e = format!("{:#}", read(&d.path().join("bad.csv")).unwrap_err());
+    assert!(e.contains("bad.csv#v1/000001.png") && e.contains("has 2 points, expected 68"), "{e}");
+    std::fs::write(d.path().join("bad.json"), r#"{"v1/000001.png": [[1, 2]]}"#).unwrap();
+    let e = format!("{:#}", read(&d.path().join("bad.json")).unwrap_err());
+    assert!(e.contains("bad.json#v1/000001.png") && e.contains("has 1 points"), "{e}");
+    let few = d.path().join("few");
+    predictions::write_dir(&few, &entries[..1], &[Some(vec![[1.0, 2.0]; 67])]).unwrap();
+    let e = format!("{:#}", read(&few).unwrap_err());
+    assert!(e.contains("000001.pts") && e.contains("has 67 points, expected 68"), "{e}");
+    let e = format!("{:#}", read(&d.path().join("t.lst")).unwrap_err());
     assert!(e.contains("--predictions"), "{e}");
 }
 
@@ -270,6 +285,8 @@ fn report_of(list: &str, errors: &[f64], excluded: usize) -> tsal::eval::score::
             nme: Some(e),
             normaliser_px: Some(60.0),
             excluded: None,
+            prediction: None,
+            missing: false,
         })
         .collect();
     rows.extend((0..excluded).map(|_| FaceRow {
@@ -278,6 +295,8 @@ fn report_of(list: &str, errors: &[f64], excluded: usize) -> tsal::eval::score::
         nme: None,
         normaliser_px: None,
         excluded: Some(Exclusion::Degenerate(0.0)),
+        prediction: None,
+        missing: false,
     }));
     ListReport {
         list: format!("/x/{list}").into(),
@@ -288,6 +307,8 @@ fn report_of(list: &str, errors: &[f64], excluded: usize) -> tsal::eval::score::
             excluded,
             unlabelled: 0,
             duplicates: 0,
+            missing: 0,
+            missing_policy: tsal::eval::score::Missing::Skip,
         },
     }
 }
@@ -371,4 +392,74 @@ fn ced_plot_puts_the_step_where_the_error_is() {
     // Left of the step the curve runs along 0 (y = 530), right of it along 1 (y = 50).
     assert!(blue(300, 530) || blue(300, 529));
     assert!(blue(700, 50) || blue(700, 51));
+}
+
+/// A face without a usable prediction: left out by default, a failure at NME = ∞ under
+/// `--missing fail`; a non-finite coordinate means "no usable prediction" in every format
+/// (`.pts`, CSV, and JSON with Python's `NaN`).
+#[test]
+fn missing_and_non_finite_predictions_are_one_thing_in_every_format() {
+    use tsal::data::{list, pts};
+    use tsal::eval::predictions::{Prediction, Source};
+    use tsal::eval::score::{read_annotations, score, Missing};
+    let d = tempfile::tempdir().unwrap();
+    let gt = face();
+    pts::write(&d.path().join("g.pts"), &gt, pts::PtsFormat::Ibug).unwrap();
+    let text = "a.png g.pts 0 0 100 64\nb.png g.pts 0 0 100 64\nc.png g.pts 0 0 100 64\n";
+    let entries = list::parse(text, &d.path().join("t.lst"), &[]).unwrap();
+    let gts = read_annotations(&entries, 68, 2).unwrap();
+    let p = |xy: Vec<[f64; 2]>| Some(Prediction { xy, source: "m".into() });
+    let mut nan = shifted(&gt, [3.0, 4.0]);
+    nan[10] = [f64::NAN, 2.0];
+    // a: 5 px (NME 5/60), b: a NaN point, c: nothing.
+    let preds = vec![p(shifted(&gt, [3.0, 4.0])), p(nan.clone()), None];
+    let skip = score(&entries, &gts, &preds, Normaliser::InterOcular, Missing::Skip).unwrap();
+    assert_eq!((skip.summary.faces, skip.excluded, skip.missing), (1, 2, 2));
+    // The one predicted face: 5/60 ≈ 0.083 fails at 0.08 and passes at 0.10.
+    assert_eq!((skip.summary.at[0][2], skip.summary.at[1][2]), (1.0, 0.0));
+    let fail = score(&entries, &gts, &preds, Normaliser::InterOcular, Missing::Fail).unwrap();
+    assert_eq!((fail.summary.faces, fail.excluded, fail.missing), (3, 0, 2));
+    assert!((fail.summary.nme_mean - 5.0 / 60.0).abs() < 1e-12, "the mean is over predicted faces");
+    // FR@0.10: the two missing faces fail, the 5/60 ≈ 0.083 face passes; AUC@0.10 = (1 − 0.833)/3.
+    assert!((fail.summary.at[1][2] - 2.0 / 3.0).abs() < 1e-12);
+    assert!((fail.summary.at[1][1] - (1.0 - (5.0 / 60.0) / 0.1) / 3.0).abs() < 1e-12);
+    assert_eq!(fail.rows[2].nme, Some(f64::INFINITY));
+    assert!(fail.rows[1].missing && fail.rows[1].prediction.as_deref() == Some("m"));
+    // The same NaN written as .pts, CSV and Python-style JSON reads back as that prediction.
+    let k = |i: usize| format!("{}", entries[i].image.file_name().unwrap().to_string_lossy());
+    let dir = d.path().join("pred");
+    std::fs::create_dir(&dir).unwrap();
+    let lm = |xy: &[[f64; 2]]| Landmarks::all_visible(xy.to_vec());
+    pts::write(&dir.join("a.pts"), &lm(&shifted(&gt, [3.0, 4.0])), pts::PtsFormat::Ibug).unwrap();
+    pts::write(&dir.join("b.pts"), &lm(&nan), pts::PtsFormat::Ibug).unwrap();
+    let row = |xy: &[[f64; 2]]| {
+        xy.iter().flat_map(|q| [q[0], q[1]]).map(|v| v.to_string()).collect::<Vec<_>>().join(",")
+    };
+    let csv = format!("{},{}\n{},{}\n", k(0), row(&shifted(&gt, [3.0, 4.0])), k(1), row(&nan));
+    std::fs::write(d.path().join("p.csv"), csv).unwrap();
+    let json_pts = |xy: &[[f64; 2]]| {
+        let v: Vec<String> = xy
+            .iter()
+            .map(|q| {
+                let f = |v: f64| if v.is_nan() { "NaN".to_string() } else { v.to_string() };
+                format!("[{}, {}]", f(q[0]), f(q[1]))
+            })
+            .collect();
+        format!("[{}]", v.join(", "))
+    };
+    let json = format!(
+        "{{\"{}\": {}, \"{}\": {}}}",
+        k(0),
+        json_pts(&shifted(&gt, [3.0, 4.0])),
+        k(1),
+        json_pts(&nan)
+    );
+    assert!(json.contains("NaN"), "written as Python's json.dump does");
+    std::fs::write(d.path().join("p.json"), json).unwrap();
+    for src in [dir, d.path().join("p.csv"), d.path().join("p.json")] {
+        let got = Source::open(&src).unwrap().lookup(&entries, 68).unwrap();
+        let s = score(&entries, &gts, &got, Normaliser::InterOcular, Missing::Fail).unwrap();
+        assert_eq!((s.summary.faces, s.missing), (3, 2), "{}", src.display());
+        assert_eq!(s.summary, fail.summary, "{}", src.display());
+    }
 }

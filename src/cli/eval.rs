@@ -1,14 +1,22 @@
 //! `tsal eval`: predict with a snapshot's detectors (`--model`), or take the predictions of any
 //! other method (`--predictions`), and score them on list files under one protocol.
+//!
+//! Everything that can be wrong with the inputs is found before the first prediction: every
+//! list line and annotation is read and checked, every image is found, every detector is
+//! loaded. The output folder is built aside and appears only when the evaluation succeeded.
+use crate::config::limits;
 use crate::data::augment::AugParams;
 use crate::data::list::{self, ListEntry, PathMap};
+use crate::data::pts::Landmarks;
 use crate::eval::nme::Normaliser;
 use crate::eval::predict::{predict, PredictOptions};
+use crate::eval::predictions::{self, Prediction, Source};
 use crate::eval::report::{self, ListReport};
-use crate::eval::{predictions, score};
+use crate::eval::score::{self, Missing};
+use crate::fsutil::StagedDir;
 use crate::snapshot::Role;
-use anyhow::{bail, Context, Result};
-use std::path::PathBuf;
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -63,7 +71,28 @@ pub struct EvalArgs {
     /// Rewrite list path prefixes, OLD=NEW (repeatable).
     #[arg(long = "path_map", visible_alias = "path-map", value_name = "OLD=NEW")]
     pub path_map: Vec<PathMap>,
+    /// A face without a usable prediction: `skip` leaves it out (and counts it in the
+    /// report), `fail` counts it as a failure at NME = ∞ in the failure rate, AUC and CED.
+    #[arg(long, value_enum, default_value_t = Missing::Skip)]
+    pub missing: Missing,
+    /// The pixel origin of --predictions: 1 when they follow the annotations' convention
+    /// (300-W's .pts are 1-based, Matlab style; tsal's own predictions follow its
+    /// annotations), 0 for 0-based pixel coordinates, which are shifted by +1 before scoring.
+    #[arg(
+        long = "prediction_origin",
+        visible_alias = "prediction-origin",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u8).range(0..=1),
+        requires = "predictions"
+    )]
+    pub prediction_origin: u8,
+    /// The method's name in the report's title (default: the predictions' or snapshot's path).
+    #[arg(long)]
+    pub name: Option<String>,
 }
+
+/// Most lines per inference batch.
+const MAX_BATCH: i64 = 4096;
 
 /// `--which`: the detector roles to evaluate.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,51 +103,172 @@ pub enum Which {
 }
 
 pub fn run(a: &EvalArgs) -> Result<ExitCode> {
+    // Settings first: nothing is read before they hold.
     let lists: Vec<PathBuf> =
         a.lists.iter().chain(&a.eval_ilists).chain(&a.eval_vlists).cloned().collect();
-    let norm = a.normaliser.unwrap_or(Normaliser::default_for(a.num_pts));
-    let (source, snapshot) = match (&a.predictions, &a.model) {
-        (None, None) => bail!("--predictions DIR_OR_FILE or --model SNAPSHOT: nothing to evaluate"),
-        (s, m) => (s.clone(), m.clone()),
-    };
     if lists.is_empty() {
         bail!("--lists: give at least one list to evaluate");
     }
-    if snapshot.is_some() {
-        super::check_crop(a.crop_width, a.crop_height)?;
-        if a.batch_size == 0 {
-            bail!("--batch_size 0: need at least one line per batch");
-        }
+    let norm = a.normaliser.unwrap_or(Normaliser::default_for(a.num_pts));
+    limits::count("--num_pts", a.num_pts as i64, limits::MAX_POINTS)?;
+    let workers = a.workers.unwrap_or_else(crate::parallel::default_threads);
+    limits::count("--workers", workers as i64, 1024)?;
+    if a.model.is_some() {
+        limits::crop(a.crop_width, a.crop_height, limits::Consumer::Detector)?;
+        limits::pre_crop_expand(a.pre_crop_expand)?;
+        limits::count("--batch_size", a.batch_size as i64, MAX_BATCH)?;
     }
-    let mut all = Vec::new();
+    let source = match (&a.predictions, &a.model) {
+        (None, None) => bail!("--predictions DIR_OR_FILE or --model SNAPSHOT: nothing to evaluate"),
+        (Some(p), _) => Some(Source::open(p)?),
+        (None, Some(_)) => None,
+    };
+    // Every list line and annotation, checked before any prediction.
+    let mut all: Vec<Scored> = Vec::new();
     for l in &lists {
-        all.push((l.clone(), list::read(l, &a.path_map)?));
-    }
-    if let Some(source) = source {
-        let mut reports = Vec::new();
-        for (l, entries) in &all {
-            let preds = predictions::read(&source, entries, a.num_pts)
-                .with_context(|| format!("predictions for {}", l.display()))?;
-            let score = score::score_list(entries, &preds, norm, a.num_pts)?;
-            reports.push(ListReport { list: l.clone(), score });
+        let entries = list::read(l, &a.path_map)?;
+        if !entries.iter().any(|e| e.is_labelled()) {
+            bail!(
+                "{}: nothing to score: {}",
+                l.display(),
+                if entries.is_empty() {
+                    "the list has no lines".to_string()
+                } else {
+                    format!("all {} lines are unlabelled (None)", entries.len())
+                }
+            );
         }
-        let out = a.out.clone().unwrap_or_else(|| sibling(&source, "eval"));
-        let meta = serde_json::json!({ "predictions": source });
-        finish(&out, &format!("Evaluation of {}", source.display()), meta, norm, a, &reports)?;
-        return Ok(ExitCode::SUCCESS);
+        let gts = score::read_annotations(&entries, a.num_pts, workers)?;
+        all.push(Scored { list: l.clone(), entries, gts });
     }
-    let snapshot = snapshot.expect("one of the two");
+    match source {
+        Some(src) => eval_predictions(a, &src, &all, norm),
+        None => eval_model(a, a.model.as_deref().expect("checked above"), &all, norm, workers),
+    }
+}
+
+/// A list with its lines and their ground truth.
+struct Scored {
+    list: PathBuf,
+    entries: Vec<ListEntry>,
+    gts: Vec<Option<Landmarks>>,
+}
+
+fn eval_predictions(
+    a: &EvalArgs,
+    src: &Source,
+    all: &[Scored],
+    norm: Normaliser,
+) -> Result<ExitCode> {
+    let path = a.predictions.as_deref().expect("a predictions source");
+    let shift = 1.0 - a.prediction_origin as f64;
+    let mut reports = Vec::new();
+    for s in all {
+        let mut preds = src.lookup(&s.entries, a.num_pts)?;
+        if preds.iter().zip(&s.gts).all(|(p, g)| p.is_none() || g.is_none()) {
+            bail!("{}", nothing_matched(path, src, s));
+        }
+        preds.iter_mut().flatten().for_each(|p| p.shift(shift));
+        let score = score::score(&s.entries, &s.gts, &preds, norm, a.missing)?;
+        reports.push(ListReport { list: s.list.clone(), score });
+    }
+    check_scored(&reports)?;
+    let mut notes = vec![match a.prediction_origin {
+        0 => "Coordinates: the annotations as given (300-W .pts are 1-based); the predictions \
+              were 0-based and are shifted by +1 px (--prediction_origin 0)."
+            .to_string(),
+        _ => "Coordinates: predictions taken in the annotations' own convention (300-W .pts are \
+              1-based; --prediction_origin 0 shifts 0-based predictions by +1 px)."
+            .to_string(),
+    }];
+    let errors: Vec<f64> = reports.iter().flat_map(|r| r.score.errors()).collect();
+    if errors.iter().all(|&e| e == 0.0) {
+        let w = format!(
+            "Warning: every prediction equals its annotation exactly (NME 0 on {} faces): \
+             are these predictions the ground truth itself?",
+            errors.len()
+        );
+        eprintln!("tsal: {w}");
+        notes.push(w);
+    }
+    let out = a.out.clone().unwrap_or_else(|| sibling(path, "eval"));
+    let staged = StagedDir::new(&out, true)?;
+    let name = a.name.clone().unwrap_or_else(|| path.display().to_string());
+    let meta = serde_json::json!({
+        "predictions": path,
+        "prediction_origin": a.prediction_origin,
+    });
+    finish(staged.path(), &out, &format!("Evaluation of {name}"), &notes, meta, norm, a, &reports)?;
+    staged.commit()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Why no line of `s` found a prediction in `src`, with examples of both sides' keys.
+fn nothing_matched(path: &Path, src: &Source, s: &Scored) -> String {
+    let (n, have) = src.keys(3);
+    let labelled: Vec<&ListEntry> = s.entries.iter().filter(|e| e.is_labelled()).take(2).collect();
+    let wanted: Vec<String> = labelled.iter().flat_map(|e| src.wanted(e, 2)).collect();
+    format!(
+        "--predictions {}: no prediction matches a line of {}: read {n} prediction{} ({}); \
+         looked for {} (a key matches the end of an image path: keep the folders that tell \
+         images apart, and the file extension in JSON/CSV keys)",
+        path.display(),
+        s.list.display(),
+        if n == 1 { "" } else { "s" },
+        if have.is_empty() { "none".to_string() } else { format!("e.g. {}", have.join(", ")) },
+        wanted.join(", ")
+    )
+}
+
+/// A list that scored no face is an error saying why.
+fn check_scored(reports: &[ListReport]) -> Result<()> {
+    let empty: Vec<String> = reports
+        .iter()
+        .filter(|r| r.score.summary.faces == 0)
+        .map(|r| format!("{}: {}", r.list.display(), score::why_nothing_scored(&r.score)))
+        .collect();
+    if !empty.is_empty() {
+        bail!("no face was scored on {}", empty.join("; "));
+    }
+    Ok(())
+}
+
+fn eval_model(
+    a: &EvalArgs,
+    snapshot: &Path,
+    all: &[Scored],
+    norm: Normaliser,
+    workers: usize,
+) -> Result<ExitCode> {
     let roles: &[Role] = match a.which {
         Which::Teacher => &[Role::Teacher],
         Which::Student => &[Role::Student],
         Which::Both => &[Role::Teacher, Role::Student],
     };
     let device = crate::device::choose(a.cpu);
-    let base = a.out.clone().unwrap_or_else(|| sibling(&snapshot, "eval"));
-    // One pass over the lines of every list, so predictions share one mirrored folder.
-    let entries: Vec<ListEntry> = all.iter().flat_map(|(_, e)| e.iter().cloned()).collect();
+    // Every detector is loaded, and every image found, before the first prediction.
+    let mut detectors = Vec::new();
     for &role in roles {
-        let (_vs, det, meta, cfg) = crate::snapshot::load_detector(&snapshot, role, device)?;
+        let (vs, det, meta, cfg) = crate::snapshot::load_detector(snapshot, role, device)?;
+        anyhow::ensure!(
+            meta.num_pts == a.num_pts,
+            "--num_pts {}: the snapshot's detectors predict {} points",
+            a.num_pts,
+            meta.num_pts
+        );
+        detectors.push((role, vs, det, meta, cfg));
+    }
+    // One pass over the lines of every list, so predictions share one mirrored folder.
+    let entries: Vec<ListEntry> = all.iter().flat_map(|s| s.entries.iter().cloned()).collect();
+    let missing = crate::parallel::map(&entries, workers, None, |e| Ok(!e.image.is_file()))?;
+    if let Some(i) = missing.iter().position(|&m| m) {
+        bail!("{}: image {}: file not found", entries[i].origin, entries[i].image.display());
+    }
+    let out = a.out.clone().unwrap_or_else(|| sibling(snapshot, "eval"));
+    let staged = StagedDir::new(&out, true)?;
+    let name = a.name.clone().unwrap_or_else(|| snapshot.display().to_string());
+    let mut printed = Vec::new();
+    for (role, _vs, det, meta, cfg) in &detectors {
         let opts = PredictOptions {
             aug: AugParams {
                 pre_crop_expand: a.pre_crop_expand,
@@ -133,27 +283,34 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
             num_pts: meta.num_pts,
             radius: cfg.argmax as i64,
             batch_size: a.batch_size,
-            workers: a.workers.unwrap_or_else(crate::parallel::default_threads),
+            workers,
             device,
         };
-        anyhow::ensure!(
-            meta.num_pts == a.num_pts,
-            "--num_pts {}: the snapshot's detectors predict {} points",
-            a.num_pts,
-            meta.num_pts
-        );
-        let p = predict(&det, &entries, &opts)?;
-        let out = if roles.len() > 1 { base.join(role.name()) } else { base.clone() };
-        let preds: Vec<Option<Vec<[f64; 2]>>> = p.points.iter().cloned().map(Some).collect();
-        predictions::write_dir(&out.join("predictions"), &entries, &preds)?;
+        let p = predict(det, &entries, &opts)?;
+        let sub = |root: &Path| if roles.len() > 1 { root.join(role.name()) } else { root.into() };
+        let (dir, final_dir) = (sub(staged.path()), sub(&out));
+        let points: Vec<Option<Vec<[f64; 2]>>> = p.points.iter().cloned().map(Some).collect();
+        let files = predictions::write_dir(&dir.join("predictions"), &entries, &points)?;
+        let preds: Vec<Option<Prediction>> = points
+            .into_iter()
+            .zip(files)
+            .map(|(xy, f)| {
+                let source = f.map(|f| {
+                    final_dir.join(f.strip_prefix(&dir).unwrap_or(&f)).display().to_string()
+                });
+                xy.map(|xy| Prediction { xy, source: source.unwrap_or_default() })
+            })
+            .collect();
         let mut reports = Vec::new();
         let mut at = 0;
-        for (l, e) in &all {
-            let score = score::score_list(e, &preds[at..at + e.len()], norm, a.num_pts)?;
-            reports.push(ListReport { list: l.clone(), score });
-            at += e.len();
+        for s in all {
+            let n = s.entries.len();
+            let score = score::score(&s.entries, &s.gts, &preds[at..at + n], norm, a.missing)?;
+            reports.push(ListReport { list: s.list.clone(), score });
+            at += n;
         }
-        let title = format!("Evaluation of {} ({} detector)", snapshot.display(), role.name());
+        check_scored(&reports)?;
+        let title = format!("Evaluation of {name} ({} detector)", role.name());
         let run = serde_json::json!({
             "snapshot": snapshot,
             "role": role.name(),
@@ -166,28 +323,38 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
             "pre_crop_expand": a.pre_crop_expand,
             "soft_argmax_radius": cfg.argmax,
         });
-        finish(&out, &title, run, norm, a, &reports)?;
-        println!(
-            "{} detector: {} frames in {:.2} s, {:.1} frames/s on {device:?}\n",
+        let notes = ["Coordinates: predictions are in the annotations' own convention (300-W \
+                      .pts are 1-based)."
+            .to_string()];
+        finish(&dir, &final_dir, &title, &notes, run, norm, a, &reports)?;
+        printed.push(format!(
+            "{} detector: {} frames in {:.2} s, {:.1} frames/s on {device:?}",
             role.name(),
             p.frames,
             p.seconds,
             p.frames_per_second()
-        );
+        ));
+    }
+    staged.commit()?;
+    for line in printed {
+        println!("{line}\n");
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `<path>-<what>` next to `path`.
-fn sibling(path: &std::path::Path, what: &str) -> PathBuf {
+fn sibling(path: &Path, what: &str) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     path.with_file_name(format!("{name}-{what}"))
 }
 
-/// Write the reports into `out` and print the Markdown table.
+/// Write the reports into `dir` (staged; `shown` is where they will be), print the Markdown.
+#[allow(clippy::too_many_arguments)]
 fn finish(
-    out: &std::path::Path,
+    dir: &Path,
+    shown: &Path,
     title: &str,
+    notes: &[String],
     mut meta: serde_json::Value,
     norm: Normaliser,
     a: &EvalArgs,
@@ -196,8 +363,9 @@ fn finish(
     meta["normaliser"] = serde_json::json!(norm);
     meta["normaliser_name"] = serde_json::json!(norm.name());
     meta["num_pts"] = serde_json::json!(a.num_pts);
+    meta["missing"] = serde_json::json!(a.missing);
     meta["tsal"] = serde_json::json!(env!("CARGO_PKG_VERSION"));
-    print!("{}", report::write(out, title, meta, reports)?);
-    eprintln!("wrote {}/report.md, report.json, per_image.csv, ced.png", out.display());
+    print!("{}", report::write(dir, title, notes, meta, reports)?);
+    eprintln!("wrote {}/report.md, report.json, per_image.csv, ced.png", shown.display());
     Ok(())
 }

@@ -61,17 +61,6 @@ pub struct NotYet {
     pub rest: Vec<String>,
 }
 
-/// `--crop_width` / `--crop_height` must be positive multiples of 32 (the detector's stride
-/// times its pooling).
-pub(crate) fn check_crop(width: u32, height: u32) -> Result<()> {
-    for (flag, v) in [("--crop_width", width), ("--crop_height", height)] {
-        if v == 0 || !v.is_multiple_of(32) {
-            anyhow::bail!("{flag} {v}: the detector needs a positive multiple of 32");
-        }
-    }
-    Ok(())
-}
-
 /// Parse `std::env::args` and run the subcommand.
 pub fn run() -> Result<ExitCode> {
     run_with(Cli::parse())

@@ -315,6 +315,9 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             num_pts: args.num_pts,
             out: Some(args.save_path.join("eval-once")),
             path_map: args.path_map.clone(),
+            missing: crate::eval::score::Missing::Skip,
+            prediction_origin: 1,
+            name: None,
         };
         return super::eval::run(&eval);
     }

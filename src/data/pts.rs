@@ -63,15 +63,34 @@ pub fn read(path: &Path, num_pts: Option<usize>) -> Result<Landmarks> {
 
 /// Parse annotation text; `name` is used in error messages (`name:line: reason`).
 pub fn parse(text: &str, name: &str, num_pts: Option<usize>) -> Result<Landmarks> {
+    parse_with(text, name, num_pts, Coords::Finite)
+}
+
+/// Read a **prediction** file: like [`read`], but a coordinate may be `nan` or `inf` (a method
+/// that gave up on a face); scoring treats such a face as having no prediction, as it does for
+/// the same value in a JSON or CSV file.
+pub fn read_prediction(path: &Path, num_pts: Option<usize>) -> Result<Landmarks> {
+    let text = super::text::read(path, "prediction")?;
+    parse_with(&text, &path.display().to_string(), num_pts, Coords::Any)
+}
+
+/// Which coordinate values a file may hold.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Coords {
+    Finite,
+    Any,
+}
+
+fn parse_with(text: &str, name: &str, num_pts: Option<usize>, c: Coords) -> Result<Landmarks> {
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     if first.trim_start().starts_with("version") {
-        parse_ibug(text, name)
+        parse_ibug(text, name, c)
     } else {
-        parse_sbr(text, name, num_pts)
+        parse_sbr(text, name, num_pts, c)
     }
 }
 
-fn parse_ibug(text: &str, name: &str) -> Result<Landmarks> {
+fn parse_ibug(text: &str, name: &str, c: Coords) -> Result<Landmarks> {
     // Lines numbered from 1; trailing blank lines are ignored.
     let lines: Vec<&str> = text.lines().collect();
     let end = lines.iter().rposition(|l| !l.trim().is_empty()).map_or(0, |i| i + 1);
@@ -115,8 +134,8 @@ fn parse_ibug(text: &str, name: &str) -> Result<Landmarks> {
         if nums.len() != 2 {
             bail!("{name}:{}: expected `x y`, found `{t}`", i + 1);
         }
-        let x = parse_coord(nums[0], name, i + 1)?;
-        let y = parse_coord(nums[1], name, i + 1)?;
+        let x = parse_coord(nums[0], name, i + 1, c)?;
+        let y = parse_coord(nums[1], name, i + 1, c)?;
         xy.push([x, y]);
     }
     if !closed {
@@ -128,7 +147,7 @@ fn parse_ibug(text: &str, name: &str) -> Result<Landmarks> {
     Ok(Landmarks::all_visible(xy))
 }
 
-fn parse_sbr(text: &str, name: &str, num_pts: Option<usize>) -> Result<Landmarks> {
+fn parse_sbr(text: &str, name: &str, num_pts: Option<usize>, c: Coords) -> Result<Landmarks> {
     let mut found: Vec<(usize, [f64; 2], bool, usize)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
@@ -142,8 +161,8 @@ fn parse_sbr(text: &str, name: &str, num_pts: Option<usize>) -> Result<Landmarks
         let idx: usize = f[0].parse().ok().filter(|&k| k >= 1).with_context(|| {
             format!("{name}:{}: point index `{}` is not a number >= 1", i + 1, f[0])
         })?;
-        let x = parse_coord(f[1], name, i + 1)?;
-        let y = parse_coord(f[2], name, i + 1)?;
+        let x = parse_coord(f[1], name, i + 1, c)?;
+        let y = parse_coord(f[2], name, i + 1, c)?;
         let vis = match f[3] {
             "True" | "true" | "1" => true,
             "False" | "false" | "0" => false,
@@ -170,9 +189,9 @@ fn parse_sbr(text: &str, name: &str, num_pts: Option<usize>) -> Result<Landmarks
     Ok(lm)
 }
 
-fn parse_coord(s: &str, name: &str, line: usize) -> Result<f64> {
+fn parse_coord(s: &str, name: &str, line: usize, c: Coords) -> Result<f64> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) if v.is_finite() || c == Coords::Any => Ok(v),
         _ => bail!("{name}:{line}: `{s}` is not a finite number"),
     }
 }

@@ -51,6 +51,8 @@ pub struct Aggregate {
     pub lists: Vec<PathBuf>,
     pub summary: Summary,
     pub excluded: usize,
+    /// Faces without a usable prediction (see [`super::score::Missing`]).
+    pub missing: usize,
 }
 
 /// The benchmark figures `reports` allow: the recognised 300W sets (and full derived from
@@ -63,6 +65,7 @@ pub fn aggregate(reports: &[ListReport]) -> Vec<Aggregate> {
             lists: members.iter().map(|r| r.list.clone()).collect(),
             summary: Summary::of(&errors),
             excluded: members.iter().map(|r| r.score.excluded).sum(),
+            missing: members.iter().map(|r| r.score.missing).sum(),
         }
     };
     let mut w300: BTreeMap<(String, String), Vec<&ListReport>> = BTreeMap::new();

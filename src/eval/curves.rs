@@ -40,7 +40,9 @@ pub fn ced_at(steps: &[[f64; 2]], x: f64) -> f64 {
     }
 }
 
-/// The summary of one list (errors as fractions; reports print them ×100).
+/// The summary of one list (errors as fractions; reports print them ×100). An infinite error
+/// (a face without prediction under `--missing fail`) counts in `faces`, the failure rates and
+/// the AUC, but not in the mean and deviation, which are over the predicted faces.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
     pub faces: usize,
@@ -52,15 +54,16 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(errors: &[f64]) -> Self {
-        let n = errors.len();
-        let mean = if n > 0 { errors.iter().sum::<f64>() / n as f64 } else { f64::NAN };
+        let finite: Vec<f64> = errors.iter().copied().filter(|e| e.is_finite()).collect();
+        let n = finite.len();
+        let mean = if n > 0 { finite.iter().sum::<f64>() / n as f64 } else { f64::NAN };
         let var = if n > 0 {
-            errors.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / n as f64
+            finite.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / n as f64
         } else {
             f64::NAN
         };
         Summary {
-            faces: n,
+            faces: errors.len(),
             nme_mean: mean,
             nme_std: var.sqrt(),
             at: THRESHOLDS.iter().map(|&t| [t, auc(errors, t), failure_rate(errors, t)]).collect(),

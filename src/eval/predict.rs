@@ -92,8 +92,19 @@ pub fn predict(det: &Detector, entries: &[ListEntry], o: &PredictOptions) -> Res
         for (b, got) in batches.iter().zip(rx.iter()) {
             let samples = got?;
             let pixels: Vec<f32> = samples.iter().flat_map(|s| s.images.iter().copied()).collect();
-            let x = Tensor::from_slice(&pixels).view([b.len() as i64, 3, h, w]).to_device(o.device);
-            let out = tch::no_grad(|| det.forward_t(&x, false));
+            let x = Tensor::f_from_slice(&pixels)?
+                .f_view([b.len() as i64, 3, h, w])?
+                .f_to_device(o.device)?;
+            // An allocation the batch size and crop make too large is an error, not a panic.
+            let out =
+                crate::guard::catch(|| tch::no_grad(|| det.forward_t(&x, false))).map_err(|e| {
+                    anyhow!(
+                        "the detector failed on a batch of {} crops of {w}x{h} on {:?} \
+                         (lower --batch_size?): {e}",
+                        b.len(),
+                        o.device
+                    )
+                })?;
             let last = out.stages.last().ok_or_else(|| anyhow!("the detector has no stage"))?;
             let heat = last.narrow(1, 0, o.num_pts as i64);
             let xy = soft_argmax(&heat, o.radius).xy.to_device(Device::Cpu).to_kind(Kind::Double);

@@ -1,17 +1,19 @@
 //! Evaluation reports (issue #5): `report.md` (a table a person reads, with every exclusion
 //! named), `report.json` (everything), `per_image.csv` (one row per face). Every report names
-//! its normaliser; errors print as % (NME × 100), AUC as a fraction, failure rates as %.
+//! its normaliser; NME, AUC and failure rates print as % (× 100) in the tables; JSON and CSV
+//! keep fractions.
 use super::benchmark::{aggregate, Aggregate};
 use super::curves::{Summary, THRESHOLDS};
 use super::plot::{ced_png, Curve};
 pub use super::score::ListReport;
+use super::score::Missing;
 use crate::fsutil::write_atomic;
 use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::Path;
 
 const HEADER: &str =
-    "| faces | excluded | NME % | std | AUC@0.08 | FR@0.08 % | AUC@0.10 | FR@0.10 % |";
+    "| faces | excluded | NME % | std | AUC@0.08 % | FR@0.08 % | AUC@0.10 % | FR@0.10 % |";
 const RULE: &str = "|---:|---:|---:|---:|---:|---:|---:|---:|";
 
 /// `| faces | excluded | NME | std | AUC | FR | AUC | FR |` cells of one row.
@@ -22,25 +24,30 @@ fn cells(m: &Summary, excluded: usize) -> String {
     }
     let _ = write!(s, " {:.3} | {:.3} |", 100.0 * m.nme_mean, 100.0 * m.nme_std);
     for [_, auc, fr] in &m.at {
-        let _ = write!(s, " {auc:.4} | {:.2} |", 100.0 * fr);
+        let _ = write!(s, " {:.2} | {:.2} |", 100.0 * auc, 100.0 * fr);
     }
     s
 }
 
-/// The Markdown report: a header naming the normaliser and what was evaluated, one table row
-/// per list, then every excluded face with its list line and reason.
-pub fn markdown(title: &str, reports: &[ListReport], benchmarks: &[Aggregate]) -> String {
+/// The Markdown report: a header naming the normaliser and what was evaluated, `notes` (one
+/// line each: coordinate convention, warnings), one table row per list, then every excluded
+/// face with its list line and reason.
+pub fn markdown(
+    title: &str,
+    notes: &[String],
+    reports: &[ListReport],
+    benchmarks: &[Aggregate],
+) -> String {
     let mut s = format!("# {title}\n\n");
     let norms: Vec<&str> = {
         let mut v: Vec<&str> = reports.iter().map(|r| r.score.normaliser.name()).collect();
         v.dedup();
         v
     };
-    let _ = writeln!(
-        s,
-        "Normaliser: {}. NME and failure rates in %, AUC as a fraction.\n",
-        norms.join(", ")
-    );
+    let _ = writeln!(s, "Normaliser: {}. NME, AUC and failure rates in %.\n", norms.join(", "));
+    for n in notes {
+        let _ = writeln!(s, "{n}\n");
+    }
     let _ = writeln!(s, "| list {HEADER}\n|---{RULE}");
     for r in reports {
         let _ = writeln!(s, "| {} |{}", r.name(), cells(&r.score.summary, r.score.excluded));
@@ -60,14 +67,26 @@ pub fn markdown(title: &str, reports: &[ListReport], benchmarks: &[Aggregate]) -
         .collect();
     let skipped: Vec<String> = reports
         .iter()
-        .filter(|r| r.score.unlabelled + r.score.duplicates > 0)
+        .filter(|r| r.score.unlabelled + r.score.duplicates + r.score.missing > 0)
         .map(|r| {
-            format!(
+            let mut line = format!(
                 "- {}: {} unlabelled lines, {} repeated lines (scored once)",
                 r.list.display(),
                 r.score.unlabelled,
                 r.score.duplicates
-            )
+            );
+            if r.score.missing > 0 {
+                let _ = write!(
+                    line,
+                    ", {} faces without a usable prediction ({})",
+                    r.score.missing,
+                    match r.score.missing_policy {
+                        Missing::Skip => "left out; --missing fail counts them as failures",
+                        Missing::Fail => "counted as failures at NME = ∞",
+                    }
+                );
+            }
+            line
         })
         .collect();
     if !excluded.is_empty() {
@@ -83,9 +102,10 @@ pub fn markdown(title: &str, reports: &[ListReport], benchmarks: &[Aggregate]) -
     s
 }
 
-/// One row per face: list, image, list line, NME (fraction), normaliser in pixels, exclusion.
+/// One row per face: list, image, list line, NME (fraction), normaliser in pixels, exclusion,
+/// and the prediction file (or `file#key`) that was matched.
 pub fn per_image_csv(reports: &[ListReport]) -> String {
-    let mut s = String::from("list,image,line,nme,normaliser_px,excluded\n");
+    let mut s = String::from("list,image,line,nme,normaliser_px,excluded,prediction\n");
     let q = |v: &str| {
         if v.contains([',', '"', '\n']) {
             format!("\"{}\"", v.replace('"', "\"\""))
@@ -97,13 +117,14 @@ pub fn per_image_csv(reports: &[ListReport]) -> String {
         for row in &r.score.rows {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{}",
                 q(&r.list.display().to_string()),
                 q(&row.image.display().to_string()),
                 q(&row.line),
                 row.nme.map(|v| v.to_string()).unwrap_or_default(),
                 row.normaliser_px.map(|v| v.to_string()).unwrap_or_default(),
-                q(&row.excluded.as_ref().map(|x| x.to_string()).unwrap_or_default())
+                q(&row.excluded.as_ref().map(|x| x.to_string()).unwrap_or_default()),
+                q(row.prediction.as_deref().unwrap_or(""))
             );
         }
     }
@@ -115,11 +136,12 @@ pub fn per_image_csv(reports: &[ListReport]) -> String {
 pub fn write(
     dir: &Path,
     title: &str,
+    notes: &[String],
     meta: serde_json::Value,
     reports: &[ListReport],
 ) -> Result<String> {
     let benchmarks: Vec<Aggregate> = aggregate(reports);
-    let md = markdown(title, reports, &benchmarks);
+    let md = markdown(title, notes, reports, &benchmarks);
     write_atomic(&dir.join("report.md"), md.as_bytes())?;
     let json = serde_json::json!({ "meta": meta, "lists": reports, "benchmarks": benchmarks });
     write_atomic(&dir.join("report.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
