@@ -186,6 +186,21 @@ fn unlanded_subcommands_say_so() {
     assert!(stderr(&o).contains("not implemented"), "{}", stderr(&o));
 }
 
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
 /// `tsal synth --out DIR EXTRA…`, which must succeed.
 fn synth(dir: &Path, extra: &[&str]) {
     let mut args = vec!["synth", "--out", dir.to_str().unwrap()];
@@ -457,8 +472,25 @@ fn eval_scores_predictions_and_writes_the_reports() {
     let common = data.join("lists/300W/300w.test.common.GTB");
     let challenge = data.join("lists/300W/300w.test.challenge.GTB");
     let n_common = std::fs::read_to_string(&common).unwrap().lines().count();
-    // The annotations themselves, mirrored under the images' common folder (300W/), as
-    // predictions: every error is 0.
+    // The annotation folder itself is refused: it would score the ground truth against itself.
+    let truth = data.join("300W");
+    let mut args = vec!["eval", "--lists", common.to_str().unwrap(), "--predictions"];
+    args.push(truth.to_str().unwrap());
+    let o = tsal(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is the annotation of") && stderr(&o).contains("itself"));
+    assert!(!d.path().join("data/300W-eval").exists(), "nothing written");
+    // A copy of the annotations, as another method's output mirrored under the images'
+    // common folder (300W/): every error is 0, and the report warns about it.
+    let copy = d.path().join("copy");
+    for e in std::fs::read_dir(&truth).unwrap() {
+        let sub = e.unwrap().path();
+        for f in walk(&sub).into_iter().filter(|f| f.extension().is_some_and(|x| x == "pts")) {
+            let to = copy.join(f.strip_prefix(&truth).unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&f, &to).unwrap();
+        }
+    }
     let out = d.path().join("report");
     let o = tsal(&[
         "eval",
@@ -467,19 +499,25 @@ fn eval_scores_predictions_and_writes_the_reports() {
         "--eval_ilists",
         challenge.to_str().unwrap(),
         "--predictions",
-        data.join("300W").to_str().unwrap(),
+        copy.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
+        "--name",
+        "Copied truth",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("every prediction equals its annotation exactly"));
     let table = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(table.contains("inter-ocular (outer eye corners 36/45)"), "{table}");
+    assert!(table.starts_with("# Evaluation of Copied truth\n"), "{table}");
+    assert!(table.contains("Warning: every prediction equals its annotation"), "{table}");
+    assert!(table.contains("Coordinates: predictions taken in the annotations' own convention"));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert_eq!(md, table, "the console prints the Markdown report");
     let row = md.lines().find(|l| l.starts_with("| 300w.test.common.GTB")).unwrap();
     assert_eq!(
         row,
-        format!("| 300w.test.common.GTB | {n_common} | 0 | 0.000 | 0.000 | 1.0000 | 0.00 | 1.0000 | 0.00 |")
+        format!("| 300w.test.common.GTB | {n_common} | 0 | 0.000 | 0.000 | 100.00 | 0.00 | 100.00 | 0.00 |")
     );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
@@ -490,6 +528,9 @@ fn eval_scores_predictions_and_writes_the_reports() {
     let csv = std::fs::read_to_string(out.join("per_image.csv")).unwrap();
     let n_challenge = std::fs::read_to_string(&challenge).unwrap().lines().count();
     assert_eq!(csv.lines().count(), 1 + n_common + n_challenge);
+    // Each row names the prediction file it was scored from.
+    let first = csv.lines().nth(1).unwrap();
+    assert!(first.ends_with(".pts") && first.contains("/copy/"), "{first}");
     // A prediction source that does not exist is one clear line.
     let o = tsal(&[
         "eval",
@@ -690,4 +731,204 @@ fn lists_300vw_extracts_missing_frames_and_rebuilds_the_synthetic_lists() {
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(e.contains("114") && e.contains("15 frames") && e.contains("16 annotations"), "{e}");
+}
+
+/// `tsal eval` as a new user gets it wrong: each mistake is one clear line and exit 1, found
+/// before any prediction, and nothing is left in `--out`.
+#[test]
+fn eval_fails_early_and_clearly_and_leaves_nothing_behind() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    synth(&data, &["--images", "40", "--only", "300w"]);
+    let common = data.join("lists/300W/300w.test.common.GTB");
+    let snap = d.path().join("snap");
+    let o = tsal(&[
+        "snapshot",
+        "init",
+        "--out",
+        snap.to_str().unwrap(),
+        "--model_config",
+        "configs/tiny/Detector.config",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = d.path().join("out");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let model = |list: &Path, extra: &[&str]| -> Output {
+        let mut args = vec!["eval".to_string(), "--model".into(), s(&snap), "--lists".into()];
+        args.extend([s(list), "--out".into(), s(&out), "--cpu".into()]);
+        if !extra.contains(&"--crop_width") {
+            args.extend(["--crop_width", "64", "--crop_height", "64"].map(String::from));
+        }
+        args.extend(extra.iter().map(|x| x.to_string()));
+        tsal(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let refused = |o: &Output, needle: &str| {
+        let e = stderr(o);
+        assert_eq!(o.status.code(), Some(1), "{needle}: {e}");
+        assert!(e.contains(needle), "expected `{needle}` in: {e}");
+        assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+        assert!(!out.exists(), "{needle}: nothing may be left in --out");
+    };
+    // A 67-point annotation in the middle of the list: named with its list line, before the
+    // detector runs (no predictions folder, no out folder).
+    let lines: Vec<String> =
+        std::fs::read_to_string(&common).unwrap().lines().map(String::from).collect();
+    let ann = lines[2].split_whitespace().nth(1).unwrap().to_string();
+    let short = d.path().join("short.pts");
+    let text = std::fs::read_to_string(common.parent().unwrap().join(&ann)).unwrap();
+    let mut kept: Vec<&str> = text.lines().collect();
+    kept.remove(5);
+    std::fs::write(&short, kept.join("\n").replace("n_points: 68", "n_points: 67")).unwrap();
+    let mut bad = lines.clone();
+    bad[2] = bad[2].replace(&ann, &s(&short));
+    let bad_list = common.with_file_name("bad.lst");
+    std::fs::write(&bad_list, bad.join("\n")).unwrap();
+    refused(&model(&bad_list, &[]), "bad.lst:3: ");
+    refused(&model(&bad_list, &[]), "has 67 points, expected 68");
+    // Lists with nothing to score.
+    let none = d.path().join("none.lst");
+    std::fs::write(&none, "a.png None 1 1 9 9\nb.png None 1 1 9 9\n").unwrap();
+    refused(&model(&none, &[]), "all 2 lines are unlabelled");
+    let empty = d.path().join("empty.lst");
+    std::fs::write(&empty, "").unwrap();
+    refused(&model(&empty, &[]), "the list has no lines");
+    // A missing image is found before predicting.
+    let mut gone = lines.clone();
+    gone[1] = gone[1].replacen(".", "-gone.", 1);
+    let gone_list = common.with_file_name("gone.lst");
+    std::fs::write(&gone_list, gone.join("\n")).unwrap();
+    refused(&model(&gone_list, &[]), "gone.lst:2: image");
+    // Settings out of bounds.
+    refused(&model(&common, &["--pre_crop_expand", "nan"]), "--pre_crop_expand NaN");
+    refused(&model(&common, &["--pre_crop_expand=-1"]), "--pre_crop_expand -1");
+    let huge = ["--crop_width", "65536", "--crop_height", "65536"];
+    refused(&model(&common, &huge), "--crop_width 65536");
+    refused(&model(&common, &["--batch_size", "0"]), "--batch_size 0");
+    // Predictions that match nothing: how many were read, a few keys on both sides.
+    let by_stem: serde_json::Map<String, serde_json::Value> = lines
+        .iter()
+        .map(|l| {
+            let img = Path::new(l.split_whitespace().next().unwrap());
+            (img.file_stem().unwrap().to_string_lossy().into(), serde_json::json!([[1, 2]]))
+        })
+        .collect();
+    let stems = d.path().join("stems.json");
+    std::fs::write(&stems, serde_json::to_string(&by_stem).unwrap()).unwrap();
+    let predicted = |src: &Path, extra: &[&str]| -> Output {
+        let mut args = vec!["eval".to_string(), "--predictions".into(), s(src), "--lists".into()];
+        args.extend([s(&common), "--out".into(), s(&out)]);
+        args.extend(extra.iter().map(|x| x.to_string()));
+        tsal(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let o = predicted(&stems, &[]);
+    refused(&o, &format!("read {} predictions (e.g. ", by_stem.len()));
+    refused(&o, "looked for ");
+    std::fs::write(d.path().join("empty.json"), "{}").unwrap();
+    refused(&predicted(&d.path().join("empty.json"), &[]), "read 0 predictions (none)");
+    let folder = d.path().join("nothing");
+    std::fs::create_dir(&folder).unwrap();
+    refused(&predicted(&folder, &[]), "read 0 predictions (none)");
+    // Points in 0-based pixels (the annotations are 1-based): --prediction_origin 0 shifts
+    // them back, so the copy scores exactly 0; without it every point is 1.41 px off.
+    let truth: serde_json::Map<String, serde_json::Value> = lines
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let gt = tsal::data::pts::read(&common.parent().unwrap().join(f[1]), None).unwrap();
+            let img = common.parent().unwrap().join(f[0]);
+            let key = img.components().rev().take(3).collect::<Vec<_>>();
+            let key: std::path::PathBuf = key.into_iter().rev().collect();
+            let zero: Vec<[f64; 2]> = gt.xy.iter().map(|p| [p[0] - 1.0, p[1] - 1.0]).collect();
+            (key.display().to_string(), serde_json::json!(zero))
+        })
+        .collect();
+    let zero = d.path().join("zero.json");
+    std::fs::write(&zero, serde_json::to_string(&truth).unwrap()).unwrap();
+    let o = predicted(&zero, &["--prediction_origin", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(table.contains("shifted by +1 px (--prediction_origin 0)"), "{table}");
+    let row =
+        |t: &str| t.lines().find(|l| l.starts_with("| 300w.test.common")).unwrap().to_string();
+    assert!(row(&table).contains("| 0 | 0.000 | 0.000 |"), "{}", row(&table));
+    std::fs::remove_dir_all(&out).unwrap();
+    let o = predicted(&zero, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let nme: f64 =
+        row(&String::from_utf8_lossy(&o.stdout)).split('|').nth(4).unwrap().trim().parse().unwrap();
+    assert!(nme > 0.5, "a 1 px shift shows: {nme}");
+    // Re-using --out replaces the earlier run; with --missing fail, faces without a prediction
+    // count as failures, and the report says how many were missing.
+    let mut half = truth.clone();
+    let drop: Vec<String> = half.keys().take(2).cloned().collect();
+    for k in &drop {
+        half.remove(k);
+    }
+    std::fs::write(&zero, serde_json::to_string(&half).unwrap()).unwrap();
+    std::fs::write(out.join("stale.txt"), "from before").unwrap();
+    let o = predicted(&zero, &["--prediction_origin", "0", "--missing", "fail"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    let cells: Vec<String> = row(&table).split('|').map(|c| c.trim().to_string()).collect();
+    let n = lines.len();
+    assert_eq!(cells[2], n.to_string(), "every face counts");
+    let fr: f64 = cells[7].parse().unwrap();
+    assert!((fr - 100.0 * 2.0 / n as f64).abs() < 0.01, "FR@0.08 {fr} = the 2 missing of {n}");
+    assert!(table.contains("2 faces without a usable prediction (counted as failures"), "{table}");
+    assert!(!out.join("stale.txt").exists(), "the earlier run's files are gone");
+    // A folder tsal did not write is never replaced.
+    let mine = d.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("thesis.tex"), "precious").unwrap();
+    let mut args = vec!["eval", "--predictions", zero.to_str().unwrap(), "--lists"];
+    args.extend([common.to_str().unwrap(), "--out", mine.to_str().unwrap()]);
+    let o = tsal(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(mine.join("thesis.tex")).unwrap(), "precious");
+}
+
+/// A dataset under a folder whose name has a space: lists written inside it hold relative
+/// paths without the space and pass `lists check`; lists whose paths would need the space are
+/// refused with the path named, and no list is written.
+#[test]
+fn lists_refuse_paths_with_white_space_and_check_accepts_what_they_write() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("dir with space/data");
+    synth(&data, &["--images", "12", "--only", "300w"]);
+    let root = data.join("300W");
+    let inside = data.join("lists2");
+    let o = tsal(&[
+        "lists",
+        "300w",
+        "--root",
+        root.to_str().unwrap(),
+        "--out",
+        inside.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let gtb: Vec<String> = std::fs::read_dir(&inside)
+        .unwrap()
+        .map(|e| e.unwrap().path().to_string_lossy().into_owned())
+        .filter(|p| p.ends_with(".GTB"))
+        .collect();
+    assert_eq!(gtb.len(), 4, "{gtb:?}");
+    let mut args = vec!["lists", "check"];
+    args.extend(gtb.iter().map(String::as_str));
+    let o = tsal(&args);
+    assert!(o.status.success(), "{}{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
+    let outside = d.path().join("lists-out");
+    let o = tsal(&[
+        "lists",
+        "300w",
+        "--root",
+        root.to_str().unwrap(),
+        "--out",
+        outside.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("dir with space/data/300W/") && e.contains("white space"), "{e}");
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    let written = std::fs::read_dir(&outside).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(written, 0, "no list written");
 }

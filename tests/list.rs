@@ -162,4 +162,13 @@ fn truncated_images_are_problems() {
     assert!(r.problems[0].starts_with(&format!("{}:2: image", l.display())), "{}", r.problems[0]);
     assert!(r.problems[0].contains("truncated JPEG"), "{}", r.problems[0]);
     assert!(r.problems[2].contains(":5: image"), "{}", r.problems[2]);
+    // The decoder's complaint is said once (the image crate repeats it in its source chain).
+    for p in &r.problems {
+        let why = p.split("does not decode: ").nth(1).unwrap();
+        assert_eq!(p.matches(&why[..why.len().min(24)]).count(), 1, "{p}");
+    }
+    let o = std::fs::write(d.path().join("junk.png"), b"\x89PNG\r\n\x1a\ngarbage-garbage-garbage");
+    o.unwrap();
+    let e = format!("{:#}", decode(&d.path().join("junk.png")).unwrap_err());
+    assert_eq!(e.matches("chunk appeared before").count(), 1, "{e}");
 }

@@ -144,7 +144,7 @@ fn check_image(path: &Path, header_only: bool) -> (Result<(), String>, bool) {
         return (Err("file not found".into()), true);
     }
     let r = if header_only {
-        image::image_dimensions(path).map(|_| ()).map_err(anyhow::Error::from)
+        image::image_dimensions(path).map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
     } else {
         super::image_io::decode(path).map(|_| ())
     };

@@ -13,7 +13,10 @@ pub fn decode(path: &Path) -> Result<DynamicImage> {
             bail!("truncated JPEG: {why}");
         }
     }
-    Ok(ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?.decode()?)
+    // The image crate's errors repeat their source in their own message: keep the message
+    // only, or `{:#}` would print the decoder's complaint twice.
+    let flat = |e: image::ImageError| anyhow::anyhow!("{e}");
+    ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?.decode().map_err(flat)
 }
 
 /// Whether a JPEG's segments run to its end-of-image marker: every marker segment is whole,
