@@ -3,4 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Formatting and lints first: they fail in seconds, the suite takes minutes.
+cargo fmt --check
+cargo clippy --release --locked --all-targets --quiet -- -D warnings
 cargo test --release --locked

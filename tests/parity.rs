@@ -64,7 +64,7 @@ fn detector_matches_pytorch() {
             } else {
                 Tensor::randn_like(&v) * 0.1 + if k.ends_with("bn1.weight") { 1.0 } else { 0.0 }
             };
-            let _ = v.copy_(&new);
+            v.copy_(&new);
         }
     });
     let d = tempfile::tempdir().unwrap();
@@ -100,7 +100,7 @@ fn tracker_matches_pytorch() {
     // Larger weights than the N(0, 0.01) init so the flows are far from zero.
     tch::no_grad(|| {
         for (_, mut v) in vs.variables() {
-            let _ = v.copy_(&(Tensor::randn_like(&v) * 0.05));
+            v.copy_(&(Tensor::randn_like(&v) * 0.05));
         }
     });
     let d = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@ use crate::models::{weights, Detector, DetectorSpec, PwcLite};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -83,7 +83,7 @@ fn params_by_module(vs: &nn::VarStore) -> BTreeMap<String, i64> {
     m
 }
 
-fn detector_report(path: &PathBuf, a: &InspectArgs) -> Result<Report> {
+fn detector_report(path: &Path, a: &InspectArgs) -> Result<Report> {
     limits::side("--size", a.size, limits::Consumer::Detector)?;
     limits::count("--num_pts", a.num_pts as i64, limits::MAX_POINTS)?;
     let cfg = ModelConfig::load(path)?;
@@ -113,7 +113,7 @@ fn detector_report(path: &PathBuf, a: &InspectArgs) -> Result<Report> {
     })
 }
 
-fn tracker_report(path: &PathBuf, size: i64) -> Result<Report> {
+fn tracker_report(path: &Path, size: i64) -> Result<Report> {
     limits::side("--size", size, limits::Consumer::Tracker)?;
     let cfg = TrackerConfig::load(path)?;
     let vs = nn::VarStore::new(Device::Cpu);
@@ -161,7 +161,7 @@ fn group(n: i64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

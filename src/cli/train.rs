@@ -251,7 +251,8 @@ impl TrainArgs {
                 self.scale_max
             );
         }
-        if !((self.scale_eval - mid).abs() <= 1e-9) {
+        let matches_mid = (self.scale_eval - mid).abs() <= 1e-9; // false for NaN
+        if !matches_mid {
             bail!(
                 "--scale_eval {} must equal (scale_min + scale_max) / 2 = {mid} (as the reference asserts)",
                 self.scale_eval

@@ -73,7 +73,7 @@ impl OptConfig {
             }
         };
         let lr = c.float("LR")?;
-        if !(lr > 0.0) {
+        if lr.is_nan() || lr <= 0.0 {
             bail!("{name}: key `LR`: the learning rate must be positive, found {lr}");
         }
         let epochs = c.int("epochs")?;

@@ -192,7 +192,7 @@ impl PwcLite {
             let reduced = self.conv_1x1[l].forward(&p1[l]);
             let (feat, residual) =
                 self.estimator.forward(&Tensor::cat(&[&corr, &reduced, &flow], 1));
-            flow = flow + residual;
+            flow += residual;
             flow = &flow + self.context(&Tensor::cat(&[&feat, &flow], 1));
             flows.push(flow.shallow_clone());
         }
