@@ -263,12 +263,14 @@ fn clean_leftovers(target: &Path) -> Result<()> {
     let mut found: Vec<(Leftover, u32, PathBuf)> = Vec::new();
     for e in entries.flatten() {
         let entry = e.file_name().to_string_lossy().into_owned();
+        // Named as the target is (`.X.partial-1` rather than `./.X.partial-1`).
+        let path = target.with_file_name(e.file_name());
         if entry == format!(".{name}.old") {
             eprintln!(
                 "tsal: note: {} is probably the old output an earlier version of tsal moved \
                  aside when it was stopped while replacing {name}; it was not touched: move it \
                  back or remove it yourself",
-                e.path().display()
+                path.display()
             );
         }
         let Some((kind, pid)) = parse_leftover(&entry, &name) else { continue };
@@ -278,14 +280,14 @@ fn clean_leftovers(target: &Path) -> Result<()> {
         // A partial's marker names its writer; an aside holds an older output, whose marker
         // names someone else.
         if kind == Leftover::Partial {
-            if let Some(m) = Marker::read(&e.path()) {
+            if let Some(m) = Marker::read(&path) {
                 if !m.host.is_empty() && m.host != host {
                     continue;
                 }
             }
         }
         if !process_alive(pid) {
-            found.push((kind, pid, e.path()));
+            found.push((kind, pid, path));
         }
     }
     // Asides first: an old output goes back in place before partials are judged.
@@ -350,7 +352,7 @@ impl StagedDir {
             .with_context(|| format!("cannot create {}", parent.display()))?;
         let name = file_name_of(target)?;
         let staging = loop {
-            let staging = parent.join(format!(".{name}.partial-{}", next_suffix()));
+            let staging = target.with_file_name(format!(".{name}.partial-{}", next_suffix()));
             match std::fs::create_dir(&staging) {
                 Ok(()) => break staging,
                 // Left by an earlier process that had this pid: take the next number.
@@ -501,7 +503,7 @@ pub fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
 /// Rename `target` aside to a unique `.NAME.old-PID-N`, then `staging` to `target` (moving the
 /// old one back if that fails); the aside path.
 fn swap_by_renames(staging: &Path, target: &Path) -> Result<PathBuf> {
-    let aside = parent_of(target).join(format!(".{}.old-{}", file_name_of(target)?, next_suffix()));
+    let aside = target.with_file_name(format!(".{}.old-{}", file_name_of(target)?, next_suffix()));
     let (s, t, a) = (staging.display(), target.display(), aside.display());
     std::fs::rename(target, &aside)
         .with_context(|| format!("cannot move the old {t} aside to {a}"))?;
