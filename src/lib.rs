@@ -1,7 +1,7 @@
 //! tsal: semi-supervised facial landmark detection the TSAL way (arXiv 2012.06711).
 //!
-//! Primitives (`config`, `data`, `synth`, `device`, `fsutil`, `parallel`) never import the
-//! orchestration layer (`cli`).
+//! Primitives (`config`, `data`, `synth`, `device`, `fsutil`, `interrupt`, `parallel`) never
+//! import the orchestration layer (`cli`).
 pub mod cli;
 pub mod codec;
 pub mod config;
@@ -10,6 +10,7 @@ pub mod device;
 pub mod eval;
 pub mod fsutil;
 pub mod guard;
+pub mod interrupt;
 pub mod models;
 pub mod parallel;
 pub mod snapshot;

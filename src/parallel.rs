@@ -1,7 +1,8 @@
 //! Ordered parallel map over a slice on scoped threads, used for file-heavy work (rendering
 //! synthetic data, checking lists). Workers take the next index from a shared counter; results
-//! keep the input order, so output never depends on the number of threads. The first error
-//! stops the remaining work.
+//! keep the input order, so output never depends on the number of threads. The first error, or
+//! a Ctrl-C / SIGTERM ([`crate::interrupt`]), stops the remaining work.
+use crate::interrupt;
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,7 +19,8 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
 }
 
 /// `f` over `items` on `threads` threads (1 = on this thread), results in input order.
-/// `bar`, when given, advances once per finished item.
+/// `bar`, when given, advances once per finished item. Every item starts with an
+/// [`interrupt::check`], so that a signal stops the map with an `Interrupted` error.
 pub fn map<T: Sync, R: Send>(
     items: &[T],
     threads: usize,
@@ -30,6 +32,10 @@ pub fn map<T: Sync, R: Send>(
     let slots: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     let work = || loop {
         if failed.load(Ordering::Relaxed) {
+            break;
+        }
+        if interrupt::requested() {
+            failed.store(true, Ordering::Relaxed);
             break;
         }
         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -59,7 +65,10 @@ pub fn map<T: Sync, R: Send>(
         match r {
             Some(Ok(v)) => out.push(v),
             Some(Err(e)) => return Err(e),
-            None => bail!("stopped after an earlier error"),
+            None => {
+                interrupt::check()?;
+                bail!("stopped after an earlier error")
+            }
         }
     }
     Ok(out)

@@ -11,7 +11,7 @@
 //! Training adds its trackers and optimiser state next to these. Files are written to a staged
 //! folder and renamed into place, so a snapshot is complete or absent.
 use crate::config::ModelConfig;
-use crate::fsutil::StagedDir;
+use crate::fsutil::{self, Kind, StagedDir};
 use crate::models::{weights, Detector, DetectorSpec};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -50,8 +50,26 @@ pub struct Meta {
     pub made_by: String,
 }
 
+/// A snapshot folder, for [`StagedDir`]: its marker names `tsal snapshot`, and `--force` also
+/// recognises a snapshot of a tsal from before markers (a [`Meta`] in `meta.json` and a
+/// `detector.config`).
+pub const KIND: Kind = Kind { name: "tsal snapshot", legacy: Some(is_unmarked_snapshot) };
+
+fn is_unmarked_snapshot(dir: &Path) -> bool {
+    dir.join(MODEL_CONFIG).is_file()
+        && std::fs::read(dir.join(META))
+            .ok()
+            .is_some_and(|b| serde_json::from_slice::<Meta>(&b).is_ok())
+}
+
+/// Refuse, before any work, a snapshot folder `dir` that [`write`] would refuse (see
+/// [`fsutil::check_target`]).
+pub fn check_out(dir: &Path, force: bool) -> Result<()> {
+    fsutil::check_target(dir, force, &KIND).map(drop)
+}
+
 /// Write a snapshot of `teacher` and `student` (built from the config file `model_config`)
-/// into `dir`, which must not exist unless `force`.
+/// into `dir`, which must not exist unless `force` (and then be empty or tsal's own output).
 pub fn write(
     dir: &Path,
     model_config: &Path,
@@ -62,7 +80,7 @@ pub fn write(
 ) -> Result<()> {
     let text = std::fs::read_to_string(model_config)
         .with_context(|| format!("{}: cannot read", model_config.display()))?;
-    let staged = StagedDir::new(dir, force)?;
+    let staged = StagedDir::with_kind(dir, force, KIND)?;
     let root = staged.path();
     std::fs::write(root.join(MODEL_CONFIG), text)
         .with_context(|| format!("cannot write {}", root.join(MODEL_CONFIG).display()))?;

@@ -109,14 +109,15 @@ fn annotations_sit_on_the_rendered_features() {
     );
 }
 
-/// All files under `root`, relative path → bytes.
+/// All files under `root`, relative path → bytes; without the marker, whose time and process
+/// differ from run to run.
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 walk(&p, root, out);
-            } else {
+            } else if p.file_name().is_some_and(|n| n != tsal::fsutil::MARKER) {
                 out.insert(p.strip_prefix(root).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
             }
         }
@@ -366,6 +367,8 @@ fn a_failed_run_leaves_nothing_and_keeps_the_old_output() {
         let out = tmp.path().join("data");
         std::fs::create_dir(&out).unwrap();
         std::fs::write(out.join("keep.txt"), "old").unwrap();
+        // Marked as tsal's output, so that --force may replace it.
+        std::fs::write(out.join(tsal::fsutil::MARKER), "{}").unwrap();
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
         let r = tsal()
             .env("PATH", path)

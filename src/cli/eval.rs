@@ -192,7 +192,7 @@ fn eval_predictions(
         notes.push(w);
     }
     let out = a.out.clone().unwrap_or_else(|| sibling(path, "eval"));
-    let staged = StagedDir::new(&out, true)?;
+    let staged = StagedDir::with_kind(&out, true, report::KIND)?;
     let name = a.name.clone().unwrap_or_else(|| path.display().to_string());
     let meta = serde_json::json!({
         "predictions": path,
@@ -265,10 +265,11 @@ fn eval_model(
         bail!("{}: image {}: file not found", entries[i].origin, entries[i].image.display());
     }
     let out = a.out.clone().unwrap_or_else(|| sibling(snapshot, "eval"));
-    let staged = StagedDir::new(&out, true)?;
+    let staged = StagedDir::with_kind(&out, true, report::KIND)?;
     let name = a.name.clone().unwrap_or_else(|| snapshot.display().to_string());
     let mut printed = Vec::new();
     for (role, _vs, det, meta, cfg) in &detectors {
+        crate::interrupt::check()?;
         let opts = PredictOptions {
             aug: AugParams {
                 pre_crop_expand: a.pre_crop_expand,

@@ -40,13 +40,14 @@ pub struct InitArgs {
     /// ImageNet VGG16 weights for both trunks (torchvision's `vgg16-397923af.pth` or safetensors).
     #[arg(long, value_name = "FILE")]
     pub pretrained: Option<PathBuf>,
-    /// Replace an existing folder.
+    /// Replace an existing folder that tsal wrote (an empty one needs no --force).
     #[arg(long)]
     pub force: bool,
 }
 
 pub fn run(a: &SnapshotArgs) -> Result<ExitCode> {
     let SnapshotCommand::Init(a) = &a.command;
+    snapshot::check_out(&a.out, a.force)?;
     let cfg = ModelConfig::load(&a.model_config)?;
     let spec = DetectorSpec::new(&cfg, a.num_pts)?;
     let build = |seed: i64| -> Result<nn::VarStore> {

@@ -18,7 +18,8 @@ pub struct SynthArgs {
     /// Output folder (gets 300W/, 300VW/ and lists/).
     #[arg(long)]
     pub out: std::path::PathBuf,
-    /// Replace an existing output folder.
+    /// Replace an existing output folder that tsal wrote (never a file, nor a non-empty folder
+    /// without tsal's .tsal-output marker).
     #[arg(long)]
     pub force: bool,
     /// Random seed; the same seed gives the same bytes whatever --threads is.

@@ -130,6 +130,7 @@ pub fn build(
     let train_n = train_faces.min(faces.len());
     let mut paths = Vec::with_capacity(faces.len());
     for (i, f) in faces.iter().enumerate() {
+        crate::interrupt::check()?;
         let p = pts_path(out, f, i);
         pts::write(&p, &f.landmarks, PtsFormat::Sbr)?;
         paths.push(p);

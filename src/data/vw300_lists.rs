@@ -93,10 +93,13 @@ fn extract(video: &Path) -> Result<()> {
     if !avi.is_file() {
         bail!("{}: no extraction/ frames and no vid.avi to extract them from", video.display());
     }
+    // A leftover of an earlier run that was killed is replaced; an interrupted extraction
+    // removes its own (the interrupt safety net too, should this process hang).
     let staging = video.join(".extraction.partial");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
         .with_context(|| format!("cannot create {}", staging.display()))?;
+    let partial = crate::interrupt::Partial::new(&staging, "partial frame extraction");
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-nostdin", "-y", "-i"])
         .arg(&avi)
@@ -106,8 +109,9 @@ fn extract(video: &Path) -> Result<()> {
         .with_context(|| {
             format!("{}: cannot run ffmpeg (install it to extract frames)", avi.display())
         })?;
-    if !out.status.success() {
-        let _ = std::fs::remove_dir_all(&staging);
+    if !out.status.success() || crate::interrupt::requested() {
+        let _ = partial.discard();
+        crate::interrupt::check()?; // ffmpeg got the terminal's Ctrl-C too
         bail!(
             "ffmpeg failed on {}: {}",
             avi.display(),
@@ -115,7 +119,9 @@ fn extract(video: &Path) -> Result<()> {
         );
     }
     std::fs::rename(&staging, video.join("extraction"))
-        .with_context(|| format!("cannot move the frames of {} into place", video.display()))
+        .with_context(|| format!("cannot move the frames of {} into place", video.display()))?;
+    drop(partial);
+    Ok(())
 }
 
 /// The annotated frames of video folder `video`, extracting them first when needed.
@@ -195,6 +201,7 @@ pub fn build(root: &Path, out: &Path) -> Result<Built> {
         let (mut all, mut all_none, mut sparse, mut sparse_none, mut first) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for id in vids {
+            crate::interrupt::check()?;
             let fr = frames(&root.join(id))?;
             let with: Vec<String> = fr.iter().map(|f| line(f, true)).collect::<Result<_>>()?;
             let none: Vec<String> = fr.iter().map(|f| line(f, false)).collect::<Result<_>>()?;

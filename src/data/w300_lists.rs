@@ -50,6 +50,7 @@ pub fn faces(root: &Path, dir: &str) -> Result<Vec<Face>> {
     images.sort();
     let mut out = Vec::new();
     for image in images {
+        crate::interrupt::check()?;
         let pts_path = image.with_extension("pts");
         if !pts_path.is_file() {
             bail!("{}: no annotation {} next to it", image.display(), pts_path.display());

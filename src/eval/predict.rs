@@ -90,6 +90,7 @@ pub fn predict(det: &Detector, entries: &[ListEntry], o: &PredictOptions) -> Res
         });
         let mut k = 0;
         for (b, got) in batches.iter().zip(rx.iter()) {
+            crate::interrupt::check()?;
             let samples = got?;
             let pixels: Vec<f32> = samples.iter().flat_map(|s| s.images.iter().copied()).collect();
             let x = Tensor::f_from_slice(&pixels)?

@@ -7,10 +7,20 @@ use super::curves::{Summary, THRESHOLDS};
 use super::plot::{ced_png, Curve};
 pub use super::score::ListReport;
 use super::score::Missing;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{write_atomic, Kind};
 use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// An evaluation output folder: `tsal eval` replaces one it wrote (its marker, or the report
+/// files of an earlier tsal) and refuses any other non-empty folder.
+pub const KIND: Kind = Kind { name: "tsal eval", legacy: Some(is_unmarked_report) };
+
+fn is_unmarked_report(dir: &Path) -> bool {
+    ["", "teacher", "student"].iter().any(|sub| {
+        dir.join(sub).join("report.json").is_file() && dir.join(sub).join("per_image.csv").is_file()
+    })
+}
 
 const HEADER: &str =
     "| faces | excluded | NME % | std | AUC@0.08 % | FR@0.08 % | AUC@0.10 % | FR@0.10 % |";

@@ -7,11 +7,12 @@
 //!
 //! Output is deterministic: every picture takes its own random stream from
 //! `(seed, kind, index)`, so the bytes do not depend on the number of threads.
-use crate::fsutil::StagedDir;
+use crate::fsutil::{Kind, StagedDir};
+use crate::interrupt;
 use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub mod background;
@@ -88,9 +89,10 @@ impl SynthOptions {
         if self.threads == 0 {
             bail!("--threads must be at least 1");
         }
-        if self.want_300w() && self.images < 3 {
+        if self.want_300w() && self.images < w300::MIN_IMAGES {
             bail!(
-                "--images must be at least 3 (one per 300W training subset), got {}",
+                "--images must be at least {} (one per 300W training subset), got {}",
+                w300::MIN_IMAGES,
                 self.images
             );
         }
@@ -126,15 +128,27 @@ pub struct Summary {
     pub seconds: f64,
 }
 
+/// A `tsal synth` output folder, for [`StagedDir`]: its marker names `tsal synth`, and `--force`
+/// also recognises the output of a tsal from before markers by its first synthetic 300W face
+/// (`300W/afw/1000000_1.pts`, a name no real 300W image has) next to `lists/`.
+pub const KIND: Kind = Kind { name: "tsal synth", legacy: Some(is_unmarked_output) };
+
+fn is_unmarked_output(dir: &Path) -> bool {
+    let afw = &w300::plan(w300::MIN_IMAGES)[0];
+    dir.join("lists").is_dir()
+        && dir.join("300W").join(afw.dir).join(format!("{}.pts", afw.stem(0))).is_file()
+}
+
 /// Generate the datasets described by `opts` into `opts.out` (built under a staging name and
-/// moved into place only when complete).
+/// moved into place only when complete). A Ctrl-C / SIGTERM stops it with an
+/// [`interrupt::Interrupted`] error, leaving `opts.out` as it was.
 pub fn generate(opts: &SynthOptions) -> Result<Summary> {
     let t0 = Instant::now();
     opts.validate()?;
     if opts.want_300vw() && opts.avi {
         vw300::check_ffmpeg()?;
     }
-    let staged = StagedDir::new(&opts.out, opts.force)
+    let staged = StagedDir::with_kind(&opts.out, opts.force, KIND)
         .with_context(|| format!("cannot prepare --out {}", opts.out.display()))?;
     let root = staged.path().to_path_buf();
     let mut summary = Summary { out: opts.out.clone(), avi: opts.avi, ..Summary::default() };
@@ -143,6 +157,7 @@ pub fn generate(opts: &SynthOptions) -> Result<Summary> {
         summary.w300 = counts;
         summary.lists += lists;
     }
+    interrupt::check()?;
     if opts.want_300vw() {
         let (counts, lists) = vw300::generate(&root, opts)?;
         summary.vw300 = counts;
@@ -150,6 +165,7 @@ pub fn generate(opts: &SynthOptions) -> Result<Summary> {
     } else {
         summary.avi = false;
     }
+    interrupt::check()?;
     summary.out = staged.commit()?;
     summary.seconds = t0.elapsed().as_secs_f64();
     Ok(summary)

@@ -10,6 +10,7 @@ use super::{rng_for, Stream, SynthOptions};
 use crate::data::pts::{self, PtsFormat};
 use crate::data::vw300_lists::{split_ids, SPLITS};
 use crate::fsutil::write_atomic;
+use crate::interrupt;
 use crate::parallel;
 use anyhow::{bail, Context, Result};
 use rand::Rng;
@@ -245,6 +246,8 @@ pub fn encode_avi(dir: &Path) -> Result<()> {
         .output()
         .with_context(|| format!("cannot run ffmpeg in {}", dir.display()))?;
     if !out.status.success() {
+        // Ctrl-C in a terminal stops ffmpeg too: report the interruption, not its failure.
+        interrupt::check()?;
         bail!(
             "ffmpeg failed to encode {}: {}",
             dir.join("vid.avi").display(),
@@ -285,9 +288,11 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<SplitCount>, us
         Ok(())
     })?;
     bar.finish_and_clear();
+    interrupt::check()?;
     if opts.avi {
         parallel::map(&ids, opts.threads, None, |&v| encode_avi(&base.join(video_id(v))))?;
     }
+    interrupt::check()?;
 
     // The lists come from the tree on disk, by the same code as `tsal lists 300vw`.
     let built = crate::data::vw300_lists::build(&base, &root.join("lists").join("300VW"))?;

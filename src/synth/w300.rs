@@ -8,6 +8,7 @@ use crate::data::matfile::{self, Value};
 use crate::data::pts::{self, PtsFormat};
 use crate::data::w300_lists::det_file;
 use crate::fsutil::write_atomic;
+use crate::interrupt;
 use crate::parallel;
 use anyhow::{Context, Result};
 use rand::Rng;
@@ -55,6 +56,9 @@ impl Subset {
         }
     }
 }
+
+/// The fewest training images: one per training subset.
+pub const MIN_IMAGES: usize = 3;
 
 /// Subset sizes for `n` training images, in the proportions of the real 300W (afw 337,
 /// helen 2000 + 330, lfpw 811 + 224, ibug 135 against 3148 training images).
@@ -174,6 +178,7 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<(String, usize)
         Ok((job.subset, name, detector_box(&mut rng, gt), gt))
     })?;
     bar.finish_and_clear();
+    interrupt::check()?;
     write_bounding_boxes(&base, &subsets, &boxes)?;
 
     // The lists come from the tree on disk, by the same code as `tsal lists 300w`.
