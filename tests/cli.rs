@@ -147,7 +147,7 @@ fn inconsistent_flags_are_refused_with_the_flag_named() {
         (&["--crop_width", "288"], "--crop_width 288: the tracker"),
         (&["--crop_width", "65536"], "--crop_width 65536"),
         (&["--pre_crop_expand", "nan"], "--pre_crop_expand NaN"),
-        (&["--pre_crop_expand", "-0.1"], "--pre_crop_expand -0.1"),
+        (&["--pre_crop_expand=-0.1"], "--pre_crop_expand -0.1"),
         (&["--sigma", "inf"], "--sigma inf"),
         (&["--scale_max", "inf"], "--scale_max inf"),
         (&["--scale_eval", "nan"], "--scale_eval NaN"),

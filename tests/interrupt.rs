@@ -189,3 +189,66 @@ fn a_second_signal_stops_at_once() {
     assert!(!staging.exists() && !out.exists(), "{err}");
     assert!(leftovers(d.path()).is_empty());
 }
+
+/// Ctrl-C while `tsal eval --model` predicts: exit 130, and neither the output folder nor its
+/// staging folder is left.
+#[test]
+fn sigint_mid_eval_exits_130_and_leaves_no_output() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let o = tsal()
+        .args(["synth", "--out"])
+        .arg(&data)
+        .args(["--images", "60", "--only", "300w"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let snap = d.path().join("snap");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny/Detector.config");
+    let o = tsal()
+        .args(["snapshot", "init", "--out"])
+        .arg(&snap)
+        .arg("--model_config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Large crops make the tiny detector slow enough (about 2 frames/s here) to be stopped.
+    let out = d.path().join("eval");
+    let mut child = tsal()
+        .args(["eval", "--model"])
+        .arg(&snap)
+        .arg("--lists")
+        .arg(data.join("lists/300W/300w.train.GTB"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--cpu", "--batch_size", "1", "--crop_width", "1024", "--crop_height", "1024"])
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let prefix = format!(".eval.partial-{}-", child.id());
+    let t0 = Instant::now();
+    loop {
+        let staged = std::fs::read_dir(d.path())
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(&prefix));
+        if staged {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "no staging folder appeared");
+        assert!(child.try_wait().unwrap().is_none(), "eval ended before it could be stopped");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(500)); // into the prediction loop
+    assert!(child.try_wait().unwrap().is_none(), "eval ended before it could be stopped");
+    // SAFETY: a plain kill(2) of the child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted (SIGINT)"), "{err}");
+    assert!(!out.exists(), "no output");
+    assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
+}
