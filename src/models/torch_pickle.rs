@@ -1158,3 +1158,35 @@ fn read_legacy(path: &Path) -> Result<StateDict> {
     }
     finish(Format::Legacy, found, built).map_err(damaged)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniff_tells_the_layouts_apart() {
+        assert_eq!(sniff(b"PK\x03\x04rest"), Some(Format::Zip));
+        // torch.save's legacy files start with PROTO 2 and LONG1 (the magic number).
+        assert_eq!(sniff(b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."), Some(Format::Legacy));
+        let mut tar = vec![0u8; 512];
+        tar[257..263].copy_from_slice(b"ustar\0");
+        assert_eq!(sniff(&tar), Some(Format::Tar));
+        assert_eq!(sniff(b"\x08\x00\x00\x00\x00\x00\x00\x00{}"), None);
+        assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn magic_number_and_protocol_header_unpickle() {
+        let magic = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02M\xe9\x03.";
+        let mut input = Input { len: magic.len() as u64, r: &magic[..], pos: 0 };
+        let no_pid = &mut |_: &Value| bail!("no persistent ids here");
+        assert!(matches!(unpickle(&mut input, no_pid).unwrap(), Value::Int(MAGIC_NUMBER)));
+        assert!(matches!(unpickle(&mut input, no_pid).unwrap(), Value::Int(PROTOCOL_VERSION)));
+        assert!(matches!(long(&[0xff]), Value::Int(-1)));
+        assert!(matches!(long(&[]), Value::Int(0)));
+        // Truncated: an error, no panic.
+        let mut cut = Input { len: 5, r: &magic[..5], pos: 0 };
+        let e = unpickle(&mut cut, no_pid).unwrap_err().to_string();
+        assert!(e.contains("the file ends early"), "{e}");
+    }
+}
