@@ -1,5 +1,8 @@
 """Convert a PyTorch checkpoint into a flat safetensors file that tsal loads by name.
 
+tsal reads these checkpoints directly too (src/models/torch_pickle.rs); this is for when a
+safetensors copy is wanted.
+
 Handles ARFlow-style nested checkpoints ({'epoch': ..., 'state_dict': {...}}, as the
 reference's MFEM.tar / MFEM_student.tar and ARFlow's pwclite_*.tar), plain state_dicts, and
 DataParallel's `module.` prefixes. Non-tensor entries are dropped and listed.

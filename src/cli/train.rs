@@ -142,8 +142,9 @@ pub struct TrainArgs {
     /// Rewrite list path prefixes, OLD=NEW (repeatable), e.g. for the reference's /data1/... lists.
     #[arg(long = "path_map", visible_alias = "path-map", value_name = "OLD=NEW")]
     pub path_map: Vec<PathMap>,
-    /// ImageNet VGG16 weights for the detector trunk: torchvision's `vgg16-397923af.pth` (a flat
-    /// state_dict) or a safetensors file. Needed when the model config says `pretrained`.
+    /// ImageNet VGG16 weights for the detector trunk: torchvision's `vgg16-397923af.pth` (any
+    /// torch.save state_dict) or a safetensors file. Needed when the model config says
+    /// `pretrained`.
     #[arg(long, value_name = "FILE")]
     pub pretrained: Option<PathBuf>,
     /// Start the trunk from scratch although the model config says `pretrained`.

@@ -1,32 +1,50 @@
-//! Weight files: reading named tensors (safetensors, or PyTorch pickles such as torchvision's
-//! `vgg16-397923af.pth`) and loading them into a VarStore **by name**, with every name and
-//! shape checked. Nested `{'epoch', 'state_dict'}` checkpoints (ARFlow's `.tar`) are unpacked
-//! to safetensors by `flowweight/convert.py` first.
+//! Weight files: reading named tensors (safetensors, or PyTorch `torch.save` files such as
+//! torchvision's `vgg16-397923af.pth`, in the zip or the legacy format, read by
+//! [`super::torch_pickle`]) and loading them into a VarStore **by name**, with every name and
+//! shape checked. Nested checkpoints (`{'epoch': …, 'state_dict': {...}}`, as ARFlow's `.tar`)
+//! are read directly, from their `state_dict`, `model` or `model_state_dict` entry.
+use super::torch_pickle;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{nn, Tensor};
 
-/// Named tensors of a weight file, `module.` prefixes (DataParallel) stripped.
+/// Named tensors of a weight file, `module.` prefixes (DataParallel) stripped. The content
+/// decides the format, not the extension: a `torch.save` file (zip or legacy pickle) is read by
+/// [`torch_pickle::read`], anything else as safetensors. Reading a nested checkpoint's state
+/// dict, or leaving out non-tensor entries, is said on stderr.
 pub fn read(path: &Path) -> Result<BTreeMap<String, Tensor>> {
     if !path.is_file() {
         bail!("{}: weight file not found", path.display());
     }
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let tensors = match ext {
-        "safetensors" => Tensor::read_safetensors(path).map_err(anyhow::Error::from),
-        "pt" | "pth" | "bin" => Tensor::loadz_multi(path).map_err(anyhow::Error::from),
-        _ => Tensor::read_safetensors(path)
-            .or_else(|_| Tensor::loadz_multi(path))
-            .map_err(anyhow::Error::from),
-    }
-    .with_context(|| {
-        format!(
-            "{}: not a weight file tsal can read (safetensors, or a flat PyTorch state_dict; \
-             nested checkpoints need flowweight/convert.py)",
-            path.display()
-        )
-    })?;
+    let tensors = if torch_pickle::sniff_file(path)?.is_some() {
+        let sd = torch_pickle::read(path)?;
+        if let Some(entry) = &sd.nested_in {
+            eprintln!(
+                "{}: a nested checkpoint; reading the {} tensors of its `{entry}` entry",
+                path.display(),
+                sd.tensors.len()
+            );
+        }
+        if !sd.skipped.is_empty() {
+            eprintln!(
+                "{}: left out {} non-tensor entr{}: {}",
+                path.display(),
+                sd.skipped.len(),
+                if sd.skipped.len() == 1 { "y" } else { "ies" },
+                abbreviate(&sd.skipped)
+            );
+        }
+        sd.tensors
+    } else {
+        Tensor::read_safetensors(path).with_context(|| {
+            format!(
+                "{}: not a weight file tsal can read (safetensors, or a PyTorch state dict \
+                 saved with torch.save)",
+                path.display()
+            )
+        })?
+    };
     if tensors.is_empty() {
         bail!("{}: the file holds no tensors", path.display());
     }
