@@ -487,3 +487,33 @@ with tarfile.open(f'{out}/tar.pth', 'w', format=tarfile.PAX_FORMAT) as t:
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert_one_clear_line(stderr.trim_end(), "cut_legacy.pth", "download or save it again");
 }
+
+/// Weights of another width mismatch almost every tensor: the error lists a few and counts
+/// the rest, instead of one line of every shape (12 KB for the reference model).
+#[test]
+fn a_shape_mismatch_error_names_a_few_and_counts_the_rest() {
+    let d = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny/Detector.config"),
+    )
+    .unwrap();
+    let wider = d.path().join("wider.config");
+    std::fs::write(
+        &wider,
+        text.replace("\"width_div\" : [\"int\",  8]", "\"width_div\" : [\"int\",  4]"),
+    )
+    .unwrap();
+    let cfg = ModelConfig::load(&wider).unwrap();
+    assert_eq!(cfg.width_div, 4, "the edit took");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = Detector::new(&vs.root(), DetectorSpec::new(&cfg, 68).unwrap());
+    let file = d.path().join("wide.safetensors");
+    weights::save(&vs, &file).unwrap();
+    let (tiny_vs, _) = tiny(68);
+    let e = err_of(weights::load_strict(&tiny_vs, &file));
+    let n: usize =
+        e.split("shape mismatch for ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(n > 20, "{e}");
+    assert!(e.contains(&format!(", and {} more", n - 6)), "{e}");
+    assert!(e.len() < 600 && !e.contains('\n'), "{} chars: {e}", e.len());
+}

@@ -47,6 +47,8 @@ pub struct InitArgs {
 
 pub fn run(a: &SnapshotArgs) -> Result<ExitCode> {
     let SnapshotCommand::Init(a) = &a.command;
+    use crate::config::limits;
+    limits::count("--num_pts", a.num_pts as i64, limits::MAX_POINTS)?;
     snapshot::check_out(&a.out, a.force)?;
     let cfg = ModelConfig::load(&a.model_config)?;
     let spec = DetectorSpec::new(&cfg, a.num_pts)?;

@@ -37,11 +37,14 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, Tensor>> {
         }
         sd.tensors
     } else {
-        Tensor::read_safetensors(path).with_context(|| {
-            format!(
+        Tensor::read_safetensors(path).map_err(|e| {
+            // tch's message names the file again; keep its reason only.
+            let why = e.to_string().replace(&format!(" {}", path.display()), "");
+            anyhow::anyhow!(
                 "{}: not a weight file tsal can read (safetensors, or a PyTorch state dict \
-                 saved with torch.save)",
-                path.display()
+                 saved with torch.save): {}",
+                path.display(),
+                crate::guard::first_line(&why)
             )
         })?
     };
@@ -92,11 +95,13 @@ pub fn load_into(
     report.missing.sort();
     report.loaded.sort();
     let name = source.display();
+    bad_shapes.sort();
     if !bad_shapes.is_empty() {
+        // The first few only: a wrong architecture mismatches hundreds (a 12 KB line before).
         bail!(
             "{name}: shape mismatch for {} tensor(s): {}",
             bad_shapes.len(),
-            bad_shapes.join("; ")
+            abbreviate(&bad_shapes)
         );
     }
     if strict && (!report.missing.is_empty() || !report.unexpected.is_empty()) {
@@ -162,7 +167,7 @@ fn abbreviate(names: &[String]) -> String {
     const SHOW: usize = 6;
     let mut s = names.iter().take(SHOW).cloned().collect::<Vec<_>>().join(", ");
     if names.len() > SHOW {
-        s += &format!(", … {} more", names.len() - SHOW);
+        s += &format!(", and {} more", names.len() - SHOW);
     }
     s
 }
