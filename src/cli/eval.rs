@@ -6,11 +6,11 @@
 //! loaded. The output folder is built aside and appears only when the evaluation succeeded.
 use crate::config::limits;
 use crate::data::augment::AugParams;
-use crate::data::list::{self, ListEntry, PathMap};
-use crate::data::pts::Landmarks;
+use crate::data::list::{ListEntry, PathMap};
+use crate::eval::evaluate::{self, check_scored, EvalList, Scoring};
 use crate::eval::nme::Normaliser;
-use crate::eval::predict::{predict, PredictOptions};
-use crate::eval::predictions::{self, Prediction, Source};
+use crate::eval::predict::PredictOptions;
+use crate::eval::predictions::Source;
 use crate::eval::report::{self, ListReport};
 use crate::eval::score::{self, Missing};
 use crate::fsutil::StagedDir;
@@ -124,40 +124,20 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         (None, Some(_)) => None,
     };
     // Every list line and annotation, checked before any prediction.
-    let mut all: Vec<Scored> = Vec::new();
-    for l in &lists {
-        let entries = list::read(l, &a.path_map)?;
-        if !entries.iter().any(|e| e.is_labelled()) {
-            bail!(
-                "{}: nothing to score: {}",
-                l.display(),
-                if entries.is_empty() {
-                    "the list has no lines".to_string()
-                } else {
-                    format!("all {} lines are unlabelled (None)", entries.len())
-                }
-            );
-        }
-        let gts = score::read_annotations(&entries, a.num_pts, workers)?;
-        all.push(Scored { list: l.clone(), entries, gts });
-    }
+    let all: Vec<EvalList> = lists
+        .iter()
+        .map(|l| EvalList::read(l, &a.path_map, a.num_pts, workers))
+        .collect::<Result<_>>()?;
     match source {
         Some(src) => eval_predictions(a, &src, &all, norm),
         None => eval_model(a, a.model.as_deref().expect("checked above"), &all, norm, workers),
     }
 }
 
-/// A list with its lines and their ground truth.
-struct Scored {
-    list: PathBuf,
-    entries: Vec<ListEntry>,
-    gts: Vec<Option<Landmarks>>,
-}
-
 fn eval_predictions(
     a: &EvalArgs,
     src: &Source,
-    all: &[Scored],
+    all: &[EvalList],
     norm: Normaliser,
 ) -> Result<ExitCode> {
     let path = a.predictions.as_deref().expect("a predictions source");
@@ -204,7 +184,7 @@ fn eval_predictions(
 }
 
 /// Why no line of `s` found a prediction in `src`, with examples of both sides' keys.
-fn nothing_matched(path: &Path, src: &Source, s: &Scored) -> String {
+fn nothing_matched(path: &Path, src: &Source, s: &EvalList) -> String {
     let (n, have) = src.keys(3);
     let labelled: Vec<&ListEntry> = s.entries.iter().filter(|e| e.is_labelled()).take(2).collect();
     let wanted: Vec<String> = labelled.iter().flat_map(|e| src.wanted(e, 2)).collect();
@@ -220,23 +200,10 @@ fn nothing_matched(path: &Path, src: &Source, s: &Scored) -> String {
     )
 }
 
-/// A list that scored no face is an error saying why.
-fn check_scored(reports: &[ListReport]) -> Result<()> {
-    let empty: Vec<String> = reports
-        .iter()
-        .filter(|r| r.score.summary.faces == 0)
-        .map(|r| format!("{}: {}", r.list.display(), score::why_nothing_scored(&r.score)))
-        .collect();
-    if !empty.is_empty() {
-        bail!("no face was scored on {}", empty.join("; "));
-    }
-    Ok(())
-}
-
 fn eval_model(
     a: &EvalArgs,
     snapshot: &Path,
-    all: &[Scored],
+    all: &[EvalList],
     norm: Normaliser,
     workers: usize,
 ) -> Result<ExitCode> {
@@ -258,15 +225,11 @@ fn eval_model(
         );
         detectors.push((role, vs, det, meta, cfg));
     }
-    // One pass over the lines of every list, so predictions share one mirrored folder.
-    let entries: Vec<ListEntry> = all.iter().flat_map(|s| s.entries.iter().cloned()).collect();
-    let missing = crate::parallel::map(&entries, workers, None, |e| Ok(!e.image.is_file()))?;
-    if let Some(i) = missing.iter().position(|&m| m) {
-        bail!("{}: image {}: file not found", entries[i].origin, entries[i].image.display());
-    }
+    evaluate::check_images(all, workers)?;
     let out = a.out.clone().unwrap_or_else(|| sibling(snapshot, "eval"));
     let staged = StagedDir::with_kind(&out, true, report::KIND)?;
     let name = a.name.clone().unwrap_or_else(|| snapshot.display().to_string());
+    let scoring = Scoring { normaliser: norm, missing: a.missing };
     let mut printed = Vec::new();
     for (role, _vs, det, meta, cfg) in &detectors {
         crate::interrupt::check()?;
@@ -287,53 +250,36 @@ fn eval_model(
             workers,
             device,
         };
-        let p = predict(det, &entries, &opts)?;
+        let e = evaluate::evaluate(det, all, &opts, scoring)?;
         let sub = |root: &Path| if roles.len() > 1 { root.join(role.name()) } else { root.into() };
-        let (dir, final_dir) = (sub(staged.path()), sub(&out));
-        let points: Vec<Option<Vec<[f64; 2]>>> = p.points.iter().cloned().map(Some).collect();
-        let files = predictions::write_dir(&dir.join("predictions"), &entries, &points)?;
-        let preds: Vec<Option<Prediction>> = points
-            .into_iter()
-            .zip(files)
-            .map(|(xy, f)| {
-                let source = f.map(|f| {
-                    final_dir.join(f.strip_prefix(&dir).unwrap_or(&f)).display().to_string()
-                });
-                xy.map(|xy| Prediction { xy, source: source.unwrap_or_default() })
-            })
-            .collect();
-        let mut reports = Vec::new();
-        let mut at = 0;
-        for s in all {
-            let n = s.entries.len();
-            let score = score::score(&s.entries, &s.gts, &preds[at..at + n], norm, a.missing)?;
-            reports.push(ListReport { list: s.list.clone(), score });
-            at += n;
-        }
-        check_scored(&reports)?;
         let title = format!("Evaluation of {name} ({} detector)", role.name());
-        let run = serde_json::json!({
+        let mut run = serde_json::json!({
             "snapshot": snapshot,
             "role": role.name(),
             "made_by": meta.made_by,
             "device": format!("{device:?}"),
-            "frames": p.frames,
-            "seconds": p.seconds,
-            "frames_per_s": p.frames_per_second(),
+            "frames": e.frames,
+            "seconds": e.seconds,
+            "frames_per_s": e.frames_per_second(),
             "crop": [a.crop_width, a.crop_height],
             "pre_crop_expand": a.pre_crop_expand,
             "soft_argmax_radius": cfg.argmax,
         });
+        add_meta(&mut run, norm, a);
         let notes = ["Coordinates: predictions are in the annotations' own convention (300-W \
                       .pts are 1-based)."
             .to_string()];
-        finish(&dir, &final_dir, &title, &notes, run, norm, a, &reports)?;
+        print!("{}", e.write(&sub(staged.path()), all, &title, &notes, run)?);
+        eprintln!(
+            "wrote {}/report.md, report.json, per_image.csv, ced.png, predictions/",
+            sub(&out).display()
+        );
         printed.push(format!(
             "{} detector: {} frames in {:.2} s, {:.1} frames/s on {device:?}",
             role.name(),
-            p.frames,
-            p.seconds,
-            p.frames_per_second()
+            e.frames,
+            e.seconds,
+            e.frames_per_second()
         ));
     }
     staged.commit()?;
@@ -361,12 +307,17 @@ fn finish(
     a: &EvalArgs,
     reports: &[ListReport],
 ) -> Result<()> {
+    add_meta(&mut meta, norm, a);
+    print!("{}", report::write(dir, title, notes, meta, reports)?);
+    eprintln!("wrote {}/report.md, report.json, per_image.csv, ced.png", shown.display());
+    Ok(())
+}
+
+/// What every report's `meta` records of the scoring.
+fn add_meta(meta: &mut serde_json::Value, norm: Normaliser, a: &EvalArgs) {
     meta["normaliser"] = serde_json::json!(norm);
     meta["normaliser_name"] = serde_json::json!(norm.name());
     meta["num_pts"] = serde_json::json!(a.num_pts);
     meta["missing"] = serde_json::json!(a.missing);
     meta["tsal"] = serde_json::json!(env!("CARGO_PKG_VERSION"));
-    print!("{}", report::write(dir, title, notes, meta, reports)?);
-    eprintln!("wrote {}/report.md, report.json, per_image.csv, ced.png", shown.display());
-    Ok(())
 }
