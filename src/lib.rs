@@ -1,17 +1,20 @@
 //! tsal: semi-supervised facial landmark detection the TSAL way (arXiv 2012.06711).
 //!
-//! Primitives (`config`, `data`, `synth`, `device`, `fsutil`, `interrupt`, `parallel`) never
-//! import the orchestration layer (`cli`).
+//! Primitives (`config`, `formats`, `prep`, `data`, `synth`, `device`, `fsutil`, `interrupt`,
+//! `parallel`) never import the orchestration layer (`cli`). `formats` holds the files users
+//! bring, `prep` turns dataset trees into lists, `data` is the training pipeline.
 pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod data;
 pub mod device;
 pub mod eval;
+pub mod formats;
 pub mod fsutil;
 pub mod guard;
 pub mod interrupt;
 pub mod models;
 pub mod parallel;
+pub mod prep;
 pub mod snapshot;
 pub mod synth;

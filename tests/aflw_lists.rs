@@ -1,9 +1,9 @@
 //! AFLW lists from an AFLWinfo-style MAT-file: the `ra` split, the reordered box, GTL vs GTB
 //! boxes with their face size, the frontal test subset, and SBR point files with visibility.
-use tsal::data::aflw_lists::{build, POINTS};
-use tsal::data::list;
-use tsal::data::matfile::{self, Value};
-use tsal::data::pts;
+use tsal::formats::list;
+use tsal::formats::matfile::{self, Value};
+use tsal::formats::pts;
+use tsal::prep::aflw_lists::{build, POINTS};
 
 /// Column-major `rows × cols` from row-major `rows`.
 fn numeric(rows: &[Vec<f64>]) -> Value {

@@ -7,7 +7,8 @@ use std::path::Path;
 use tsal::data::augment::{
     clip_matrices, crop_matrix, shrink_factor, warp, warp_points, AugParams, Draw, Region,
 };
-use tsal::data::{clip, list};
+use tsal::data::clip;
+use tsal::formats::list;
 
 fn params() -> AugParams {
     AugParams {

@@ -217,8 +217,8 @@ fn write_png(path: &Path, w: u32, h: u32) {
 
 fn write_pts(path: &Path, n: usize) {
     let lm =
-        tsal::data::pts::Landmarks::all_visible((0..n).map(|i| [5.0 + i as f64, 7.0]).collect());
-    tsal::data::pts::write(path, &lm, tsal::data::pts::PtsFormat::Ibug).unwrap();
+        tsal::formats::pts::Landmarks::all_visible((0..n).map(|i| [5.0 + i as f64, 7.0]).collect());
+    tsal::formats::pts::write(path, &lm, tsal::formats::pts::PtsFormat::Ibug).unwrap();
 }
 
 #[test]
@@ -834,7 +834,7 @@ fn eval_fails_early_and_clearly_and_leaves_nothing_behind() {
         .iter()
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            let gt = tsal::data::pts::read(&common.parent().unwrap().join(f[1]), None).unwrap();
+            let gt = tsal::formats::pts::read(&common.parent().unwrap().join(f[1]), None).unwrap();
             let img = common.parent().unwrap().join(f[0]);
             let key = img.components().rev().take(3).collect::<Vec<_>>();
             let key: std::path::PathBuf = key.into_iter().rev().collect();

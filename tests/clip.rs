@@ -2,7 +2,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use tsal::data::clip::{group, ClipKind};
-use tsal::data::list;
+use tsal::formats::list;
 
 fn lines(video: &str, frames: std::ops::RangeInclusive<u32>) -> String {
     frames

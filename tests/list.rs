@@ -1,6 +1,6 @@
 //! SBR list parsing: 6 and 7 columns, `None`, bad lines, path maps, relative paths.
 use std::path::{Path, PathBuf};
-use tsal::data::list::{self, PathMap};
+use tsal::formats::list::{self, PathMap};
 
 fn err_of<T: std::fmt::Debug>(r: anyhow::Result<T>) -> String {
     format!("{:#}", r.expect_err("expected an error"))
@@ -128,8 +128,8 @@ fn paths_with_white_space_are_refused_when_writing_lists() {
 /// must call it what it is.
 #[test]
 fn truncated_images_are_problems() {
-    use tsal::data::check::{check_list, CheckOptions};
-    use tsal::data::image_io::{decode, jpeg_complete};
+    use tsal::formats::image_io::{decode, jpeg_complete};
+    use tsal::prep::check::{check_list, CheckOptions};
     let d = tempfile::tempdir().unwrap();
     let img =
         image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 9]));

@@ -4,9 +4,10 @@ use std::path::Path;
 use std::sync::Arc;
 use tsal::codec::heatmap;
 use tsal::data::augment::AugParams;
+use tsal::data::clip;
 use tsal::data::loader::{self, Loader, LoaderConfig};
 use tsal::data::sample::TargetParams;
-use tsal::data::{clip, list};
+use tsal::formats::list;
 use tsal::synth::SynthOptions;
 
 fn dataset(dir: &Path) -> Vec<list::ListEntry> {
@@ -220,7 +221,7 @@ fn batches_collate_clip_major_and_map_back_to_the_original_image() {
         let clip = &clips[hb.clips[row / 4]];
         let e = &entries[clip.frames[f]];
         let Some(ann) = &e.annotation else { continue };
-        let lm = tsal::data::pts::read(ann, Some(68)).unwrap();
+        let lm = tsal::formats::pts::read(ann, Some(68)).unwrap();
         let m = s.to_original[f];
         for j in 0..68 {
             let q =

@@ -2,7 +2,7 @@
 //! values, and tsal's writer read back by tsal's reader.
 use std::collections::BTreeMap;
 use std::path::Path;
-use tsal::data::matfile::{self, Value};
+use tsal::formats::matfile::{self, Value};
 
 #[test]
 fn reads_scipy_compressed_cells_of_structs() {

@@ -1,8 +1,8 @@
 //! Metrics on hand-computed cases: NME under each normaliser, invisible points, degenerate
 //! faces, AUC / failure rate, and the cumulative error distribution.
-use tsal::data::pts::Landmarks;
 use tsal::eval::curves::{auc, ced, ced_at, failure_rate, Summary};
 use tsal::eval::nme::{face_nme, Exclusion, Normaliser};
+use tsal::formats::pts::Landmarks;
 
 /// 68 points; eye contours 36..41 around (30, 50) and 42..47 around (70, 50), outer corners 36
 /// at (20, 50) and 45 at (80, 50): inter-ocular 60 px, inter-pupil 40 px.
@@ -160,8 +160,8 @@ fn ced_is_monotone_and_ends_at_one() {
 /// without a prediction.
 #[test]
 fn lists_score_each_distinct_face_once_and_list_exclusions() {
-    use tsal::data::{list, pts};
     use tsal::eval::score::score_list;
+    use tsal::formats::{list, pts};
     let d = tempfile::tempdir().unwrap();
     let gt = face();
     pts::write(&d.path().join("a.pts"), &gt, pts::PtsFormat::Ibug).unwrap();
@@ -196,9 +196,9 @@ fn lists_score_each_distinct_face_once_and_list_exclusions() {
 /// predictions in memory; images with one file name in two folders stay apart.
 #[test]
 fn external_predictions_score_like_internal_ones() {
-    use tsal::data::{list, pts};
     use tsal::eval::predictions;
     use tsal::eval::score::score_list;
+    use tsal::formats::{list, pts};
     let d = tempfile::tempdir().unwrap();
     let gt = face();
     pts::write(&d.path().join("g.pts"), &gt, pts::PtsFormat::Ibug).unwrap();
@@ -399,9 +399,9 @@ fn ced_plot_puts_the_step_where_the_error_is() {
 /// (`.pts`, CSV, and JSON with Python's `NaN`).
 #[test]
 fn missing_and_non_finite_predictions_are_one_thing_in_every_format() {
-    use tsal::data::{list, pts};
     use tsal::eval::predictions::{Prediction, Source};
     use tsal::eval::score::{read_annotations, score, Missing};
+    use tsal::formats::{list, pts};
     let d = tempfile::tempdir().unwrap();
     let gt = face();
     pts::write(&d.path().join("g.pts"), &gt, pts::PtsFormat::Ibug).unwrap();

@@ -3,8 +3,8 @@
 use tch::{nn, Device};
 use tsal::config::ModelConfig;
 use tsal::data::augment::AugParams;
-use tsal::data::list;
 use tsal::eval::predict::{predict, PredictOptions};
+use tsal::formats::list;
 use tsal::models::{Detector, DetectorSpec};
 use tsal::synth::SynthOptions;
 

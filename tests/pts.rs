@@ -1,6 +1,6 @@
 //! Annotation files: both formats, round trips and broken files.
 use std::path::Path;
-use tsal::data::pts::{self, Landmarks, PtsFormat};
+use tsal::formats::pts::{self, Landmarks, PtsFormat};
 
 fn sample(n: usize) -> Landmarks {
     let xy = (0..n).map(|i| [10.0 + i as f64 * 1.2345, 200.5 - i as f64 * 0.75]).collect();

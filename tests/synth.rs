@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tsal::data::list::{self, ListEntry};
-use tsal::data::pts;
+use tsal::formats::list::{self, ListEntry};
+use tsal::formats::pts;
 use tsal::synth::background::background;
 use tsal::synth::scene::{part_at, Scene};
 use tsal::synth::{rng_for, Difficulty, Part, RenderOptions, Stream, SynthOptions};

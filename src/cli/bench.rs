@@ -108,7 +108,8 @@ pub struct DataBench {
 }
 
 fn bench_data(a: &DataBench) -> Result<ExitCode> {
-    use crate::data::{augment::AugParams, cache::ImageCache, clip, list, loader, sample};
+    use crate::data::{augment::AugParams, cache::ImageCache, clip, loader, sample};
+    use crate::formats::list;
     use std::sync::Arc;
     crate::config::limits::side(
         "--size",

@@ -6,13 +6,13 @@
 //! loaded. The output folder is built aside and appears only when the evaluation succeeded.
 use crate::config::limits;
 use crate::data::augment::AugParams;
-use crate::data::list::{ListEntry, PathMap};
 use crate::eval::evaluate::{self, check_scored, EvalList, Scoring};
 use crate::eval::nme::Normaliser;
 use crate::eval::predict::PredictOptions;
 use crate::eval::predictions::Source;
 use crate::eval::report::{self, ListReport};
 use crate::eval::score::{self, Missing};
+use crate::formats::list::{ListEntry, PathMap};
 use crate::fsutil::StagedDir;
 use crate::snapshot::Role;
 use anyhow::{bail, Result};

@@ -1,6 +1,6 @@
 //! `tsal lists`: validate list files (`check`); build them from raw datasets (later).
-use crate::data::check::{self, CheckOptions, ListReport};
-use crate::data::list::PathMap;
+use crate::formats::list::PathMap;
+use crate::prep::check::{self, CheckOptions, ListReport};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -91,19 +91,19 @@ pub struct AflwArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Faces of the `ra` permutation that go to train (the reference: 20000; the rest test).
-    #[arg(long = "train_faces", visible_alias = "train-faces", default_value_t = crate::data::aflw_lists::TRAIN_FACES)]
+    #[arg(long = "train_faces", visible_alias = "train-faces", default_value_t = crate::prep::aflw_lists::TRAIN_FACES)]
     pub train_faces: usize,
 }
 
 fn run_aflw(a: &AflwArgs) -> Result<ExitCode> {
-    for (path, lines) in crate::data::aflw_lists::build(&a.mat, &a.root, &a.out, a.train_faces)? {
+    for (path, lines) in crate::prep::aflw_lists::build(&a.mat, &a.root, &a.out, a.train_faces)? {
         println!("{:<40} {lines:>7} lines", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn run_300vw(a: &Vw300Args) -> Result<ExitCode> {
-    let built = crate::data::vw300_lists::build(&a.root, &a.out)?;
+    let built = crate::prep::vw300_lists::build(&a.root, &a.out)?;
     let lines: usize = built.lists.iter().map(|l| l.1).sum();
     println!("{} lists, {lines} lines in {}", built.lists.len(), a.out.display());
     if !built.unknown_videos.is_empty() {
@@ -116,7 +116,7 @@ fn run_300vw(a: &Vw300Args) -> Result<ExitCode> {
 }
 
 fn run_300w(a: &W300Args) -> Result<ExitCode> {
-    let written = crate::data::w300_lists::build(&a.root, &a.out, a.repeat)?;
+    let written = crate::prep::w300_lists::build(&a.root, &a.out, a.repeat)?;
     for (path, lines) in &written {
         println!("{:<40} {lines:>7} lines", path.display());
     }

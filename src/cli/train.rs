@@ -4,9 +4,9 @@
 use crate::codec::heatmap::Shape;
 use crate::config::{ModelConfig, OptConfig};
 use crate::data::augment::AugParams;
-use crate::data::list::PathMap;
 use crate::data::loader::LoaderConfig;
 use crate::data::sample::TargetParams;
+use crate::formats::list::PathMap;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;

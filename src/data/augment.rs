@@ -5,7 +5,7 @@
 //!
 //! Pixel coordinates are pixel centres (0-based), as in the `.pts` files.
 use super::clip::{Clip, ClipKind};
-use super::list::ListEntry;
+use crate::formats::list::ListEntry;
 use image::RgbImage;
 use rand::Rng;
 

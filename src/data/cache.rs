@@ -9,8 +9,8 @@
 //! frames when its byte budget is spent (first come, first kept); cached and uncached frames
 //! are the same, so what it holds never changes a batch.
 use super::augment::{AugParams, Region};
-use super::list::ListEntry;
-use super::pts;
+use crate::formats::list::ListEntry;
+use crate::formats::pts;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,7 +33,7 @@ impl Frame {
         num_pts: usize,
         crops: Option<([f64; 4], &AugParams)>,
     ) -> Result<Frame> {
-        let img = super::image_io::decode(&e.image)
+        let img = crate::formats::image_io::decode(&e.image)
             .with_context(|| format!("{}: image {}", e.origin, e.image.display()))?
             .to_rgb8();
         let region = match crops {

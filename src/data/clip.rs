@@ -13,7 +13,7 @@
 //! not divide n (overlapping, never duplicating a frame). A video shorter than F is padded by
 //! reflection (frames n−2, n−3, … after the last), and the clip records how many frames are
 //! padding. Evaluation never uses clips.
-use super::list::ListEntry;
+use crate::formats::list::ListEntry;
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -8,8 +8,8 @@
 use super::augment::AugParams;
 use super::cache::{CacheStats, ImageCache};
 use super::clip::Clip;
-use super::list::ListEntry;
 use super::sample::{self, HostSample, TargetParams};
+use crate::formats::list::ListEntry;
 use anyhow::{anyhow, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

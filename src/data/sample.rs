@@ -4,8 +4,8 @@
 use super::augment::{clip_matrices, crop_matrix, warp, warp_points, Affine, AugParams, Draw};
 use super::cache::{Frame, ImageCache};
 use super::clip::{Clip, ClipKind};
-use super::list::ListEntry;
 use crate::codec::{centroid, heatmap};
+use crate::formats::list::ListEntry;
 use anyhow::Result;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! the visible landmarks of `‖pred − gt‖₂`, divided by a normalising distance that every report
 //! names. A face whose normaliser is degenerate (below 1 px, not finite, or built from invisible
 //! points) or that has no visible point is excluded with its reason, never averaged in.
-use crate::data::pts::Landmarks;
+use crate::formats::pts::Landmarks;
 use serde::Serialize;
 
 /// The normalising distance `d` of a face.

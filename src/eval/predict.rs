@@ -7,8 +7,8 @@
 use crate::codec::heatmap::soft_argmax;
 use crate::data::augment::AugParams;
 use crate::data::clip::{Clip, ClipKind};
-use crate::data::list::ListEntry;
 use crate::data::sample::{ClipBuilder, HostSample, TargetParams};
+use crate::formats::list::ListEntry;
 use crate::models::Detector;
 use anyhow::{anyhow, Result};
 use std::collections::HashMap;

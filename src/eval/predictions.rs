@@ -18,8 +18,8 @@
 //! JSON) marks a face the method gave up on: scored as a face without prediction.
 //! Coordinates are taken in the annotations' convention (300-W's `.pts` are 1-based, as Matlab
 //! writes them); [`Prediction::shift`] moves 0-based predictions into it (`--prediction_origin`).
-use crate::data::list::ListEntry;
-use crate::data::pts;
+use crate::formats::list::ListEntry;
+use crate::formats::pts;
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -147,7 +147,7 @@ impl Source {
                 "--predictions {name}: expected a folder of .pts files, a .json or a .csv file"
             ),
         };
-        let text = crate::data::text::read(path, "predictions")
+        let text = crate::formats::text::read(path, "predictions")
             .with_context(|| format!("--predictions {name}"))?;
         Ok(Source::Table { path: path.to_path_buf(), rows: format(&text, path)? })
     }

@@ -11,8 +11,8 @@
 use super::curves::Summary;
 use super::nme::{face_nme, Exclusion, Normaliser};
 use super::predictions::Prediction;
-use crate::data::list::ListEntry;
-use crate::data::pts::{self, Landmarks};
+use crate::formats::list::ListEntry;
+use crate::formats::pts::{self, Landmarks};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::HashSet;

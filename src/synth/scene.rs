@@ -5,7 +5,7 @@ use super::canvas::{Canvas, Part};
 use super::degrade::{to_rgb, Occluder, Photo};
 use super::render::{FaceDraw, Style};
 use super::template::{gauss, Camera, Expression, Identity, Pose, FACE_SPAN};
-use crate::data::pts::Landmarks;
+use crate::formats::pts::Landmarks;
 use anyhow::{ensure, Result};
 use image::{GrayImage, RgbImage};
 use rand::Rng;

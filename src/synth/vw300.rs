@@ -7,11 +7,11 @@ use super::render::Style;
 use super::scene::{camera, RenderOptions, Scene, MAX_PITCH, MAX_ROLL, MAX_YAW};
 use super::template::{gauss, Expression, Identity, Pose};
 use super::{rng_for, Stream, SynthOptions};
-use crate::data::pts::{self, PtsFormat};
-use crate::data::vw300_lists::{split_ids, SPLITS};
+use crate::formats::pts::{self, PtsFormat};
 use crate::fsutil::write_atomic;
 use crate::interrupt;
 use crate::parallel;
+use crate::prep::vw300_lists::{split_ids, SPLITS};
 use anyhow::{bail, Context, Result};
 use rand::Rng;
 use std::f64::consts::TAU;
@@ -295,7 +295,7 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<SplitCount>, us
     interrupt::check()?;
 
     // The lists come from the tree on disk, by the same code as `tsal lists 300vw`.
-    let built = crate::data::vw300_lists::build(&base, &root.join("lists").join("300VW"))?;
+    let built = crate::prep::vw300_lists::build(&base, &root.join("lists").join("300VW"))?;
     let counts = SPLITS
         .iter()
         .enumerate()
@@ -323,7 +323,7 @@ mod tests {
         assert_eq!(assign_splits(3), [0, 1, 2]);
         assert_eq!(assign_splits(4), [0, 1, 2, 3]);
         assert_eq!(assign_splits(8), [0, 0, 0, 0, 1, 2, 3, 1]);
-        use crate::data::vw300_lists::sparse_keep;
+        use crate::prep::vw300_lists::sparse_keep;
         assert!((13..20).all(|i| sparse_keep(i, 30) == (i == 13)));
         assert!(!sparse_keep(3, 30) && !sparse_keep(23, 26) && sparse_keep(23, 27));
     }

@@ -4,12 +4,12 @@ use super::background::background;
 use super::degrade::{encode_jpeg, encode_png};
 use super::scene::{Difficulty, RenderOptions, Scene};
 use super::{rng_for, Stream, SynthOptions};
-use crate::data::matfile::{self, Value};
-use crate::data::pts::{self, PtsFormat};
-use crate::data::w300_lists::det_file;
+use crate::formats::matfile::{self, Value};
+use crate::formats::pts::{self, PtsFormat};
 use crate::fsutil::write_atomic;
 use crate::interrupt;
 use crate::parallel;
+use crate::prep::w300_lists::det_file;
 use anyhow::{Context, Result};
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -182,7 +182,7 @@ pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<(String, usize)
     write_bounding_boxes(&base, &subsets, &boxes)?;
 
     // The lists come from the tree on disk, by the same code as `tsal lists 300w`.
-    let written = crate::data::w300_lists::build(&base, &root.join("lists").join("300W"), 1)?;
+    let written = crate::prep::w300_lists::build(&base, &root.join("lists").join("300W"), 1)?;
     let counts = subsets.iter().map(|s| (format!("300W/{}", s.dir), s.count)).collect();
     Ok((counts, written.len()))
 }

@@ -9,9 +9,9 @@
 //! sqrt(w·h)` of that box (`GTB`: the given box; `GTL`: the tight box of the visible
 //! landmarks). `test.front` keeps the test faces whose 19 points are all visible and inside the
 //! given box.
-use super::list::format_line;
-use super::matfile::{self, Value};
-use super::pts::{self, Landmarks, PtsFormat};
+use crate::formats::list::format_line;
+use crate::formats::matfile::{self, Value};
+use crate::formats::pts::{self, Landmarks, PtsFormat};
 use crate::fsutil::relative_path;
 use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
@@ -162,7 +162,7 @@ pub fn build(
                 )?);
             }
             let path = out.join(format!("{name}.{kind}"));
-            super::list::write(&path, &lines)?;
+            crate::formats::list::write(&path, &lines)?;
             written.push((path, lines.len()));
         }
     }

@@ -1,7 +1,7 @@
 //! Validation of list files: every line parses, every annotation reads with a consistent
 //! point count, every image exists and decodes. Used by `tsal lists check`.
-use super::list::{self, ListEntry, PathMap};
-use super::pts;
+use crate::formats::list::{self, ListEntry, PathMap};
+use crate::formats::pts;
 use crate::parallel;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -45,7 +45,7 @@ impl ListReport {
 /// Check one list file.
 pub fn check_list(path: &Path, maps: &[PathMap], opts: &CheckOptions) -> ListReport {
     let mut rep = ListReport { list: path.to_path_buf(), ..Default::default() };
-    let text = match super::text::read(path, "list") {
+    let text = match crate::formats::text::read(path, "list") {
         Ok(t) => t,
         Err(e) => {
             rep.problems.push(format!("{e:#}"));
@@ -146,7 +146,7 @@ fn check_image(path: &Path, header_only: bool) -> (Result<(), String>, bool) {
     let r = if header_only {
         image::image_dimensions(path).map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
     } else {
-        super::image_io::decode(path).map(|_| ())
+        crate::formats::image_io::decode(path).map(|_| ())
     };
     (r.map_err(|e| format!("does not decode: {e:#}")), false)
 }

@@ -13,8 +13,8 @@
 //!
 //! Boxes are the tight box of each frame's landmarks with 2 decimals (spec §4.1). Unlike the
 //! reference, videos are not padded to a multiple of 10 (clips handle short videos).
-use super::list::format_line;
-use super::pts;
+use crate::formats::list::format_line;
+use crate::formats::pts;
 use crate::fsutil::relative_path;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -189,7 +189,7 @@ pub fn build(root: &Path, out: &Path) -> Result<Built> {
     };
     let mut write = |name: String, lines: &[String]| -> Result<()> {
         let path = out.join(name);
-        super::list::write(&path, lines)?;
+        crate::formats::list::write(&path, lines)?;
         built.lists.push((path, lines.len()));
         Ok(())
     };

@@ -7,9 +7,9 @@
 //! (`Bounding_Boxes/bounding_boxes_<folder>.mat`, `bb_detector` per `imgName`), the same lists
 //! are also written with those boxes as `.DET`. The reference wrote every line 10 times;
 //! `repeat` does that on request.
-use super::list::format_line;
-use super::matfile::{self, Value};
-use super::pts;
+use crate::formats::list::format_line;
+use crate::formats::matfile::{self, Value};
+use crate::formats::pts;
 use crate::fsutil::relative_path;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
@@ -147,7 +147,7 @@ pub fn build(root: &Path, out: &Path, repeat: usize) -> Result<Written> {
                 }
             }
             let path = out.join(format!("{name}.{suffix}"));
-            super::list::write(&path, &lines)?;
+            crate::formats::list::write(&path, &lines)?;
             written.push((path, lines.len()));
         }
     }
