@@ -12,9 +12,7 @@ use tsal::formats::list;
 
 fn params() -> AugParams {
     AugParams {
-        pre_crop_expand: 0.2,
-        crop_width: 256,
-        crop_height: 256,
+        crop: tsal::data::crop::CropSpec { expand: 0.2, width: 256, height: 256 },
         scale_prob: 1.0,
         scale_min: 0.9,
         scale_max: 1.1,

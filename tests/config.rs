@@ -221,7 +221,7 @@ fn train_flags_make_the_loader_config() {
     assert!((l.targets.sigma - 6.0).abs() < 1e-12, "σ = 5 × 1.2");
     assert_eq!(l.targets.shape, tsal::codec::heatmap::Shape::Laplacian);
     assert_eq!((l.targets.cutoff, l.targets.num_pts), (0.0, 19));
-    assert_eq!((l.aug.crop_width, l.aug.crop_height), (128, 64));
+    assert_eq!((l.aug.crop.width, l.aug.crop.height), (128, 64));
     assert_eq!((l.aug.rotate_max, l.aug.crop_perturb_max), (15.0, 12.0));
     assert_eq!((l.aug.scale_min, l.aug.scale_max), (1.0, 1.4));
     assert_eq!((l.cache_bytes, l.skip_bad), (Some(16 << 20), true));

@@ -2,7 +2,7 @@
 //! numbers `tsal eval --model` reports for the same snapshot.
 use std::path::Path;
 use std::process::Command;
-use tsal::data::augment::AugParams;
+use tsal::data::crop::CropSpec;
 use tsal::eval::predict::PredictOptions;
 use tsal::eval::score::Missing;
 use tsal::eval::{evaluate, EvalList, Scoring};
@@ -61,16 +61,7 @@ fn evaluate_in_memory_equals_tsal_eval_on_the_snapshot() {
     let eval_lists: Vec<EvalList> =
         lists.iter().map(|l| EvalList::read(l, &[], 68, 2).unwrap()).collect();
     let opts = PredictOptions {
-        aug: AugParams {
-            pre_crop_expand: 0.2,
-            crop_width: 64,
-            crop_height: 64,
-            scale_prob: 0.0,
-            scale_min: 1.0,
-            scale_max: 1.0,
-            rotate_max: 0.0,
-            crop_perturb_max: 0.0,
-        },
+        crop: CropSpec { expand: 0.2, width: 64, height: 64 },
         num_pts: meta.num_pts,
         radius: cfg.argmax as i64,
         batch_size: 7,

@@ -33,9 +33,7 @@ fn config(workers: usize) -> LoaderConfig {
         seed: 7,
         clips_per_batch: 2,
         aug: AugParams {
-            pre_crop_expand: 0.2,
-            crop_width: 64,
-            crop_height: 64,
+            crop: tsal::data::crop::CropSpec { expand: 0.2, width: 64, height: 64 },
             scale_prob: 1.0,
             scale_min: 0.9,
             scale_max: 1.1,

@@ -3,6 +3,7 @@
 use tch::{nn, Device};
 use tsal::config::ModelConfig;
 use tsal::data::augment::AugParams;
+use tsal::data::crop::{crop, CropSpec};
 use tsal::eval::predict::{predict, PredictOptions};
 use tsal::formats::list;
 use tsal::models::{Detector, DetectorSpec};
@@ -29,19 +30,10 @@ fn predictions_do_not_depend_on_batching_and_map_back_into_the_box() {
     let cfg = ModelConfig::load(std::path::Path::new("configs/tiny/Detector.config")).unwrap();
     let vs = nn::VarStore::new(Device::Cpu);
     let det = Detector::new(&vs.root(), DetectorSpec::new(&cfg, 68).unwrap());
-    let aug = AugParams {
-        pre_crop_expand: 0.2,
-        crop_width: 64,
-        crop_height: 64,
-        scale_prob: 0.0,
-        scale_min: 1.0,
-        scale_max: 1.0,
-        rotate_max: 0.0,
-        crop_perturb_max: 0.0,
-    };
+    let spec = CropSpec { expand: 0.2, width: 64, height: 64 };
     let run = |batch_size, workers| {
         let o = PredictOptions {
-            aug: aug.clone(),
+            crop: spec,
             num_pts: 68,
             radius: 4,
             batch_size,
@@ -76,4 +68,61 @@ fn predictions_do_not_depend_on_batching_and_map_back_into_the_box() {
         }
     }
     assert!(a.frames_per_second() > 0.0);
+}
+
+/// The public crop of one in-memory image (what eval and the demo use) equals, bit for bit,
+/// the training loader's clip with no random draw, and its map returns crop points to the
+/// original image.
+#[test]
+fn the_public_crop_equals_the_loaders_evaluation_crop() {
+    use tsal::data::clip::{Clip, ClipKind};
+    use tsal::data::sample::{ClipBuilder, TargetParams};
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("data");
+    let opts = SynthOptions {
+        images: 6,
+        videos: 1,
+        frames: 2,
+        avi: false,
+        threads: 1,
+        ..SynthOptions::quickstart(out.clone())
+    };
+    tsal::synth::generate(&opts).unwrap();
+    let entries = list::read(&out.join("lists/300W/300w.train.GTB"), &[]).unwrap();
+    for spec in [
+        CropSpec { expand: 0.2, width: 64, height: 64 },
+        CropSpec { expand: 0.5, width: 128, height: 64 },
+    ] {
+        let aug = AugParams::none(spec);
+        let targets = TargetParams {
+            num_pts: 68,
+            sigma: 1.0,
+            shape: tsal::codec::heatmap::Shape::Gaussian,
+            cutoff: 0.0,
+        };
+        let builder = ClipBuilder { entries: &entries, aug: &aug, targets: &targets, cache: None };
+        for (i, e) in entries.iter().enumerate().take(3) {
+            let clip = Clip { kind: ClipKind::Views, frames: vec![i], padded: 0 };
+            let sample = builder.build(&clip, None).unwrap();
+            let img = tsal::formats::image_io::decode(&e.image).unwrap().to_rgb8();
+            let c = crop(&img, e.bbox, &spec);
+            assert_eq!(c.pixels.len(), 3 * spec.pixels());
+            assert_eq!(c.pixels, sample.images, "line {i}, {spec:?}");
+            // The loader composes a no-op draw after the crop: equal to rounding.
+            let (m, n) = (c.to_original.0, sample.to_original[0].0);
+            for (u, v) in m.iter().flatten().zip(n.iter().flatten()) {
+                assert!((u - v).abs() < 1e-9, "{m:?} vs {n:?}");
+            }
+            // The crop's corners are the expanded box's corners.
+            let b = e.bbox;
+            let (w, h) = (b[2] - b[0], b[3] - b[1]);
+            let tl = c.to_original.apply([0.0, 0.0]);
+            let br = c.to_original.apply([spec.width as f64, spec.height as f64]);
+            let want_tl = [b[0] - spec.expand * w, b[1] - spec.expand * h];
+            let want_br = [b[2] + spec.expand * w, b[3] + spec.expand * h];
+            for (g, e) in tl.iter().chain(&br).zip(want_tl.iter().chain(&want_br)) {
+                assert!((g - e).abs() < 1e-9, "{tl:?} {br:?} vs {want_tl:?} {want_br:?}");
+            }
+        }
+    }
 }

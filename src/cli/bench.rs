@@ -132,9 +132,7 @@ fn bench_data(a: &DataBench) -> Result<ExitCode> {
         clips_per_batch: a.batch_size,
         // The reference invocation's augmentation and σ 6 (spec §2).
         aug: AugParams {
-            pre_crop_expand: 0.2,
-            crop_width: a.size,
-            crop_height: a.size,
+            crop: crate::data::crop::CropSpec { expand: 0.2, width: a.size, height: a.size },
             scale_prob: 1.0,
             scale_min: 0.9,
             scale_max: 1.1,

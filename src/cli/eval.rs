@@ -5,7 +5,7 @@
 //! list line and annotation is read and checked, every image is found, every detector is
 //! loaded. The output folder is built aside and appears only when the evaluation succeeded.
 use crate::config::limits;
-use crate::data::augment::AugParams;
+use crate::data::crop::CropSpec;
 use crate::eval::evaluate::{self, check_scored, EvalList, Scoring};
 use crate::eval::nme::Normaliser;
 use crate::eval::predict::PredictOptions;
@@ -234,15 +234,10 @@ fn eval_model(
     for (role, _vs, det, meta, cfg) in &detectors {
         crate::interrupt::check()?;
         let opts = PredictOptions {
-            aug: AugParams {
-                pre_crop_expand: a.pre_crop_expand,
-                crop_width: a.crop_width,
-                crop_height: a.crop_height,
-                scale_prob: 0.0,
-                scale_min: 1.0,
-                scale_max: 1.0,
-                rotate_max: 0.0,
-                crop_perturb_max: 0.0,
+            crop: CropSpec {
+                expand: a.pre_crop_expand,
+                width: a.crop_width,
+                height: a.crop_height,
             },
             num_pts: meta.num_pts,
             radius: cfg.argmax as i64,

@@ -210,9 +210,11 @@ impl RunConfig {
             seed: self.rand_seed,
             clips_per_batch: a.batch_size,
             aug: AugParams {
-                pre_crop_expand: a.pre_crop_expand,
-                crop_width: a.crop_width,
-                crop_height: a.crop_height,
+                crop: crate::data::crop::CropSpec {
+                    expand: a.pre_crop_expand,
+                    width: a.crop_width,
+                    height: a.crop_height,
+                },
                 scale_prob: a.scale_prob,
                 scale_min: a.scale_min,
                 scale_max: a.scale_max,

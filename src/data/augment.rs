@@ -5,6 +5,7 @@
 //!
 //! Pixel coordinates are pixel centres (0-based), as in the `.pts` files.
 use super::clip::{Clip, ClipKind};
+pub use super::crop::CropSpec;
 use crate::formats::list::ListEntry;
 use image::RgbImage;
 use rand::Rng;
@@ -63,12 +64,11 @@ impl Affine {
     }
 }
 
-/// The augmentation flags of `tsal train` (spec §2, §4.4).
+/// The crop and the random augmentation of `tsal train` (spec §2, §4.4).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AugParams {
-    pub pre_crop_expand: f64,
-    pub crop_width: u32,
-    pub crop_height: u32,
+    /// The deterministic part: expanded box → crop.
+    pub crop: CropSpec,
     pub scale_prob: f64,
     pub scale_min: f64,
     pub scale_max: f64,
@@ -83,6 +83,20 @@ pub struct Draw {
     pub degrees: f64,
     /// Centre jitter in crop pixels.
     pub shift: [f64; 2],
+}
+
+impl AugParams {
+    /// No random part: the evaluation transform of `crop`.
+    pub fn none(crop: CropSpec) -> Self {
+        AugParams {
+            crop,
+            scale_prob: 0.0,
+            scale_min: 1.0,
+            scale_max: 1.0,
+            rotate_max: 0.0,
+            crop_perturb_max: 0.0,
+        }
+    }
 }
 
 impl Draw {
@@ -106,14 +120,11 @@ impl Draw {
 /// Original-image pixels → crop pixels for face box `bbox` and `draw` (`Draw::NONE` = the
 /// deterministic evaluation transform: the expanded box resized to the crop).
 pub fn crop_matrix(bbox: [f64; 4], p: &AugParams, draw: &Draw) -> Affine {
-    let (w, h) = (bbox[2] - bbox[0], bbox[3] - bbox[1]);
-    let (x1, y1) = (bbox[0] - w * p.pre_crop_expand, bbox[1] - h * p.pre_crop_expand);
-    let (bw, bh) = (w * (1.0 + 2.0 * p.pre_crop_expand), h * (1.0 + 2.0 * p.pre_crop_expand));
-    let (cw, ch) = (p.crop_width as f64, p.crop_height as f64);
-    // The expanded box's edges go to the crop's edges: x ↦ (x − X1)·W/Wbox (reference PreCrop +
-    // TrainScale2WH), then scale and rotate about the crop centre and shift it.
-    Affine::translate(-x1, -y1)
-        .then(&Affine::scale(cw / bw, ch / bh))
+    let (cw, ch) = (p.crop.width as f64, p.crop.height as f64);
+    // The expanded box's edges go to the crop's edges ([`CropSpec::matrix`]), then scale and
+    // rotate about the crop centre and shift it.
+    p.crop
+        .matrix(bbox)
         .then(&Affine::translate(-cw / 2.0, -ch / 2.0))
         .then(&Affine::scale(draw.scale, draw.scale))
         .then(&Affine::rotate(draw.degrees))
@@ -190,9 +201,9 @@ impl Region {
 /// The largest zoom (crop pixels per source pixel) of any draw of `p` on `bbox`, and the
 /// smallest.
 fn zoom_range(bbox: [f64; 4], p: &AugParams) -> (f64, f64) {
-    let grow = 1.0 + 2.0 * p.pre_crop_expand;
+    let grow = 1.0 + 2.0 * p.crop.expand;
     let (bw, bh) = ((bbox[2] - bbox[0]) * grow, (bbox[3] - bbox[1]) * grow);
-    let base = (p.crop_width as f64 / bw * p.crop_height as f64 / bh).sqrt();
+    let base = (p.crop.width as f64 / bw * p.crop.height as f64 / bh).sqrt();
     let on = p.scale_prob > 0.0;
     let smallest = if on { p.scale_min.min(1.0) } else { 1.0 };
     // Draw::NONE (evaluation) has scale 1 whatever the flags.
@@ -216,9 +227,9 @@ pub fn shrink_factor(bbox: [f64; 4], p: &AugParams) -> u32 {
 /// antialiasing block and the bilinear neighbour, in blocks of [`shrink_factor`]). Not clamped
 /// to the image.
 pub fn reach(bbox: [f64; 4], p: &AugParams) -> [u32; 4] {
-    let grow = 1.0 + 2.0 * p.pre_crop_expand;
+    let grow = 1.0 + 2.0 * p.crop.expand;
     let (bw, bh) = ((bbox[2] - bbox[0]) * grow, (bbox[3] - bbox[1]) * grow);
-    let (cw, ch) = (p.crop_width as f64, p.crop_height as f64);
+    let (cw, ch) = (p.crop.width as f64, p.crop.height as f64);
     let smallest = if p.scale_prob > 0.0 { p.scale_min.min(1.0) } else { 1.0 };
     // Crop pixels from the crop centre to a corner, before the scale, with the largest shift.
     let d = (0.5 * cw.hypot(ch) + p.crop_perturb_max.abs() * std::f64::consts::SQRT_2) / smallest;
@@ -255,6 +266,12 @@ impl<'a> View<'a> {
 /// pixel centres aligned, the fill colour outside the full image. When the map shrinks the held
 /// pixels by more than 2×, they are first averaged over k×k blocks (k = ⌊1/zoom⌋) so the
 /// result is antialiased.
+/// Warp a whole in-memory image into a `w × h` crop through `m` (as [`warp`] on
+/// [`Region::whole`], without taking the image).
+pub fn warp_image(img: &RgbImage, m: &Affine, w: u32, h: u32) -> RgbImage {
+    warp_view(View::whole(img), m, w, h)
+}
+
 pub fn warp(src: &Region, m: &Affine, w: u32, h: u32) -> RgbImage {
     if src.shrink > 1 {
         // Held pixels → full-image pixels: block (i, j) is centred at origin + k·(i, j) + (k−1)/2.

@@ -5,6 +5,7 @@ pub mod augment;
 pub mod batch;
 pub mod cache;
 pub mod clip;
+pub mod crop;
 pub mod debug;
 pub mod loader;
 pub mod sample;

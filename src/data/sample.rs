@@ -10,9 +10,8 @@ use anyhow::Result;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// ImageNet normalisation (spec §4.4).
-pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-pub const STD: [f32; 3] = [0.229, 0.224, 0.225];
+use super::crop::{normalise_into, normalise_table};
+pub use super::crop::{MEAN, STD};
 
 /// What the targets need besides the augmentation.
 #[derive(Clone, Debug)]
@@ -46,17 +45,6 @@ pub struct HostSample {
     pub labelled: Vec<bool>,
     /// `[F]` crop → original-image maps.
     pub to_original: Vec<Affine>,
-}
-
-/// `(v/255 − mean)/std` for every byte value and channel.
-fn normalise_table() -> [[f32; 256]; 3] {
-    let mut t = [[0f32; 256]; 3];
-    for (c, row) in t.iter_mut().enumerate() {
-        for (v, x) in row.iter_mut().enumerate() {
-            *x = (v as f32 / 255.0 - MEAN[c]) / STD[c];
-        }
-    }
-    t
 }
 
 /// Time spent in each step of [`build_timed`], summed over frames (`tsal bench data
@@ -97,7 +85,7 @@ impl ClipBuilder<'_> {
         times: &mut PhaseTimes,
     ) -> Result<HostSample> {
         let ClipBuilder { entries, aug, targets: tp, cache } = *self;
-        let (w, h) = (aug.crop_width, aug.crop_height);
+        let (w, h) = (aug.crop.width, aug.crop.height);
         let (gw, gh) = ((w / 8) as usize, (h / 8) as usize);
         let training = rng.is_some();
         let mats: Vec<Affine> = match rng {
@@ -154,16 +142,7 @@ impl ClipBuilder<'_> {
             times.warp += t.elapsed();
 
             let t = Instant::now();
-            let plane = (w * h) as usize;
-            let base = s.images.len();
-            s.images.resize(base + 3 * plane, 0.0);
-            let (r, rest) = s.images[base..].split_at_mut(plane);
-            let (g, b) = rest.split_at_mut(plane);
-            for (k, px) in img.as_raw().chunks_exact(3).enumerate() {
-                r[k] = table[0][px[0] as usize];
-                g[k] = table[1][px[1] as usize];
-                b[k] = table[2][px[2] as usize];
-            }
+            normalise_into(&img, &table, &mut s.images);
             times.normalise += t.elapsed();
 
             let labelled = frame.points.is_some();

@@ -1,24 +1,23 @@
 //! Batched inference over list lines (issue #5): each line is cropped with the deterministic
-//! evaluation transform (the expanded box resized to the crop; no random draw), the detector's
-//! last-stage heatmaps are read by soft-argmax, and the points are mapped back to
-//! original-image pixels through the crop's inverse. Worker threads decode and crop the next
-//! batches while the device runs the current one; a line repeating an earlier (image, box) is
-//! predicted once.
+//! crop ([`crate::data::crop`]: the expanded box resized to the crop; no random draw), the
+//! detector's last-stage heatmaps are read by soft-argmax, and the points are mapped back to
+//! original-image pixels through the crop's inverse ([`predict_batch`], which the demo feeds
+//! with video frames). Worker threads decode and crop the next batches while the device runs
+//! the current one; a line repeating an earlier (image, box) is predicted once.
 use crate::codec::heatmap::soft_argmax;
-use crate::data::augment::AugParams;
-use crate::data::clip::{Clip, ClipKind};
-use crate::data::sample::{ClipBuilder, HostSample, TargetParams};
+use crate::data::augment::Affine;
+use crate::data::crop::{crop, CropSpec, Cropped};
+use crate::formats::image_io;
 use crate::formats::list::ListEntry;
 use crate::models::Detector;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use std::collections::HashMap;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 #[derive(Clone, Debug)]
 pub struct PredictOptions {
-    /// Crop size and `pre_crop_expand` (the random parts are not used).
-    pub aug: AugParams,
+    pub crop: CropSpec,
     pub num_pts: usize,
     /// Soft-argmax radius in heatmap cells (the model config's `argmax`).
     pub radius: i64,
@@ -42,6 +41,40 @@ impl Predictions {
     }
 }
 
+/// The landmarks of a batch of crops: `pixels` `[B, 3, H, W]` (normalised, on the detector's
+/// device) through the detector in evaluation mode, the last stage's first `num_pts` heatmaps
+/// read by soft-argmax of `radius` cells, and each face's points taken back to original-image
+/// pixels by its `to_original` map. A libtorch failure (memory) is an error, not a panic.
+pub fn predict_batch(
+    det: &Detector,
+    pixels: &Tensor,
+    to_original: &[Affine],
+    num_pts: usize,
+    radius: i64,
+) -> Result<Vec<Vec<[f64; 2]>>> {
+    let size = pixels.size();
+    let out =
+        crate::guard::catch(|| tch::no_grad(|| det.forward_t(pixels, false))).map_err(|e| {
+            anyhow!(
+                "the detector failed on a batch of {size:?} on {:?} (lower --batch_size?): {e}",
+                pixels.device()
+            )
+        })?;
+    let last = out.stages.last().ok_or_else(|| anyhow!("the detector has no stage"))?;
+    let heat = last.narrow(1, 0, num_pts as i64);
+    let xy = soft_argmax(&heat, radius).xy.to_device(Device::Cpu).to_kind(Kind::Double);
+    let xy: Vec<f64> = Vec::<f64>::try_from(xy.flatten(0, -1))?;
+    Ok(to_original
+        .iter()
+        .enumerate()
+        .map(|(j, back)| {
+            (0..num_pts)
+                .map(|p| back.apply([xy[(j * num_pts + p) * 2], xy[(j * num_pts + p) * 2 + 1]]))
+                .collect()
+        })
+        .collect())
+}
+
 /// Predict every line of `entries` with `det`.
 pub fn predict(det: &Detector, entries: &[ListEntry], o: &PredictOptions) -> Result<Predictions> {
     let t0 = Instant::now();
@@ -59,28 +92,20 @@ pub fn predict(det: &Detector, entries: &[ListEntry], o: &PredictOptions) -> Res
             })
         })
         .collect();
-    // Targets are not needed: build them for no landmark at all (unlabelled), which is free.
-    let targets = TargetParams {
-        num_pts: o.num_pts,
-        sigma: 1.0,
-        shape: crate::codec::heatmap::Shape::Gaussian,
-        cutoff: 0.0,
-    };
-    let unlabelled: Vec<ListEntry> =
-        entries.iter().map(|e| ListEntry { annotation: None, ..e.clone() }).collect();
-    let builder = ClipBuilder { entries: &unlabelled, aug: &o.aug, targets: &targets, cache: None };
-    let (w, h) = (o.aug.crop_width as i64, o.aug.crop_height as i64);
+    let (w, h) = (o.crop.width as i64, o.crop.height as i64);
     let batches: Vec<&[usize]> = distinct.chunks(o.batch_size.max(1)).collect();
     let mut points: Vec<Vec<[f64; 2]>> = vec![Vec::new(); distinct.len()];
     std::thread::scope(|s| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<HostSample>>>(2);
-        let builder = &builder;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Cropped>>>(2);
         let batches = &batches;
         s.spawn(move || {
             for b in batches.iter() {
                 let r = crate::parallel::map(b, o.workers, None, |&i| {
-                    let clip = Clip { kind: ClipKind::Views, frames: vec![i], padded: 0 };
-                    builder.build(&clip, None)
+                    let e = &entries[i];
+                    let img = image_io::decode(&e.image)
+                        .with_context(|| format!("{}: image {}", e.origin, e.image.display()))?
+                        .to_rgb8();
+                    Ok(crop(&img, e.bbox, &o.crop))
                 });
                 let stop = r.is_err();
                 if tx.send(r).is_err() || stop {
@@ -91,33 +116,16 @@ pub fn predict(det: &Detector, entries: &[ListEntry], o: &PredictOptions) -> Res
         let mut k = 0;
         for (b, got) in batches.iter().zip(rx.iter()) {
             crate::interrupt::check()?;
-            let samples = got?;
-            let pixels: Vec<f32> = samples.iter().flat_map(|s| s.images.iter().copied()).collect();
+            let crops = got?;
+            let pixels: Vec<f32> = crops.iter().flat_map(|c| c.pixels.iter().copied()).collect();
             let x = Tensor::f_from_slice(&pixels)?
                 .f_view([b.len() as i64, 3, h, w])?
                 .f_to_device(o.device)?;
-            // An allocation the batch size and crop make too large is an error, not a panic.
-            let out =
-                crate::guard::catch(|| tch::no_grad(|| det.forward_t(&x, false))).map_err(|e| {
-                    anyhow!(
-                        "the detector failed on a batch of {} crops of {w}x{h} on {:?} \
-                         (lower --batch_size?): {e}",
-                        b.len(),
-                        o.device
-                    )
-                })?;
-            let last = out.stages.last().ok_or_else(|| anyhow!("the detector has no stage"))?;
-            let heat = last.narrow(1, 0, o.num_pts as i64);
-            let xy = soft_argmax(&heat, o.radius).xy.to_device(Device::Cpu).to_kind(Kind::Double);
-            let xy: Vec<f64> = Vec::<f64>::try_from(xy.flatten(0, -1))?;
-            for (j, s) in samples.iter().enumerate() {
-                let back = s.to_original[0];
-                points[k + j] = (0..o.num_pts)
-                    .map(|p| {
-                        let q = [xy[(j * o.num_pts + p) * 2], xy[(j * o.num_pts + p) * 2 + 1]];
-                        back.apply(q)
-                    })
-                    .collect();
+            let back: Vec<Affine> = crops.iter().map(|c| c.to_original).collect();
+            for (j, p) in
+                predict_batch(det, &x, &back, o.num_pts, o.radius)?.into_iter().enumerate()
+            {
+                points[k + j] = p;
             }
             k += b.len();
         }
