@@ -62,17 +62,21 @@ fn reference_invocation_parses() {
     let o = tsal(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let a = &cfg["args"];
-    assert_eq!(a["batch_size"], 8);
-    assert_eq!(a["sigma"], 6.0);
-    assert_eq!(a["eval_ilists"].as_array().unwrap().len(), 3);
-    assert_eq!(a["eval_vlists"].as_array().unwrap().len(), 1);
-    assert_eq!(a["heatmap_type"], "gaussian");
-    assert_eq!(a["crop_height"], 256);
-    assert_eq!(cfg["rand_seed"], 63270);
-    assert_eq!(cfg["model"]["arch"], "cpm_vgg16");
-    assert_eq!(cfg["opt"]["schedule"], serde_json::json!([90, 110, 130]));
-    assert_eq!(cfg["tracker"]["loss"]["w_smooth"], 50.0);
+    assert_eq!(cfg["data"]["batch_size"], 8);
+    assert_eq!(cfg["targets"]["sigma"], 6.0);
+    assert_eq!(cfg["data"]["eval_ilists"].as_array().unwrap().len(), 3);
+    assert_eq!(cfg["data"]["eval_vlists"].as_array().unwrap().len(), 1);
+    assert_eq!(cfg["targets"]["heatmap_type"], "gaussian");
+    assert_eq!(cfg["crop"], serde_json::json!({"expand": 0.2, "width": 256, "height": 256}));
+    assert_eq!(cfg["run"]["rand_seed"], 63270);
+    assert_eq!(cfg["model"]["path"], "configs/Detector.config");
+    assert_eq!(cfg["model"]["config"]["arch"], "cpm_vgg16");
+    assert_eq!(cfg["opt"]["config"]["schedule"], serde_json::json!([90, 110, 130]));
+    assert_eq!(cfg["tracker"]["config"]["loss"]["w_smooth"], 50.0);
+    // The printed configuration reads back as the same RunConfig (what config.json will hold).
+    let back: tsal::config::RunConfig = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(serde_json::to_value(&back).unwrap(), cfg);
+    back.validate().unwrap();
 }
 
 #[test]
@@ -119,15 +123,15 @@ fn kebab_case_aliases_parse() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(cfg["args"]["batch_size"], 3);
-    assert_eq!(cfg["args"]["heatmap_type"], "laplacian");
+    assert_eq!(cfg["data"]["batch_size"], 3);
+    assert_eq!(cfg["targets"]["heatmap_type"], "laplacian");
 }
 
 #[test]
 fn random_seed_is_drawn_and_recorded() {
     let o = tsal(&["train", "--train_lists", "a", "--save_path", "s", "--print_config"]);
     let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let seed = cfg["rand_seed"].as_u64().unwrap();
+    let seed = cfg["run"]["rand_seed"].as_u64().unwrap();
     assert!((1..=100_000).contains(&seed), "{seed}");
 }
 

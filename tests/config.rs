@@ -216,7 +216,12 @@ fn train_flags_make_the_loader_config() {
     ])
     .unwrap();
     let Command::Train(args) = cli.command else { panic!("not train") };
-    let l = args.resolve().unwrap().loader_config();
+    let run = args.resolve().unwrap();
+    // The resolved configuration survives JSON (what config.json will hold) unchanged.
+    let back: tsal::config::RunConfig =
+        serde_json::from_str(&serde_json::to_string_pretty(&run).unwrap()).unwrap();
+    assert_eq!(back, run);
+    let l = run.loader_config();
     assert_eq!((l.seed, l.workers, l.clips_per_batch), (5, 2, 3));
     assert!((l.targets.sigma - 6.0).abs() < 1e-12, "σ = 5 × 1.2");
     assert_eq!(l.targets.shape, tsal::codec::heatmap::Shape::Laplacian);

@@ -1,11 +1,11 @@
 //! `tsal train`: the flags of the reference `exps/main.py` (spec §2), with their original
 //! snake_case spelling and kebab-case aliases. Where the reference had no default, the value of
 //! its documented invocation (README / `scripts/dual_model.sh`) is the default.
-use crate::codec::heatmap::Shape;
-use crate::config::{ModelConfig, OptConfig};
-use crate::data::augment::AugParams;
-use crate::data::loader::LoaderConfig;
-use crate::data::sample::TargetParams;
+use crate::config::run::{
+    AugmentConfig, DataConfig, HeatmapShape, Loaded, RunConfig, RunSection, TargetConfig,
+};
+use crate::config::{ModelConfig, OptConfig, TrackerConfig};
+use crate::data::crop::CropSpec;
 use crate::formats::list::PathMap;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -172,72 +172,9 @@ pub struct TrainArgs {
     pub rma_model: Option<bool>,
 }
 
-/// Everything a run is made of, resolved: flags, the loaded configs and the seed. Printed and
-/// saved at the start of a run.
-#[derive(Debug, Serialize)]
-pub struct RunConfig {
-    pub args: TrainArgs,
-    pub rand_seed: u64,
-    pub model: ModelConfig,
-    pub opt: OptConfig,
-    pub tracker: crate::config::TrackerConfig,
-}
-
-impl RunConfig {
-    /// The VGG16 file for the trunk, or `None` to start from scratch. A model config that says
-    /// `pretrained` without `--pretrained FILE` is an error unless `--no_pretrained` is given:
-    /// tsal never downloads, and never silently skips.
-    pub fn trunk_weights(&self) -> Result<Option<&std::path::Path>> {
-        let a = &self.args;
-        if self.model.pretrained && a.pretrained.is_none() && !a.no_pretrained {
-            bail!(
-                "{} says `pretrained`: pass --pretrained vgg16-397923af.pth (torchvision's \
-                 ImageNet VGG16; tsal never downloads) or --no_pretrained",
-                a.model_config.display()
-            );
-        }
-        Ok(if a.no_pretrained { None } else { a.pretrained.as_deref() })
-    }
-}
-
-impl RunConfig {
-    /// The training loader's settings: augmentation and targets from the flags (σ in input
-    /// pixels × `--scale_eval`, as the reference's `sigma * scale_eval`), the resolved seed.
-    pub fn loader_config(&self) -> LoaderConfig {
-        let a = &self.args;
-        LoaderConfig {
-            workers: a.workers,
-            seed: self.rand_seed,
-            clips_per_batch: a.batch_size,
-            aug: AugParams {
-                crop: crate::data::crop::CropSpec {
-                    expand: a.pre_crop_expand,
-                    width: a.crop_width,
-                    height: a.crop_height,
-                },
-                scale_prob: a.scale_prob,
-                scale_min: a.scale_min,
-                scale_max: a.scale_max,
-                rotate_max: a.rotate_max as f64,
-                crop_perturb_max: a.crop_perturb_max as f64,
-            },
-            targets: TargetParams {
-                num_pts: a.num_pts,
-                sigma: a.sigma * a.scale_eval,
-                shape: match a.heatmap_type {
-                    HeatmapType::Gaussian => Shape::Gaussian,
-                    HeatmapType::Laplacian => Shape::Laplacian,
-                },
-                cutoff: a.heatmap_cutoff,
-            },
-            cache_bytes: a.cache_images.then_some(a.cache_mb.saturating_mul(1 << 20)),
-            skip_bad: a.skip_bad,
-        }
-    }
-}
-
 impl TrainArgs {
-    /// Check the flags against each other and load the configs they name.
+    /// Resolve the flags into a [`RunConfig`]: load the configs they name, draw the seed when
+    /// none was given, and check everything ([`RunConfig::validate`]).
     pub fn resolve(&self) -> Result<RunConfig> {
         if self.arg_flip {
             bail!("--arg_flip: horizontal flipping is not supported (the reference asserts it is off)");
@@ -245,52 +182,69 @@ impl TrainArgs {
         if self.rma_model == Some(false) {
             bail!("--Rma_model false: TSAL always trains the student (the reference crashed without it)");
         }
-        use crate::config::limits;
-        let mid = (self.scale_min + self.scale_max) / 2.0;
-        if !(self.scale_min > 0.0 && self.scale_min <= self.scale_max && self.scale_max <= 10.0) {
-            bail!(
-                "--scale_min {} / --scale_max {}: need 0 < min <= max <= 10",
-                self.scale_min,
-                self.scale_max
-            );
-        }
-        let matches_mid = (self.scale_eval - mid).abs() <= 1e-9; // false for NaN
-        if !matches_mid {
-            bail!(
-                "--scale_eval {} must equal (scale_min + scale_max) / 2 = {mid} (as the reference asserts)",
-                self.scale_eval
-            );
-        }
-        if !(0.0..=1.0).contains(&self.scale_prob) {
-            bail!("--scale_prob {}: must be a probability in [0, 1]", self.scale_prob);
-        }
-        limits::positive("--sigma", self.sigma)?;
-        limits::pre_crop_expand(self.pre_crop_expand)?;
-        // The trackers run on every training crop.
-        limits::crop(self.crop_width, self.crop_height, limits::Consumer::Tracker)?;
-        limits::count("--clip_frames", self.clip_frames as i64, 1000)?;
-        if !(0.0..1.0).contains(&self.heatmap_cutoff) {
-            bail!("--heatmap_cutoff {}: must be in [0, 1)", self.heatmap_cutoff);
-        }
-        limits::count("--batch_size", self.batch_size as i64, 100_000)?;
-        limits::count("--num_pts", self.num_pts as i64, limits::MAX_POINTS)?;
         if !self.eval_once && self.train_lists.is_empty() {
             bail!("--train_lists: at least one training list is needed (or --eval_once)");
         }
         if self.eval_once && self.load_test_model.is_none() {
             bail!("--eval_once needs --load_test_model SNAPSHOT");
         }
-        let model = ModelConfig::load(&self.model_config).context("--model_config")?;
-        if let Some(p) = &self.pretrained {
-            if !p.is_file() {
-                bail!("--pretrained {}: file not found", p.display());
-            }
-        }
-        let opt = OptConfig::load(&self.opt_config).context("--opt_config")?;
-        let tracker =
-            crate::config::TrackerConfig::load(&self.tracker_config).context("--tracker_config")?;
-        let rand_seed = self.rand_seed.unwrap_or_else(|| rand::random_range(1..=100_000));
-        Ok(RunConfig { args: self.clone(), rand_seed, model, opt, tracker })
+        let cfg = RunConfig {
+            data: DataConfig {
+                train_lists: self.train_lists.clone(),
+                eval_ilists: self.eval_ilists.clone(),
+                eval_vlists: self.eval_vlists.clone(),
+                path_map: self.path_map.clone(),
+                num_pts: self.num_pts,
+                data_indicator: self.data_indicator.clone(),
+                clip_frames: self.clip_frames,
+                batch_size: self.batch_size,
+                workers: self.workers,
+                cache_mb: self.cache_images.then_some(self.cache_mb),
+                skip_bad: self.skip_bad,
+            },
+            crop: CropSpec {
+                expand: self.pre_crop_expand,
+                width: self.crop_width,
+                height: self.crop_height,
+            },
+            augment: AugmentConfig {
+                scale_prob: self.scale_prob,
+                scale_min: self.scale_min,
+                scale_max: self.scale_max,
+                scale_eval: self.scale_eval,
+                rotate_max: self.rotate_max as f64,
+                crop_perturb_max: self.crop_perturb_max as f64,
+            },
+            targets: TargetConfig {
+                sigma: self.sigma,
+                heatmap_type: match self.heatmap_type {
+                    HeatmapType::Gaussian => HeatmapShape::Gaussian,
+                    HeatmapType::Laplacian => HeatmapShape::Laplacian,
+                },
+                heatmap_cutoff: self.heatmap_cutoff,
+            },
+            model: Loaded {
+                path: self.model_config.clone(),
+                config: ModelConfig::load(&self.model_config).context("--model_config")?,
+            },
+            opt: Loaded {
+                path: self.opt_config.clone(),
+                config: OptConfig::load(&self.opt_config).context("--opt_config")?,
+            },
+            tracker: Loaded {
+                path: self.tracker_config.clone(),
+                config: TrackerConfig::load(&self.tracker_config).context("--tracker_config")?,
+            },
+            pretrained: self.pretrained.clone(),
+            no_pretrained: self.no_pretrained,
+            run: RunSection {
+                save_path: self.save_path.clone(),
+                rand_seed: self.rand_seed.unwrap_or_else(|| rand::random_range(1..=100_000)),
+                print_freq: self.print_freq,
+            },
+        };
+        cfg.validate()?;
+        Ok(cfg)
     }
 }
 

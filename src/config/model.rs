@@ -1,12 +1,12 @@
 //! The detector's model configuration (`configs/Detector.config`, spec §3.2).
 use super::TypedConfig;
 use anyhow::{bail, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Keys of the reference `Detector.config`. The reference ignored `stages`, `argmax`,
 /// `dilation` and `pooling` (spec §3.2, §9.19); tsal gives `stages` and `argmax` their meaning.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// Architecture name; `cpm_vgg16` is the reference detector.
     pub arch: String,

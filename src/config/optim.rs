@@ -1,23 +1,23 @@
 //! Optimiser configuration (`configs/SGD.config`, `configs/optimizer.config`, spec §3.3).
 use super::TypedConfig;
 use anyhow::{bail, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OptimizerKind {
     Sgd,
     Adam,
 }
 
 /// How the heatmap MSE is reduced (`criterion`: `MSE-none` = sum, `MSE-avg` = mean).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reduction {
     Sum,
     Mean,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OptConfig {
     pub optimizer: OptimizerKind,
     /// Base learning rate (reference 5e-5); per-group multipliers apply (spec §5.1).

@@ -58,7 +58,7 @@ impl ListEntry {
 }
 
 /// A `--path_map OLD=NEW` prefix rewrite.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PathMap {
     pub old: String,
     pub new: String,

@@ -1,0 +1,191 @@
+//! The resolved configuration of a run (design.md: plain data that serialises and
+//! deserialises, imports no clap): every flag of `tsal train` in its section, with the
+//! contents of the config files it names, and the seed actually used. It is printed by
+//! `--print_config` and saved as the run's `config.json`; reading that file back gives the same
+//! value. [`RunConfig::validate`] holds every constraint between settings in one place. It
+//! sits above the pipeline it configures: it names `data` types, `data` never names it.
+use super::limits::{self, Consumer};
+use super::{ModelConfig, OptConfig, TrackerConfig};
+use crate::data::crop::CropSpec;
+use crate::formats::list::PathMap;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub data: DataConfig,
+    /// The deterministic crop (training draws its augmentation after it; evaluation uses it
+    /// alone).
+    pub crop: CropSpec,
+    pub augment: AugmentConfig,
+    pub targets: TargetConfig,
+    pub model: Loaded<ModelConfig>,
+    pub opt: Loaded<OptConfig>,
+    pub tracker: Loaded<TrackerConfig>,
+    /// ImageNet VGG16 weights for the trunk (`--pretrained`), or none.
+    pub pretrained: Option<PathBuf>,
+    /// Start the trunk from scratch although the model config says `pretrained`.
+    pub no_pretrained: bool,
+    pub run: RunSection,
+}
+
+/// A config file and what it held when the run was resolved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Loaded<T> {
+    pub path: PathBuf,
+    pub config: T,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataConfig {
+    pub train_lists: Vec<PathBuf>,
+    pub eval_ilists: Vec<PathBuf>,
+    pub eval_vlists: Vec<PathBuf>,
+    pub path_map: Vec<PathMap>,
+    pub num_pts: usize,
+    /// The reference's dataset name (stored; only its flipping used it).
+    pub data_indicator: String,
+    /// Frames per training clip.
+    pub clip_frames: usize,
+    /// Clips per batch.
+    pub batch_size: usize,
+    pub workers: usize,
+    /// Image cache budget in MiB (`--cache_images --cache_mb`), none without the cache.
+    pub cache_mb: Option<usize>,
+    pub skip_bad: bool,
+}
+
+/// The random part of the augmentation (spec §4.4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AugmentConfig {
+    pub scale_prob: f64,
+    pub scale_min: f64,
+    pub scale_max: f64,
+    /// Must be (scale_min + scale_max) / 2 (the reference asserts it); multiplies σ.
+    pub scale_eval: f64,
+    /// Degrees.
+    pub rotate_max: f64,
+    /// Crop pixels.
+    pub crop_perturb_max: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeatmapShape {
+    Gaussian,
+    Laplacian,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetConfig {
+    /// σ in input pixels, before × `scale_eval`.
+    pub sigma: f64,
+    pub heatmap_type: HeatmapShape,
+    /// Target values below this become 0 (the reference's 0.01).
+    pub heatmap_cutoff: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSection {
+    pub save_path: PathBuf,
+    /// The seed in use (drawn in 1..=100000 when none was given, and recorded here).
+    pub rand_seed: u64,
+    pub print_freq: usize,
+}
+
+impl RunConfig {
+    /// Every constraint on the settings, each error naming its flag.
+    pub fn validate(&self) -> Result<()> {
+        let (a, d) = (&self.augment, &self.data);
+        let ok_scales = a.scale_min > 0.0 && a.scale_min <= a.scale_max && a.scale_max <= 10.0;
+        if !ok_scales {
+            bail!(
+                "--scale_min {} / --scale_max {}: need 0 < min <= max <= 10",
+                a.scale_min,
+                a.scale_max
+            );
+        }
+        let mid = (a.scale_min + a.scale_max) / 2.0;
+        let matches_mid = (a.scale_eval - mid).abs() <= 1e-9; // false for NaN
+        if !matches_mid {
+            bail!(
+                "--scale_eval {} must equal (scale_min + scale_max) / 2 = {mid} (as the \
+                 reference asserts)",
+                a.scale_eval
+            );
+        }
+        if !(0.0..=1.0).contains(&a.scale_prob) {
+            bail!("--scale_prob {}: must be a probability in [0, 1]", a.scale_prob);
+        }
+        if !(a.rotate_max.is_finite() && (0.0..=180.0).contains(&a.rotate_max)) {
+            bail!("--rotate_max {}: needs degrees from 0 to 180", a.rotate_max);
+        }
+        if !(a.crop_perturb_max.is_finite() && a.crop_perturb_max >= 0.0) {
+            bail!("--crop_perturb_max {}: needs a number of pixels >= 0", a.crop_perturb_max);
+        }
+        limits::positive("--sigma", self.targets.sigma)?;
+        if !(0.0..1.0).contains(&self.targets.heatmap_cutoff) {
+            bail!("--heatmap_cutoff {}: must be in [0, 1)", self.targets.heatmap_cutoff);
+        }
+        limits::pre_crop_expand(self.crop.expand)?;
+        // The trackers run on every training crop.
+        limits::crop(self.crop.width, self.crop.height, Consumer::Tracker)?;
+        limits::count("--clip_frames", d.clip_frames as i64, 1000)?;
+        limits::count("--batch_size", d.batch_size as i64, 100_000)?;
+        limits::count("--num_pts", d.num_pts as i64, limits::MAX_POINTS)?;
+        if let Some(p) = &self.pretrained {
+            if !p.is_file() {
+                bail!("--pretrained {}: file not found", p.display());
+            }
+        }
+        Ok(())
+    }
+
+    /// The VGG16 file for the trunk, or `None` to start from scratch. A model config that says
+    /// `pretrained` without `--pretrained FILE` is an error unless `--no_pretrained` is given:
+    /// tsal never downloads, and never silently skips.
+    pub fn trunk_weights(&self) -> Result<Option<&Path>> {
+        if self.model.config.pretrained && self.pretrained.is_none() && !self.no_pretrained {
+            bail!(
+                "{} says `pretrained`: pass --pretrained vgg16-397923af.pth (torchvision's \
+                 ImageNet VGG16; tsal never downloads) or --no_pretrained",
+                self.model.path.display()
+            );
+        }
+        Ok(if self.no_pretrained { None } else { self.pretrained.as_deref() })
+    }
+}
+
+impl RunConfig {
+    /// The training loader's settings: the crop and augmentation, targets with σ in input
+    /// pixels × `scale_eval` (the reference's `sigma * scale_eval`), the seed.
+    pub fn loader_config(&self) -> crate::data::loader::LoaderConfig {
+        use crate::codec::heatmap::Shape;
+        let (a, d) = (&self.augment, &self.data);
+        crate::data::loader::LoaderConfig {
+            workers: d.workers,
+            seed: self.run.rand_seed,
+            clips_per_batch: d.batch_size,
+            aug: crate::data::augment::AugParams {
+                crop: self.crop,
+                scale_prob: a.scale_prob,
+                scale_min: a.scale_min,
+                scale_max: a.scale_max,
+                rotate_max: a.rotate_max,
+                crop_perturb_max: a.crop_perturb_max,
+            },
+            targets: crate::data::sample::TargetParams {
+                num_pts: d.num_pts,
+                sigma: self.targets.sigma * a.scale_eval,
+                shape: match self.targets.heatmap_type {
+                    HeatmapShape::Gaussian => Shape::Gaussian,
+                    HeatmapShape::Laplacian => Shape::Laplacian,
+                },
+                cutoff: self.targets.heatmap_cutoff,
+            },
+            cache_bytes: d.cache_mb.map(|mb| mb.saturating_mul(1 << 20)),
+            skip_bad: d.skip_bad,
+        }
+    }
+}
