@@ -30,20 +30,12 @@ pub enum BenchWhat {
 
 #[derive(clap::Args, Debug)]
 pub struct ModelBench {
-    #[arg(
-        long = "model_config",
-        visible_alias = "model-config",
-        default_value = "configs/Detector.config"
-    )]
-    pub model_config: PathBuf,
-    #[arg(
-        long = "tracker_config",
-        visible_alias = "tracker-config",
-        default_value = "configs/MFDS.json"
-    )]
-    pub tracker_config: PathBuf,
-    #[arg(long = "num_pts", visible_alias = "num-pts", default_value_t = 68)]
-    pub num_pts: usize,
+    #[command(flatten)]
+    pub detector: super::flags::DetectorConfig,
+    #[command(flatten)]
+    pub tracker: super::flags::TrackerConfig,
+    #[command(flatten)]
+    pub pts: super::flags::Points,
     /// Images per batch (tracker: frame pairs).
     #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = 8)]
     pub batch_size: i64,
@@ -389,9 +381,9 @@ fn bench_model(a: &ModelBench) -> Result<ExitCode> {
     let x = Tensor::randn([b, 3, s, s], (Kind::Float, device));
 
     // Detector.
-    let cfg = ModelConfig::load(&a.model_config)?;
+    let cfg = ModelConfig::load(&a.detector.model_config)?;
     let vs = nn::VarStore::new(device);
-    let det = Detector::new(&vs.root(), DetectorSpec::new(&cfg, a.num_pts)?);
+    let det = Detector::new(&vs.root(), DetectorSpec::new(&cfg, a.pts.num_pts)?);
     let macs = tch::no_grad(|| count_macs(|| det.forward_t(&x, false)).1) as f64 / b as f64;
     let fwd = time(device, a.warmup, a.iters, || {
         tch::no_grad(|| det.forward_t(&x, false));
@@ -411,7 +403,7 @@ fn bench_model(a: &ModelBench) -> Result<ExitCode> {
     drop((det, vs));
 
     // Tracker (both directions, as in training).
-    let tcfg = TrackerConfig::load(&a.tracker_config)?;
+    let tcfg = TrackerConfig::load(&a.tracker.tracker_config)?;
     let vs = nn::VarStore::new(device);
     let trk = PwcLite::new(&vs.root(), &tcfg)?;
     let y = Tensor::randn([b, 3, s, s], (Kind::Float, device));

@@ -4,15 +4,15 @@
 //! Everything that can be wrong with the inputs is found before the first prediction: every
 //! list line and annotation is read and checked, every image is found, every detector is
 //! loaded. The output folder is built aside and appears only when the evaluation succeeded.
+use super::flags;
 use crate::config::limits;
-use crate::data::crop::CropSpec;
 use crate::eval::evaluate::{self, check_scored, EvalList, Scoring};
 use crate::eval::nme::Normaliser;
 use crate::eval::predict::PredictOptions;
 use crate::eval::predictions::Source;
 use crate::eval::report::{self, ListReport};
 use crate::eval::score::{self, Missing};
-use crate::formats::list::{ListEntry, PathMap};
+use crate::formats::list::ListEntry;
 use crate::fsutil::StagedDir;
 use crate::snapshot::Role;
 use anyhow::{bail, Result};
@@ -50,27 +50,19 @@ pub struct EvalArgs {
     /// Run on the CPU even when CUDA is available.
     #[arg(long)]
     pub cpu: bool,
-    /// Evaluation crop: the face box expanded by this ratio per side (as in training).
-    #[arg(long = "pre_crop_expand", visible_alias = "pre-crop-expand", default_value_t = 0.2)]
-    pub pre_crop_expand: f64,
-    /// Evaluation crop width in pixels (as in training; a multiple of 32).
-    #[arg(long = "crop_width", visible_alias = "crop-width", default_value_t = 256)]
-    pub crop_width: u32,
-    /// Evaluation crop height in pixels (as in training; a multiple of 32).
-    #[arg(long = "crop_height", visible_alias = "crop-height", default_value_t = 256)]
-    pub crop_height: u32,
+    /// The evaluation crop (as in training).
+    #[command(flatten)]
+    pub crop: flags::Crop,
     /// Normaliser (default: inter-ocular for 68 points, face-size for 19, box otherwise).
     #[arg(long, value_enum)]
     pub normaliser: Option<Normaliser>,
-    /// Landmarks per face.
-    #[arg(long = "num_pts", visible_alias = "num-pts", default_value_t = 68)]
-    pub num_pts: usize,
+    #[command(flatten)]
+    pub pts: flags::Points,
     /// Output folder (default: next to the predictions or the snapshot, `<name>-eval`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Rewrite list path prefixes, OLD=NEW (repeatable).
-    #[arg(long = "path_map", visible_alias = "path-map", value_name = "OLD=NEW")]
-    pub path_map: Vec<PathMap>,
+    #[command(flatten)]
+    pub maps: flags::PathMaps,
     /// A face without a usable prediction: `skip` leaves it out (and counts it in the
     /// report), `fail` counts it as a failure at NME = ∞ in the failure rate, AUC and CED.
     #[arg(long, value_enum, default_value_t = Missing::Skip)]
@@ -109,13 +101,13 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
     if lists.is_empty() {
         bail!("--lists: give at least one list to evaluate");
     }
-    let norm = a.normaliser.unwrap_or(Normaliser::default_for(a.num_pts));
-    limits::count("--num_pts", a.num_pts as i64, limits::MAX_POINTS)?;
+    let norm = a.normaliser.unwrap_or(Normaliser::default_for(a.pts.num_pts));
+    limits::count("--num_pts", a.pts.num_pts as i64, limits::MAX_POINTS)?;
     let workers = a.workers.unwrap_or_else(crate::parallel::default_threads);
     limits::count("--workers", workers as i64, 1024)?;
     if a.model.is_some() {
-        limits::crop(a.crop_width, a.crop_height, limits::Consumer::Detector)?;
-        limits::pre_crop_expand(a.pre_crop_expand)?;
+        limits::crop(a.crop.crop_width, a.crop.crop_height, limits::Consumer::Detector)?;
+        limits::pre_crop_expand(a.crop.pre_crop_expand)?;
         limits::count("--batch_size", a.batch_size as i64, MAX_BATCH)?;
     }
     let source = match (&a.predictions, &a.model) {
@@ -126,7 +118,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
     // Every list line and annotation, checked before any prediction.
     let all: Vec<EvalList> = lists
         .iter()
-        .map(|l| EvalList::read(l, &a.path_map, a.num_pts, workers))
+        .map(|l| EvalList::read(l, &a.maps.path_map, a.pts.num_pts, workers))
         .collect::<Result<_>>()?;
     match source {
         Some(src) => eval_predictions(a, &src, &all, norm),
@@ -144,7 +136,7 @@ fn eval_predictions(
     let shift = 1.0 - a.prediction_origin as f64;
     let mut reports = Vec::new();
     for s in all {
-        let mut preds = src.lookup(&s.entries, a.num_pts)?;
+        let mut preds = src.lookup(&s.entries, a.pts.num_pts)?;
         if preds.iter().zip(&s.gts).all(|(p, g)| p.is_none() || g.is_none()) {
             bail!("{}", nothing_matched(path, src, s));
         }
@@ -218,9 +210,9 @@ fn eval_model(
     for &role in roles {
         let (vs, det, meta, cfg) = crate::snapshot::load_detector(snapshot, role, device)?;
         anyhow::ensure!(
-            meta.num_pts == a.num_pts,
+            meta.num_pts == a.pts.num_pts,
             "--num_pts {}: the snapshot's detectors predict {} points",
-            a.num_pts,
+            a.pts.num_pts,
             meta.num_pts
         );
         detectors.push((role, vs, det, meta, cfg));
@@ -234,11 +226,7 @@ fn eval_model(
     for (role, _vs, det, meta, cfg) in &detectors {
         crate::interrupt::check()?;
         let opts = PredictOptions {
-            crop: CropSpec {
-                expand: a.pre_crop_expand,
-                width: a.crop_width,
-                height: a.crop_height,
-            },
+            crop: a.crop.spec(),
             num_pts: meta.num_pts,
             radius: cfg.argmax as i64,
             batch_size: a.batch_size,
@@ -256,8 +244,8 @@ fn eval_model(
             "frames": e.frames,
             "seconds": e.seconds,
             "frames_per_s": e.frames_per_second(),
-            "crop": [a.crop_width, a.crop_height],
-            "pre_crop_expand": a.pre_crop_expand,
+            "crop": [a.crop.crop_width, a.crop.crop_height],
+            "pre_crop_expand": a.crop.pre_crop_expand,
             "soft_argmax_radius": cfg.argmax,
         });
         add_meta(&mut run, norm, a);
@@ -312,7 +300,7 @@ fn finish(
 fn add_meta(meta: &mut serde_json::Value, norm: Normaliser, a: &EvalArgs) {
     meta["normaliser"] = serde_json::json!(norm);
     meta["normaliser_name"] = serde_json::json!(norm.name());
-    meta["num_pts"] = serde_json::json!(a.num_pts);
+    meta["num_pts"] = serde_json::json!(a.pts.num_pts);
     meta["missing"] = serde_json::json!(a.missing);
     meta["tsal"] = serde_json::json!(env!("CARGO_PKG_VERSION"));
 }

@@ -17,9 +17,8 @@ pub struct InspectArgs {
     /// List the tensors of a weight file (safetensors or a PyTorch state_dict) instead.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Landmarks per face (the detector has num_pts + 1 heatmaps).
-    #[arg(long = "num_pts", visible_alias = "num-pts", default_value_t = 68)]
-    pub num_pts: usize,
+    #[command(flatten)]
+    pub pts: super::flags::Points,
     /// Square input size in pixels (a multiple of 32 for the detector, 64 for the tracker).
     #[arg(long, default_value_t = 256)]
     pub size: i64,
@@ -85,9 +84,10 @@ fn params_by_module(vs: &nn::VarStore) -> BTreeMap<String, i64> {
 
 fn detector_report(path: &Path, a: &InspectArgs) -> Result<Report> {
     limits::side("--size", a.size, limits::Consumer::Detector)?;
-    limits::count("--num_pts", a.num_pts as i64, limits::MAX_POINTS)?;
+    limits::count("--num_pts", a.pts.num_pts as i64, limits::MAX_POINTS)?;
     let cfg = ModelConfig::load(path)?;
-    let spec = DetectorSpec::new(&cfg, a.num_pts).with_context(|| path.display().to_string())?;
+    let spec =
+        DetectorSpec::new(&cfg, a.pts.num_pts).with_context(|| path.display().to_string())?;
     let vs = nn::VarStore::new(Device::Cpu);
     let det = Detector::new(&vs.root(), spec);
     let params = params_by_module(&vs);

@@ -1,5 +1,4 @@
 //! `tsal lists`: validate list files (`check`); build them from raw datasets (later).
-use crate::formats::list::PathMap;
 use crate::prep::check::{self, CheckOptions, ListReport};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -36,9 +35,8 @@ pub struct CheckArgs {
     /// List files (SBR format: `image annotation|None x1 y1 x2 y2 [face_size]`).
     #[arg(required = true)]
     pub lists: Vec<PathBuf>,
-    /// Rewrite path prefixes before resolving, OLD=NEW (repeatable).
-    #[arg(long = "path_map", visible_alias = "path-map", value_name = "OLD=NEW")]
-    pub path_map: Vec<PathMap>,
+    #[command(flatten)]
+    pub maps: super::flags::PathMaps,
     /// Expected landmarks per face (default: the first annotation's count).
     #[arg(long = "num_pts", visible_alias = "num-pts")]
     pub num_pts: Option<usize>,
@@ -140,7 +138,7 @@ pub fn run(args: &ListsArgs) -> Result<ExitCode> {
 
 fn run_check(a: &CheckArgs) -> Result<ExitCode> {
     let opts = CheckOptions { num_pts: a.num_pts, header_only: a.header_only, threads: a.threads };
-    let reports = check::check_lists(&a.lists, &a.path_map, &opts);
+    let reports = check::check_lists(&a.lists, &a.maps.path_map, &opts);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     } else {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 pub mod bench;
 pub mod doctor;
 pub mod eval;
+pub mod flags;
 pub mod inspect;
 pub mod lists;
 pub mod snapshot;

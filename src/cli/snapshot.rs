@@ -26,14 +26,10 @@ pub struct InitArgs {
     /// The snapshot folder to create.
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(
-        long = "model_config",
-        visible_alias = "model-config",
-        default_value = "configs/Detector.config"
-    )]
-    pub model_config: PathBuf,
-    #[arg(long = "num_pts", visible_alias = "num-pts", default_value_t = 68)]
-    pub num_pts: usize,
+    #[command(flatten)]
+    pub detector: super::flags::DetectorConfig,
+    #[command(flatten)]
+    pub pts: super::flags::Points,
     /// Seed of the random initialisation (teacher: SEED, student: SEED + 1).
     #[arg(long, default_value_t = 0)]
     pub seed: i64,
@@ -48,10 +44,10 @@ pub struct InitArgs {
 pub fn run(a: &SnapshotArgs) -> Result<ExitCode> {
     let SnapshotCommand::Init(a) = &a.command;
     use crate::config::limits;
-    limits::count("--num_pts", a.num_pts as i64, limits::MAX_POINTS)?;
+    limits::count("--num_pts", a.pts.num_pts as i64, limits::MAX_POINTS)?;
     snapshot::check_out(&a.out, a.force)?;
-    let cfg = ModelConfig::load(&a.model_config)?;
-    let spec = DetectorSpec::new(&cfg, a.num_pts)?;
+    let cfg = ModelConfig::load(&a.detector.model_config)?;
+    let spec = DetectorSpec::new(&cfg, a.pts.num_pts)?;
     let build = |seed: i64| -> Result<nn::VarStore> {
         tch::manual_seed(seed);
         let vs = nn::VarStore::new(tch::Device::Cpu);
@@ -61,7 +57,7 @@ pub fn run(a: &SnapshotArgs) -> Result<ExitCode> {
     let (teacher, student) = (build(a.seed)?, build(a.seed + 1)?);
     let meta = Meta {
         tsal: env!("CARGO_PKG_VERSION").to_string(),
-        num_pts: a.num_pts,
+        num_pts: a.pts.num_pts,
         made_by: format!(
             "snapshot init --seed {}{}",
             a.seed,
@@ -71,7 +67,7 @@ pub fn run(a: &SnapshotArgs) -> Result<ExitCode> {
                 .unwrap_or_default()
         ),
     };
-    snapshot::write(&a.out, &a.model_config, &meta, &teacher, &student, a.force)?;
-    println!("wrote {} (teacher and student detectors, {} points)", a.out.display(), a.num_pts);
+    snapshot::write(&a.out, &a.detector.model_config, &meta, &teacher, &student, a.force)?;
+    println!("wrote {} (teacher and student detectors, {} points)", a.out.display(), a.pts.num_pts);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,11 @@
 //! `tsal train`: the flags of the reference `exps/main.py` (spec §2), with their original
 //! snake_case spelling and kebab-case aliases. Where the reference had no default, the value of
 //! its documented invocation (README / `scripts/dual_model.sh`) is the default.
+use super::flags;
 use crate::config::run::{
     AugmentConfig, DataConfig, HeatmapShape, Loaded, RunConfig, RunSection, TargetConfig,
 };
 use crate::config::{ModelConfig, OptConfig, TrackerConfig};
-use crate::data::crop::CropSpec;
-use crate::formats::list::PathMap;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -40,32 +39,24 @@ pub struct TrainArgs {
     /// Image lists evaluated each epoch (each reported on its own).
     #[arg(long = "eval_ilists", visible_alias = "eval-ilists", num_args = 1..)]
     pub eval_ilists: Vec<PathBuf>,
-    /// Number of landmarks per face (the detector outputs num_pts+1 heatmaps).
-    #[arg(long = "num_pts", visible_alias = "num-pts", default_value_t = 68)]
-    pub num_pts: usize,
-    /// Detector configuration (typed JSON, reference format).
-    #[arg(
-        long = "model_config",
-        visible_alias = "model-config",
-        default_value = "configs/Detector.config"
-    )]
-    pub model_config: PathBuf,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub pts: flags::Points,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub detector: flags::DetectorConfig,
     /// Optimiser configuration (typed JSON, reference format).
     #[arg(long = "opt_config", visible_alias = "opt-config", default_value = "configs/SGD.config")]
     pub opt_config: PathBuf,
-    /// Tracker (PWC-Lite) configuration, ARFlow JSON. The reference hard-coded its path.
-    #[arg(
-        long = "tracker_config",
-        visible_alias = "tracker-config",
-        default_value = "configs/MFDS.json"
-    )]
-    pub tracker_config: PathBuf,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tracker: flags::TrackerConfig,
     /// Folder for logs, reports and snapshots.
     #[arg(long = "save_path", visible_alias = "save-path", required = true)]
     pub save_path: PathBuf,
-    /// Expand the face box by this ratio on each side before cropping (PreCrop).
-    #[arg(long = "pre_crop_expand", visible_alias = "pre-crop-expand", default_value_t = 0.2)]
-    pub pre_crop_expand: f64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub crop: flags::Crop,
     /// Heatmap sigma in input pixels (multiplied by --scale_eval).
     #[arg(long, default_value_t = 6.0)]
     pub sigma: f64,
@@ -93,12 +84,6 @@ pub struct TrainArgs {
     /// Heatmap shape.
     #[arg(long = "heatmap_type", visible_alias = "heatmap-type", value_enum, default_value_t = HeatmapType::Gaussian)]
     pub heatmap_type: HeatmapType,
-    /// Network input height in pixels (a multiple of 32).
-    #[arg(long = "crop_height", visible_alias = "crop-height", default_value_t = 256)]
-    pub crop_height: u32,
-    /// Network input width in pixels (a multiple of 32).
-    #[arg(long = "crop_width", visible_alias = "crop-width", default_value_t = 256)]
-    pub crop_width: u32,
     /// Data-loading threads.
     #[arg(long, default_value_t = 8)]
     pub workers: usize,
@@ -139,9 +124,9 @@ pub struct TrainArgs {
     /// Horizontal flip augmentation (not supported, as in the reference: must stay off).
     #[arg(long = "arg_flip", visible_alias = "arg-flip")]
     pub arg_flip: bool,
-    /// Rewrite list path prefixes, OLD=NEW (repeatable), e.g. for the reference's /data1/... lists.
-    #[arg(long = "path_map", visible_alias = "path-map", value_name = "OLD=NEW")]
-    pub path_map: Vec<PathMap>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub maps: flags::PathMaps,
     /// ImageNet VGG16 weights for the detector trunk: torchvision's `vgg16-397923af.pth` (any
     /// torch.save state_dict) or a safetensors file. Needed when the model config says
     /// `pretrained`.
@@ -193,8 +178,8 @@ impl TrainArgs {
                 train_lists: self.train_lists.clone(),
                 eval_ilists: self.eval_ilists.clone(),
                 eval_vlists: self.eval_vlists.clone(),
-                path_map: self.path_map.clone(),
-                num_pts: self.num_pts,
+                path_map: self.maps.path_map.clone(),
+                num_pts: self.pts.num_pts,
                 data_indicator: self.data_indicator.clone(),
                 clip_frames: self.clip_frames,
                 batch_size: self.batch_size,
@@ -202,11 +187,7 @@ impl TrainArgs {
                 cache_mb: self.cache_images.then_some(self.cache_mb),
                 skip_bad: self.skip_bad,
             },
-            crop: CropSpec {
-                expand: self.pre_crop_expand,
-                width: self.crop_width,
-                height: self.crop_height,
-            },
+            crop: self.crop.spec(),
             augment: AugmentConfig {
                 scale_prob: self.scale_prob,
                 scale_min: self.scale_min,
@@ -224,16 +205,17 @@ impl TrainArgs {
                 heatmap_cutoff: self.heatmap_cutoff,
             },
             model: Loaded {
-                path: self.model_config.clone(),
-                config: ModelConfig::load(&self.model_config).context("--model_config")?,
+                path: self.detector.model_config.clone(),
+                config: ModelConfig::load(&self.detector.model_config).context("--model_config")?,
             },
             opt: Loaded {
                 path: self.opt_config.clone(),
                 config: OptConfig::load(&self.opt_config).context("--opt_config")?,
             },
             tracker: Loaded {
-                path: self.tracker_config.clone(),
-                config: TrackerConfig::load(&self.tracker_config).context("--tracker_config")?,
+                path: self.tracker.tracker_config.clone(),
+                config: TrackerConfig::load(&self.tracker.tracker_config)
+                    .context("--tracker_config")?,
             },
             pretrained: self.pretrained.clone(),
             no_pretrained: self.no_pretrained,
@@ -266,13 +248,11 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             batch_size: 32,
             workers: Some(args.workers),
             cpu: false,
-            pre_crop_expand: args.pre_crop_expand,
-            crop_width: args.crop_width,
-            crop_height: args.crop_height,
+            crop: args.crop.clone(),
             normaliser: None,
-            num_pts: args.num_pts,
+            pts: args.pts.clone(),
             out: Some(args.save_path.join("eval-once")),
-            path_map: args.path_map.clone(),
+            maps: args.maps.clone(),
             missing: crate::eval::score::Missing::Skip,
             prediction_origin: 1,
             name: None,

@@ -1,0 +1,66 @@
+//! Flag groups shared by several subcommands (`#[command(flatten)]`): each flag, its help and
+//! its default are written once here, so `train`, `eval`, `bench`, `inspect`, `snapshot` and
+//! `lists` cannot drift apart. The reference's snake_case spelling stays the flag's name, with
+//! a kebab-case alias.
+use crate::data::crop::CropSpec;
+use crate::formats::list::PathMap;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// The reference detector configuration.
+pub const DETECTOR_CONFIG: &str = "configs/Detector.config";
+/// ARFlow's PWC-Lite Sintel configuration (the reference hard-coded a path to it).
+pub const TRACKER_CONFIG: &str = "configs/MFDS.json";
+/// 300W's 68 landmarks.
+pub const NUM_PTS: usize = 68;
+/// The reference's crop: 256×256, the box expanded by 0.2 per side.
+pub const CROP_SIDE: u32 = 256;
+pub const PRE_CROP_EXPAND: f64 = 0.2;
+
+#[derive(clap::Args, Debug, Clone, Serialize)]
+pub struct Points {
+    /// Landmarks per face (the detector outputs num_pts + 1 heatmaps).
+    #[arg(long = "num_pts", visible_alias = "num-pts", default_value_t = NUM_PTS)]
+    pub num_pts: usize,
+}
+
+#[derive(clap::Args, Debug, Clone, Serialize)]
+pub struct DetectorConfig {
+    /// Detector configuration (typed JSON, reference format).
+    #[arg(long = "model_config", visible_alias = "model-config", default_value = DETECTOR_CONFIG)]
+    pub model_config: PathBuf,
+}
+
+#[derive(clap::Args, Debug, Clone, Serialize)]
+pub struct TrackerConfig {
+    /// Tracker (PWC-Lite) configuration, ARFlow JSON.
+    #[arg(long = "tracker_config", visible_alias = "tracker-config", default_value = TRACKER_CONFIG)]
+    pub tracker_config: PathBuf,
+}
+
+#[derive(clap::Args, Debug, Clone, Serialize)]
+pub struct Crop {
+    /// Expand the face box by this ratio on each side before cropping (PreCrop).
+    #[arg(long = "pre_crop_expand", visible_alias = "pre-crop-expand", default_value_t = PRE_CROP_EXPAND)]
+    pub pre_crop_expand: f64,
+    /// Crop (network input) width in pixels.
+    #[arg(long = "crop_width", visible_alias = "crop-width", default_value_t = CROP_SIDE)]
+    pub crop_width: u32,
+    /// Crop (network input) height in pixels.
+    #[arg(long = "crop_height", visible_alias = "crop-height", default_value_t = CROP_SIDE)]
+    pub crop_height: u32,
+}
+
+impl Crop {
+    pub fn spec(&self) -> CropSpec {
+        CropSpec { expand: self.pre_crop_expand, width: self.crop_width, height: self.crop_height }
+    }
+}
+
+#[derive(clap::Args, Debug, Clone, Serialize)]
+pub struct PathMaps {
+    /// Rewrite list path prefixes, OLD=NEW (repeatable; the first match wins), e.g. for the
+    /// reference's /data1/... lists.
+    #[arg(long = "path_map", visible_alias = "path-map", value_name = "OLD=NEW")]
+    pub path_map: Vec<PathMap>,
+}
