@@ -54,3 +54,71 @@ pub fn choose(cpu: bool) -> tch::Device {
         tch::Device::cuda_if_available()
     }
 }
+
+/// Where to train: `auto` (CUDA device 0 when available, else the CPU), `cpu`, `cuda` or
+/// `cuda:N`. Stored in a run's configuration as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceChoice {
+    Auto,
+    Cpu,
+    Cuda(usize),
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(n)) => Ok(Self::Cuda(n)),
+                _ => Err(format!("expected auto, cpu, cuda or cuda:N, found `{s}`")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => write!(f, "auto"),
+            Self::Cpu => write!(f, "cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl serde::Serialize for DeviceChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DeviceChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl DeviceChoice {
+    /// The device, or an error when CUDA was asked for and is not there.
+    pub fn resolve(self) -> anyhow::Result<tch::Device> {
+        match self {
+            Self::Auto => Ok(tch::Device::cuda_if_available()),
+            Self::Cpu => Ok(tch::Device::Cpu),
+            Self::Cuda(n) => {
+                let count = tch::Cuda::device_count();
+                if !tch::Cuda::is_available() || n as i64 >= count {
+                    anyhow::bail!(
+                        "--device cuda:{n}: this machine has {count} CUDA device(s) \
+                         (see `tsal doctor`)"
+                    );
+                }
+                Ok(tch::Device::Cuda(n))
+            }
+        }
+    }
+}

@@ -109,6 +109,12 @@ impl Marker {
     }
 }
 
+/// Write a [`MARKER`] of `kind` into `dir` (a folder tsal fills over time, such as a training
+/// run, rather than building it aside).
+pub fn mark(dir: &Path, kind: &Kind) -> Result<()> {
+    write_atomic(&dir.join(MARKER), (serde_json::to_string_pretty(&Marker::now(kind))? + "\n").as_bytes())
+}
+
 /// `secs` since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
 fn utc_rfc3339(secs: u64) -> String {
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);

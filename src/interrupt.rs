@@ -16,8 +16,22 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-/// How long work may take to stop by itself after the first signal.
+/// How long work may take to stop by itself after the first signal (unless [`set_grace`]
+/// changed it).
 pub const GRACE: Duration = Duration::from_secs(3);
+
+/// The grace period in force, in milliseconds.
+static GRACE_MS: AtomicU64 = AtomicU64::new(3000);
+/// A line printed at the first signal (set with [`set_grace`]).
+static NOTE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Give work `grace` to stop by itself after the first signal, and print `note` at once when
+/// it arrives (training finishes its step and writes a snapshot, which takes longer than
+/// [`GRACE`]; a second signal still stops at once).
+pub fn set_grace(grace: Duration, note: Option<String>) {
+    GRACE_MS.store(grace.as_millis() as u64, Ordering::SeqCst);
+    *NOTE.lock().unwrap_or_else(|e| e.into_inner()) = note;
+}
 
 /// A signal that stops tsal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,7 +198,11 @@ fn watch(fd: c_int) {
     if !wait_for_byte(fd, None) {
         return; // the pipe broke: signals still set the flag, there is just no safety net
     }
-    let second = wait_for_byte(fd, Some(GRACE));
+    let grace = Duration::from_millis(GRACE_MS.load(Ordering::SeqCst));
+    if let Some(note) = NOTE.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+        eprintln!("tsal: {note}");
+    }
+    let second = wait_for_byte(fd, Some(grace));
     let sig = signal().unwrap_or(Signal::Int);
     let mut line = if second {
         format!("tsal: interrupted ({}) twice; stopped at once", sig.name())
@@ -192,7 +210,7 @@ fn watch(fd: c_int) {
         format!(
             "tsal: interrupted ({}); still busy after {} s, stopped at once",
             sig.name(),
-            GRACE.as_secs()
+            grace.as_secs()
         )
     };
     let removed = remove_registered();

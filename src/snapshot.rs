@@ -19,7 +19,7 @@ use std::path::Path;
 use tch::{nn, Device};
 
 /// The two detector roles of TSAL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Teacher,
@@ -34,7 +34,8 @@ impl Role {
         }
     }
 
-    fn file(self) -> String {
+    /// The weight file of this role in a snapshot folder.
+    pub fn file(self) -> String {
         format!("detector_{}.safetensors", self.name())
     }
 }
@@ -81,14 +82,28 @@ pub fn write(
     let text = std::fs::read_to_string(model_config)
         .with_context(|| format!("{}: cannot read", model_config.display()))?;
     let staged = StagedDir::with_kind(dir, force, KIND)?;
-    let root = staged.path();
-    std::fs::write(root.join(MODEL_CONFIG), text)
+    write_files(staged.path(), &text, meta, teacher, Some(student))?;
+    staged.commit()?;
+    Ok(())
+}
+
+/// Write a snapshot's files into the (staged) folder `root`: the model config text, `meta`,
+/// and the detectors (a run that trains the teacher alone has no student).
+pub fn write_files(
+    root: &Path,
+    model_config_text: &str,
+    meta: &Meta,
+    teacher: &nn::VarStore,
+    student: Option<&nn::VarStore>,
+) -> Result<()> {
+    std::fs::write(root.join(MODEL_CONFIG), model_config_text)
         .with_context(|| format!("cannot write {}", root.join(MODEL_CONFIG).display()))?;
     std::fs::write(root.join(META), serde_json::to_string_pretty(meta)?)
         .with_context(|| format!("cannot write {}", root.join(META).display()))?;
     weights::save(teacher, &root.join(Role::Teacher.file()))?;
-    weights::save(student, &root.join(Role::Student.file()))?;
-    staged.commit()?;
+    if let Some(student) = student {
+        weights::save(student, &root.join(Role::Student.file()))?;
+    }
     Ok(())
 }
 
@@ -113,6 +128,14 @@ pub fn load_detector(
     device: Device,
 ) -> Result<(nn::VarStore, Detector, Meta, ModelConfig)> {
     let (meta, cfg) = read_meta(dir)?;
+    if !dir.join(role.file()).is_file() && dir.join(Role::Teacher.file()).is_file() {
+        bail!(
+            "{}: no {} detector in this snapshot (its run trained the teacher alone, \
+             --supervised_only); evaluate --which teacher",
+            dir.display(),
+            role.name()
+        );
+    }
     let mut vs = nn::VarStore::new(device);
     let det = Detector::new(&vs.root(), DetectorSpec::new(&cfg, meta.num_pts)?);
     weights::load_strict(&vs, &dir.join(role.file()))

@@ -35,9 +35,13 @@ pub struct EvalArgs {
     /// present (`helen/testset/1.jpg`, `514/extraction/000001.png`, …).
     #[arg(long, value_name = "DIR_OR_FILE", conflicts_with = "model")]
     pub predictions: Option<PathBuf>,
-    /// A snapshot folder to predict with (`tsal snapshot init` makes a fresh one).
-    #[arg(long, value_name = "SNAPSHOT")]
+    /// A snapshot folder to predict with, or a training run folder (its latest snapshot, or
+    /// the best with --snapshot best). Crop and point count come from the snapshot's run.
+    #[arg(long, value_name = "SNAPSHOT_OR_RUN")]
     pub model: Option<PathBuf>,
+    /// With a run folder as --model: its `last` snapshot or its `best` (lowest mean NME).
+    #[arg(long, value_enum, default_value_t = Pick::Last, requires = "model")]
+    pub snapshot: Pick,
     /// Which detector of the snapshot to evaluate.
     #[arg(long, value_enum, default_value_t = Which::Teacher)]
     pub which: Which,
@@ -52,12 +56,13 @@ pub struct EvalArgs {
     pub cpu: bool,
     /// The evaluation crop (as in training).
     #[command(flatten)]
-    pub crop: flags::Crop,
+    pub crop: flags::CropOverride,
     /// Normaliser (default: inter-ocular for 68 points, face-size for 19, box otherwise).
     #[arg(long, value_enum)]
     pub normaliser: Option<Normaliser>,
-    #[command(flatten)]
-    pub pts: flags::Points,
+    /// Landmarks per face [default: the snapshot's, else 68].
+    #[arg(long = "num_pts", visible_alias = "num-pts")]
+    pub num_pts: Option<usize>,
     /// Output folder (default: next to the predictions or the snapshot, `<name>-eval`).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -86,6 +91,70 @@ pub struct EvalArgs {
 /// Most lines per inference batch.
 const MAX_BATCH: i64 = 4096;
 
+/// `--snapshot`: which snapshot of a run folder.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    Last,
+    Best,
+}
+
+/// What the settings resolve to: from the flags, and from the snapshot when there is one.
+struct Settings {
+    num_pts: usize,
+    crop: crate::data::crop::CropSpec,
+    /// The snapshot folder (a run folder's pointer followed).
+    snapshot: Option<PathBuf>,
+}
+
+/// The snapshot folder `--model` names: itself, or for a run folder the snapshot its
+/// `last.json` (`best.json`) points at.
+fn snapshot_dir(model: &Path, pick: Pick) -> Result<PathBuf> {
+    use crate::train::run_dir::{self, RunDir};
+    let is_run = model.join(run_dir::CONFIG).is_file()
+        && !model.join(crate::snapshot::META).is_file();
+    if !is_run {
+        return Ok(model.to_path_buf());
+    }
+    let run = RunDir { root: model.to_path_buf() };
+    let name = match pick {
+        Pick::Last => run_dir::LAST,
+        Pick::Best => run_dir::BEST,
+    };
+    match run.read_pointer(name)? {
+        Some(p) => Ok(model.join(p.snapshot)),
+        None => bail!(
+            "--model {}: a training run without a {} snapshot yet ({name} is missing){}",
+            model.display(),
+            if pick == Pick::Best { "best" } else { "" },
+            if pick == Pick::Best { " (it has no evaluated epoch: use --snapshot last)" } else { "" }
+        ),
+    }
+}
+
+fn settings(a: &EvalArgs) -> Result<Settings> {
+    let Some(model) = &a.model else {
+        return Ok(Settings {
+            num_pts: a.num_pts.unwrap_or(flags::NUM_PTS),
+            crop: a.crop.resolve(None, "")?,
+            snapshot: None,
+        });
+    };
+    let dir = snapshot_dir(model, a.snapshot)?;
+    let (meta, _) = crate::snapshot::read_meta(&dir)?;
+    let shown = format!("the snapshot {}", dir.display());
+    if let Some(n) = a.num_pts.filter(|&n| n != meta.num_pts) {
+        bail!("--num_pts {n}: {shown} predicts {} points; leave the flag out", meta.num_pts);
+    }
+    // A snapshot written by training carries its run's configuration.
+    let run_cfg = dir.join(crate::train::run_dir::CONFIG);
+    let known = if run_cfg.is_file() {
+        Some(crate::train::run_dir::read_config(&run_cfg)?.crop)
+    } else {
+        None
+    };
+    Ok(Settings { num_pts: meta.num_pts, crop: a.crop.resolve(known, &shown)?, snapshot: Some(dir) })
+}
+
 /// `--which`: the detector roles to evaluate.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
@@ -101,13 +170,14 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
     if lists.is_empty() {
         bail!("--lists: give at least one list to evaluate");
     }
-    let norm = a.normaliser.unwrap_or(Normaliser::default_for(a.pts.num_pts));
-    limits::count("--num_pts", a.pts.num_pts as i64, limits::MAX_POINTS)?;
+    let set = settings(a)?;
+    let norm = a.normaliser.unwrap_or(Normaliser::default_for(set.num_pts));
+    limits::count("--num_pts", set.num_pts as i64, limits::MAX_POINTS)?;
     let workers = a.workers.unwrap_or_else(crate::parallel::default_threads);
     limits::count("--workers", workers as i64, 1024)?;
     if a.model.is_some() {
-        limits::crop(a.crop.crop_width, a.crop.crop_height, limits::Consumer::Detector)?;
-        limits::pre_crop_expand(a.crop.pre_crop_expand)?;
+        limits::crop(set.crop.width, set.crop.height, limits::Consumer::Detector)?;
+        limits::pre_crop_expand(set.crop.expand)?;
         limits::count("--batch_size", a.batch_size as i64, MAX_BATCH)?;
     }
     let source = match (&a.predictions, &a.model) {
@@ -118,16 +188,18 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
     // Every list line and annotation, checked before any prediction.
     let all: Vec<EvalList> = lists
         .iter()
-        .map(|l| EvalList::read(l, &a.maps.path_map, a.pts.num_pts, workers))
+        .map(|l| EvalList::read(l, &a.maps.path_map, set.num_pts, workers))
         .collect::<Result<_>>()?;
-    match source {
-        Some(src) => eval_predictions(a, &src, &all, norm),
-        None => eval_model(a, a.model.as_deref().expect("checked above"), &all, norm, workers),
+    match (source, &set.snapshot) {
+        (Some(src), _) => eval_predictions(a, &set, &src, &all, norm),
+        (None, Some(dir)) => eval_model(a, &set, dir, &all, norm, workers),
+        (None, None) => unreachable!("--model resolves to a snapshot"),
     }
 }
 
 fn eval_predictions(
     a: &EvalArgs,
+    set: &Settings,
     src: &Source,
     all: &[EvalList],
     norm: Normaliser,
@@ -136,7 +208,7 @@ fn eval_predictions(
     let shift = 1.0 - a.prediction_origin as f64;
     let mut reports = Vec::new();
     for s in all {
-        let mut preds = src.lookup(&s.entries, a.pts.num_pts)?;
+        let mut preds = src.lookup(&s.entries, set.num_pts)?;
         if preds.iter().zip(&s.gts).all(|(p, g)| p.is_none() || g.is_none()) {
             bail!("{}", nothing_matched(path, src, s));
         }
@@ -170,7 +242,17 @@ fn eval_predictions(
         "predictions": path,
         "prediction_origin": a.prediction_origin,
     });
-    finish(staged.path(), &out, &format!("Evaluation of {name}"), &notes, meta, norm, a, &reports)?;
+    finish(
+        staged.path(),
+        &out,
+        &format!("Evaluation of {name}"),
+        &notes,
+        meta,
+        norm,
+        set.num_pts,
+        a,
+        &reports,
+    )?;
     staged.commit()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -194,6 +276,7 @@ fn nothing_matched(path: &Path, src: &Source, s: &EvalList) -> String {
 
 fn eval_model(
     a: &EvalArgs,
+    set: &Settings,
     snapshot: &Path,
     all: &[EvalList],
     norm: Normaliser,
@@ -209,12 +292,6 @@ fn eval_model(
     let mut detectors = Vec::new();
     for &role in roles {
         let (vs, det, meta, cfg) = crate::snapshot::load_detector(snapshot, role, device)?;
-        anyhow::ensure!(
-            meta.num_pts == a.pts.num_pts,
-            "--num_pts {}: the snapshot's detectors predict {} points",
-            a.pts.num_pts,
-            meta.num_pts
-        );
         detectors.push((role, vs, det, meta, cfg));
     }
     evaluate::check_images(all, workers)?;
@@ -226,7 +303,7 @@ fn eval_model(
     for (role, _vs, det, meta, cfg) in &detectors {
         crate::interrupt::check()?;
         let opts = PredictOptions {
-            crop: a.crop.spec(),
+            crop: set.crop,
             num_pts: meta.num_pts,
             radius: cfg.argmax as i64,
             batch_size: a.batch_size,
@@ -244,11 +321,11 @@ fn eval_model(
             "frames": e.frames,
             "seconds": e.seconds,
             "frames_per_s": e.frames_per_second(),
-            "crop": [a.crop.crop_width, a.crop.crop_height],
-            "pre_crop_expand": a.crop.pre_crop_expand,
+            "crop": [set.crop.width, set.crop.height],
+            "pre_crop_expand": set.crop.expand,
             "soft_argmax_radius": cfg.argmax,
         });
-        add_meta(&mut run, norm, a);
+        add_meta(&mut run, norm, set.num_pts, a);
         let notes = ["Coordinates: predictions are in the annotations' own convention (300-W \
                       .pts are 1-based)."
             .to_string()];
@@ -287,20 +364,21 @@ fn finish(
     notes: &[String],
     mut meta: serde_json::Value,
     norm: Normaliser,
+    num_pts: usize,
     a: &EvalArgs,
     reports: &[ListReport],
 ) -> Result<()> {
-    add_meta(&mut meta, norm, a);
+    add_meta(&mut meta, norm, num_pts, a);
     print!("{}", report::write(dir, title, notes, meta, reports)?);
     eprintln!("wrote {}/report.md, report.json, per_image.csv, ced.png", shown.display());
     Ok(())
 }
 
 /// What every report's `meta` records of the scoring.
-fn add_meta(meta: &mut serde_json::Value, norm: Normaliser, a: &EvalArgs) {
+fn add_meta(meta: &mut serde_json::Value, norm: Normaliser, num_pts: usize, a: &EvalArgs) {
     meta["normaliser"] = serde_json::json!(norm);
     meta["normaliser_name"] = serde_json::json!(norm.name());
-    meta["num_pts"] = serde_json::json!(a.pts.num_pts);
+    meta["num_pts"] = serde_json::json!(num_pts);
     meta["missing"] = serde_json::json!(a.missing);
     meta["tsal"] = serde_json::json!(env!("CARGO_PKG_VERSION"));
 }

@@ -57,6 +57,54 @@ impl Crop {
     }
 }
 
+/// The crop flags where a snapshot may already know them (`tsal eval --model`): absent flags
+/// take the snapshot's run configuration, else the defaults above; a flag that contradicts
+/// the snapshot is an error.
+#[derive(clap::Args, Debug, Clone, Default, Serialize)]
+pub struct CropOverride {
+    /// Expand the face box by this ratio on each side before cropping (PreCrop) [default: the
+    /// snapshot's run, else 0.2].
+    #[arg(long = "pre_crop_expand", visible_alias = "pre-crop-expand")]
+    pub pre_crop_expand: Option<f64>,
+    /// Crop (network input) width in pixels [default: the snapshot's run, else 256].
+    #[arg(long = "crop_width", visible_alias = "crop-width")]
+    pub crop_width: Option<u32>,
+    /// Crop (network input) height in pixels [default: the snapshot's run, else 256].
+    #[arg(long = "crop_height", visible_alias = "crop-height")]
+    pub crop_height: Option<u32>,
+}
+
+impl CropOverride {
+    /// The crop: each given flag, else `known`'s value (a snapshot's run), else the default.
+    /// A given flag that differs from `known` is an error naming both.
+    pub fn resolve(&self, known: Option<CropSpec>, source: &str) -> anyhow::Result<CropSpec> {
+        let d = CropSpec { expand: PRE_CROP_EXPAND, width: CROP_SIDE, height: CROP_SIDE };
+        let base = known.unwrap_or(d);
+        if let Some(k) = known {
+            let clash = |flag: &str, given: String, have: String| {
+                anyhow::anyhow!(
+                    "{flag} {given}: {source} was trained with {have}; leave the flag out (the \
+                     snapshot knows its crop)"
+                )
+            };
+            if let Some(v) = self.pre_crop_expand.filter(|v| *v != k.expand) {
+                return Err(clash("--pre_crop_expand", v.to_string(), k.expand.to_string()));
+            }
+            if let Some(v) = self.crop_width.filter(|v| *v != k.width) {
+                return Err(clash("--crop_width", v.to_string(), k.width.to_string()));
+            }
+            if let Some(v) = self.crop_height.filter(|v| *v != k.height) {
+                return Err(clash("--crop_height", v.to_string(), k.height.to_string()));
+            }
+        }
+        Ok(CropSpec {
+            expand: self.pre_crop_expand.unwrap_or(base.expand),
+            width: self.crop_width.unwrap_or(base.width),
+            height: self.crop_height.unwrap_or(base.height),
+        })
+    }
+}
+
 #[derive(clap::Args, Debug, Clone, Serialize)]
 pub struct PathMaps {
     /// Rewrite list path prefixes, OLD=NEW (repeatable; the first match wins), e.g. for the

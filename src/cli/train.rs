@@ -6,6 +6,9 @@ use crate::config::run::{
     AugmentConfig, DataConfig, HeatmapShape, Loaded, RunConfig, RunSection, TargetConfig,
 };
 use crate::config::{ModelConfig, OptConfig, TrackerConfig};
+use crate::device::DeviceChoice;
+use crate::train::run_dir::{ResumeMode, RunDir};
+use crate::train::trainer;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -135,6 +138,37 @@ pub struct TrainArgs {
     /// Start the trunk from scratch although the model config says `pretrained`.
     #[arg(long = "no_pretrained", visible_alias = "no-pretrained", conflicts_with = "pretrained")]
     pub no_pretrained: bool,
+    /// Where to train: auto (CUDA device 0 when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto", value_parser = clap::value_parser!(DeviceChoice))]
+    pub device: DeviceChoice,
+    /// Epochs to train (overrides the optimiser config's `epochs`; the LR schedule keeps its
+    /// milestones).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Stop after this many iterations in all (smoke runs); a snapshot is written there.
+    #[arg(long = "max_iters", visible_alias = "max-iters")]
+    pub max_iters: Option<u64>,
+    /// Also write a snapshot every this many iterations within an epoch (one is always
+    /// written at the end of each epoch).
+    #[arg(long = "snapshot_every", visible_alias = "snapshot-every")]
+    pub snapshot_every: Option<u64>,
+    /// Keep only the last K snapshots plus the best one (default: keep all).
+    #[arg(long)]
+    pub keep: Option<usize>,
+    /// Train the teacher alone on the labelled lines (the supervised baseline); unlabelled
+    /// lines are counted and left out.
+    #[arg(long = "supervised_only", visible_alias = "supervised-only")]
+    pub supervised_only: bool,
+    /// Continue the run in --save_path (the default when it holds one).
+    #[arg(long, conflicts_with = "no_resume")]
+    pub resume: bool,
+    /// Start from scratch even when --save_path holds a run; with --force that run is
+    /// replaced, otherwise this is refused.
+    #[arg(long = "no_resume", visible_alias = "no-resume")]
+    pub no_resume: bool,
+    /// With --no_resume: replace the run in --save_path.
+    #[arg(long, requires = "no_resume")]
+    pub force: bool,
     /// Print the resolved run configuration as JSON and exit.
     #[arg(long = "print_config", visible_alias = "print-config")]
     pub print_config: bool,
@@ -173,6 +207,8 @@ impl TrainArgs {
         if self.eval_once && self.load_test_model.is_none() {
             bail!("--eval_once needs --load_test_model SNAPSHOT");
         }
+        let opt = OptConfig::load(&self.opt_config).context("--opt_config")?;
+        let epochs = self.epochs.unwrap_or(opt.epochs);
         let cfg = RunConfig {
             data: DataConfig {
                 train_lists: self.train_lists.clone(),
@@ -210,7 +246,7 @@ impl TrainArgs {
             },
             opt: Loaded {
                 path: self.opt_config.clone(),
-                config: OptConfig::load(&self.opt_config).context("--opt_config")?,
+                config: opt,
             },
             tracker: Loaded {
                 path: self.tracker.tracker_config.clone(),
@@ -223,6 +259,12 @@ impl TrainArgs {
                 save_path: self.save_path.clone(),
                 rand_seed: self.rand_seed.unwrap_or_else(|| rand::random_range(1..=100_000)),
                 print_freq: self.print_freq,
+                epochs,
+                max_iters: self.max_iters,
+                snapshot_every: self.snapshot_every,
+                keep: self.keep,
+                device: self.device,
+                supervised_only: self.supervised_only,
             },
         };
         cfg.validate()?;
@@ -244,13 +286,15 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             eval_vlists: args.eval_vlists.clone(),
             predictions: None,
             model: args.load_test_model.clone(),
+            snapshot: super::eval::Pick::Last,
             which: super::eval::Which::Teacher,
             batch_size: 32,
             workers: Some(args.workers),
             cpu: false,
-            crop: args.crop.clone(),
+            // The snapshot knows its crop and point count.
+            crop: flags::CropOverride::default(),
             normaliser: None,
-            pts: args.pts.clone(),
+            num_pts: None,
             out: Some(args.save_path.join("eval-once")),
             maps: args.maps.clone(),
             missing: crate::eval::score::Missing::Skip,
@@ -260,5 +304,18 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         return super::eval::run(&eval);
     }
     cfg.trunk_weights()?;
-    Ok(super::not_yet("train", "the training issue"))
+    let prep = trainer::prepare(&cfg)?;
+    let mut cfg = cfg;
+    let mode = if args.no_resume { ResumeMode::Fresh { force: args.force } } else { ResumeMode::Resume };
+    let (run, resumed) = RunDir::open(&mut cfg, mode, args.rand_seed.is_some())?;
+    // Ctrl-C finishes the step and writes a snapshot, which may take a while on a large model;
+    // a second Ctrl-C still stops at once.
+    crate::interrupt::set_grace(
+        std::time::Duration::from_secs(600),
+        Some("stopping after this step and writing a snapshot (Ctrl-C again stops at once, \
+              losing the steps since the last snapshot)"
+            .to_string()),
+    );
+    trainer::train(&cfg, prep, &run, resumed)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@
 use super::limits::{self, Consumer};
 use super::{ModelConfig, OptConfig, TrackerConfig};
 use crate::data::crop::CropSpec;
+use crate::device::DeviceChoice;
 use crate::formats::list::PathMap;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,34 @@ pub struct RunSection {
     /// The seed in use (drawn in 1..=100000 when none was given, and recorded here).
     pub rand_seed: u64,
     pub print_freq: usize,
+    /// Epochs to train (`--epochs`, else the optimiser config's `epochs`).
+    pub epochs: usize,
+    /// Stop after this many iterations in all (smoke runs), with a snapshot.
+    pub max_iters: Option<u64>,
+    /// Also snapshot every this many iterations within an epoch.
+    pub snapshot_every: Option<u64>,
+    /// Keep the last K snapshots plus the best (all when absent).
+    pub keep: Option<usize>,
+    pub device: DeviceChoice,
+    /// Train the teacher alone on labelled data (the supervised baseline).
+    pub supervised_only: bool,
+}
+
+impl RunSection {
+    /// Settings a resumed run may change: they do not change what is computed (`epochs` and
+    /// `max_iters` only move the end; `device` moves it to other hardware).
+    pub const FREE_ON_RESUME: &'static [&'static str] = &[
+        "run.epochs",
+        "run.max_iters",
+        "run.snapshot_every",
+        "run.keep",
+        "run.print_freq",
+        "run.device",
+        "data.workers",
+        "data.cache_mb",
+        "pretrained",
+        "no_pretrained",
+    ];
 }
 
 impl RunConfig {
@@ -134,6 +163,20 @@ impl RunConfig {
         limits::count("--clip_frames", d.clip_frames as i64, 1000)?;
         limits::count("--batch_size", d.batch_size as i64, 100_000)?;
         limits::count("--num_pts", d.num_pts as i64, limits::MAX_POINTS)?;
+        let r = &self.run;
+        limits::count("--epochs", r.epochs as i64, 1_000_000)?;
+        if r.max_iters == Some(0) {
+            bail!("--max_iters 0: must be at least 1");
+        }
+        if r.snapshot_every == Some(0) {
+            bail!("--snapshot_every 0: must be at least 1");
+        }
+        if r.keep == Some(0) {
+            bail!("--keep 0: keep at least the last snapshot (omit --keep to keep all)");
+        }
+        if r.print_freq == 0 {
+            bail!("--print_freq 0: must be at least 1");
+        }
         if let Some(p) = &self.pretrained {
             if !p.is_file() {
                 bail!("--pretrained {}: file not found", p.display());

@@ -86,6 +86,12 @@ impl Loader {
     /// Start loading `epoch`: clips in [`epoch_order`], `clips_per_batch` per batch (the last
     /// batch may be smaller; a batch whose clips were all skipped is not yielded).
     pub fn epoch(&self, epoch: u64) -> Epoch {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// [`Self::epoch`] from batch `first` on: the batches before it are not built (a run
+    /// resuming mid-epoch gets exactly the batches it had not trained on).
+    pub fn epoch_from(&self, epoch: u64, first: usize) -> Epoch {
         let cfg = &self.cfg;
         let order = epoch_order(self.clips.len(), cfg.seed, epoch);
         let batches: Vec<Vec<usize>> =
@@ -107,7 +113,7 @@ impl Loader {
             // up.
             let (tx, r) = sync_channel(2 * cfg.workers);
             rx = Some(r);
-            let counter = Arc::new(AtomicUsize::new(0));
+            let counter = Arc::new(AtomicUsize::new(first));
             for _ in 0..cfg.workers {
                 let (tx, shared, counter, stop) =
                     (tx.clone(), shared.clone(), counter.clone(), stop.clone());
@@ -132,7 +138,7 @@ impl Loader {
                 }));
             }
         }
-        Epoch { shared, rx, pending: BTreeMap::new(), next: 0, stop, handles }
+        Epoch { shared, rx, pending: BTreeMap::new(), next: first, stop, handles }
     }
 }
 
@@ -190,6 +196,11 @@ impl Epoch {
 
     pub fn is_empty(&self) -> bool {
         self.shared.batches.is_empty()
+    }
+
+    /// The index of the next batch to come (batches taken so far, skipped ones included).
+    pub fn position(&self) -> usize {
+        self.next
     }
 }
 

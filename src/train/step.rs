@@ -1,0 +1,83 @@
+//! One supervised update of a detector role (spec §6.2 step D, the supervised terms):
+//! forward in train mode, the heatmap, centre and offset losses weighted 1 / 1 / 0.1, backward,
+//! one optimiser step. A non-finite loss stops before the step, naming the term.
+use super::roles::DetectorRole;
+use crate::config::OptConfig;
+use crate::data::batch::Batch;
+use crate::losses::{self, focal, heatmap, offset};
+use crate::models::DetectorOutput;
+use anyhow::{bail, Result};
+use tch::Tensor;
+
+/// The supervised loss terms of one batch, 0-d tensors on the device (`total` carries the
+/// gradient).
+pub struct Terms {
+    pub heatmap: Tensor,
+    pub focal: Tensor,
+    pub offset: Tensor,
+    pub total: Tensor,
+}
+
+/// Term names in the order of [`Terms::values`] (the metrics file and the log use them).
+pub const TERMS: [&str; 4] = ["heatmap", "focal", "offset", "total"];
+
+impl Terms {
+    /// The terms as numbers (one device sync).
+    pub fn values(&self) -> Result<[f64; 4]> {
+        let all = Tensor::stack(
+            &[&self.heatmap, &self.focal, &self.offset, &self.total].map(|t| t.detach()),
+            0,
+        )
+        .to_kind(tch::Kind::Double)
+        .to_device(tch::Device::Cpu);
+        let v: Vec<f64> = Vec::try_from(all)?;
+        Ok([v[0], v[1], v[2], v[3]])
+    }
+}
+
+/// The supervised terms of `out` against the targets of `b`; `labelled` is the number of
+/// labelled frames in the batch (the reference's `annotated_num`).
+pub fn supervised_terms(out: &DetectorOutput, b: &Batch, labelled: i64, opt: &OptConfig) -> Terms {
+    let hm = heatmap::stage_mse(
+        &out.stages,
+        &b.heatmaps,
+        &b.heatmap_mask,
+        labelled,
+        opt.criterion,
+        opt.lossnorm,
+    );
+    let fo = focal::centre_focal(&out.centre, &b.centre, &b.centre_valid);
+    let of = offset::offset_l1(&out.offsets, &b.centre_ind, &b.offsets, &b.offset_mask, &b.centre_valid);
+    let total = &hm * losses::HEATMAP_WEIGHT
+        + &fo * losses::CENTRE_FOCAL_WEIGHT
+        + &of * losses::OFFSET_WEIGHT;
+    Terms { heatmap: hm, focal: fo, offset: of, total }
+}
+
+/// One supervised step of role `r` on batch `b` at global iteration `iter` (1-based, for
+/// messages): the loss values, after the update. A non-finite term leaves the weights as they
+/// were and is an error naming the term, the role and the iteration.
+pub fn supervised_step(
+    r: &mut DetectorRole,
+    b: &Batch,
+    labelled: i64,
+    opt: &OptConfig,
+    iter: u64,
+) -> Result<[f64; 4]> {
+    let out = r.det.forward_t(&b.images, true);
+    let terms = supervised_terms(&out, b, labelled, opt);
+    let v = terms.values()?;
+    if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+        bail!(
+            "the {} loss of the {} became {} at iteration {iter}; training stopped before \
+             that update (lower the LR in --opt_config?)",
+            TERMS[k],
+            r.role.name(),
+            v[k]
+        );
+    }
+    r.opt.zero_grad();
+    terms.total.backward();
+    r.opt.step();
+    Ok(v)
+}

@@ -1,0 +1,510 @@
+//! The epoch loop (spec §6.9, done as intended): supervised steps for each role on every batch,
+//! the LR schedule stepped at the end of each epoch, evaluation of both roles on the eval
+//! lists after each epoch ([`crate::eval::evaluate`], the function `tsal eval` runs), a
+//! snapshot after each epoch (and every `--snapshot_every` iterations, at `--max_iters`, and at
+//! Ctrl-C), metrics and curves. A run continues exactly where its last snapshot stood.
+use super::checkpoint::{self, TrainState};
+use super::metrics::{self, ListMetrics, MetricsWriter, Record};
+use super::progress::Progress;
+use super::roles::DetectorRole;
+use super::run_dir::{self, Pointer, RunDir};
+use super::schedule::multistep;
+use super::step::{supervised_step, TERMS};
+use crate::config::run::RunConfig;
+use crate::data::batch::Batch;
+use crate::data::clip;
+use crate::data::loader::Loader;
+use crate::eval::evaluate::{self, EvalList, Scoring};
+use crate::eval::nme::Normaliser;
+use crate::eval::predict::PredictOptions;
+use crate::eval::report;
+use crate::eval::score::Missing;
+use crate::formats::list::{self, ListEntry};
+use crate::fsutil::StagedDir;
+use crate::interrupt::{self, Interrupted};
+use crate::snapshot::Role;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tch::Device;
+
+/// How a call to [`train`] ended (errors aside).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Every epoch trained.
+    Finished,
+    /// `--max_iters` reached.
+    MaxIters,
+    /// The run had already reached its end; nothing was trained.
+    AlreadyDone,
+}
+
+/// Lines per batch when evaluating during training (`tsal eval`'s default, so the numbers are
+/// the same).
+pub const EVAL_BATCH: usize = 32;
+
+/// The training lines of `cfg`: every list read (path maps applied), the labelled lines kept.
+/// Unlabelled lines are counted (the TSAL round uses them; supervised training cannot).
+pub fn training_lines(cfg: &RunConfig) -> Result<(Vec<ListEntry>, usize)> {
+    let mut labelled = Vec::new();
+    let mut unlabelled = 0;
+    for l in &cfg.data.train_lists {
+        let entries =
+            list::read(l, &cfg.data.path_map).with_context(|| format!("--train_lists {}", l.display()))?;
+        for e in entries {
+            if e.is_labelled() {
+                labelled.push(e);
+            } else {
+                unlabelled += 1;
+            }
+        }
+    }
+    if labelled.is_empty() {
+        bail!(
+            "--train_lists: no labelled line in {} list(s) ({unlabelled} unlabelled): supervised \
+             training needs annotations",
+            cfg.data.train_lists.len()
+        );
+    }
+    Ok((labelled, unlabelled))
+}
+
+struct Window {
+    sums: BTreeMap<Role, [f64; 4]>,
+    steps: u64,
+    frames: u64,
+    wait: f64,
+    started: Instant,
+}
+
+impl Window {
+    fn new() -> Self {
+        Self { sums: BTreeMap::new(), steps: 0, frames: 0, wait: 0.0, started: Instant::now() }
+    }
+}
+
+/// What a run needs before it touches its folder: the device, the training lines (read and
+/// grouped), the eval lists (read, every image found). Everything a user can get wrong is
+/// found here, before `--save_path` is created.
+pub struct Prepared {
+    pub device: Device,
+    pub lines: Vec<ListEntry>,
+    pub unlabelled: usize,
+    pub eval_lists: Vec<EvalList>,
+}
+
+pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
+    let device = cfg.run.device.resolve()?;
+    let (lines, unlabelled) = training_lines(cfg)?;
+    let workers = cfg.data.workers.max(1);
+    if !cfg.data.skip_bad {
+        let missing = crate::parallel::map(&lines, workers, None, |e| Ok(!e.image.is_file()))?;
+        if let Some(i) = missing.iter().position(|&m| m) {
+            bail!(
+                "{}: image {}: file not found (--skip_bad leaves such lines out)",
+                lines[i].origin,
+                lines[i].image.display()
+            );
+        }
+    }
+    let eval_paths: Vec<_> =
+        cfg.data.eval_ilists.iter().chain(&cfg.data.eval_vlists).cloned().collect();
+    let eval_lists: Vec<EvalList> = eval_paths
+        .iter()
+        .map(|l| EvalList::read(l, &cfg.data.path_map, cfg.data.num_pts, workers))
+        .collect::<Result<_>>()?;
+    evaluate::check_images(&eval_lists, workers)?;
+    Ok(Prepared { device, lines, unlabelled, eval_lists })
+}
+
+/// Train the run in `run` (resumed from its last snapshot when `resumed`).
+pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Result<Ended> {
+    let Prepared { device, lines, unlabelled, eval_lists } = prep;
+    let (clips, groups) = clip::group(&lines, cfg.data.clip_frames);
+
+    // Initial weights: libtorch's generator seeded once, the teacher drawn before the student.
+    tch::manual_seed(cfg.run.rand_seed as i64);
+    let mut roles = vec![DetectorRole::new(cfg, Role::Teacher, device)?];
+    if !cfg.run.supervised_only {
+        roles.push(DetectorRole::new(cfg, Role::Student, device)?);
+    }
+    let mut state = TrainState { epoch: 0, batch: 0, iter: 0, elapsed_s: 0.0, best: None };
+    let metrics_path = run.path(run_dir::METRICS);
+    let mut from = None;
+    if resumed {
+        if let Some(ptr) = run.read_pointer(run_dir::LAST)? {
+            let dir = run.root.join(&ptr.snapshot);
+            state = checkpoint::load(&dir, &mut roles)
+                .with_context(|| format!("resuming from {}", dir.display()))?;
+            from = Some(ptr.snapshot);
+        }
+    }
+    if metrics_path.is_file() {
+        // Records a killed run wrote after its last snapshot are written again.
+        metrics::truncate_after(&metrics_path, state.iter)?;
+    }
+
+    let n_lines = lines.len();
+    let loader = Loader::new(Arc::new(lines), Arc::new(clips), cfg.loader_config());
+    let per_epoch = loader.epoch(0).len() as u64;
+    let planned = per_epoch * cfg.run.epochs as u64;
+    let end = cfg.run.max_iters.map_or(planned, |m| m.min(planned));
+    if state.iter >= end || state.epoch >= cfg.run.epochs {
+        println!(
+            "{}: already trained to iteration {} of {end} (epoch {} of {}); nothing to do",
+            run.root.display(),
+            state.iter,
+            state.epoch.min(cfg.run.epochs),
+            cfg.run.epochs
+        );
+        return Ok(Ended::AlreadyDone);
+    }
+
+    let mut log = Progress::new(&run.root, cfg.run.rand_seed, state.iter, end)?;
+    log.line(&format!(
+        "tsal {} train: {} (seed {}, device {device:?}, log {})",
+        env!("CARGO_PKG_VERSION"),
+        run.root.display(),
+        cfg.run.rand_seed,
+        log.log_path.display()
+    ));
+    match &from {
+        Some(s) => log.line(&format!(
+            "resuming from {} (iteration {}, epoch {} batch {})",
+            s.display(),
+            state.iter,
+            state.epoch + 1,
+            state.batch
+        )),
+        None => log.line("starting a new run"),
+    }
+    log.line(&format!(
+        "training data: {} labelled lines in {} clips of {} frames ({} views of still images, \
+         {} video clips), {} unlabelled lines left for the TSAL round; {} batches of {} clips \
+         per epoch, {} epochs, {} iterations{}",
+        n_lines,
+        groups.view_clips + groups.video_clips,
+        cfg.data.clip_frames,
+        groups.view_clips,
+        groups.video_clips,
+        unlabelled,
+        per_epoch,
+        cfg.data.batch_size,
+        cfg.run.epochs,
+        planned,
+        cfg.run.max_iters.map_or(String::new(), |m| format!(" (stopping at --max_iters {m})"))
+    ));
+    for r in &roles {
+        log.line(&format!("{} optimiser ({:?}), parameter groups:", r.role.name(), cfg.opt.config.optimizer));
+        for g in r.opt.describe() {
+            log.line(&format!("  {g}"));
+        }
+    }
+
+    let mut writer = MetricsWriter::open(&metrics_path)?;
+    let (w, h) = (cfg.crop.width as i64, cfg.crop.height as i64);
+    let num_pts = cfg.data.num_pts as i64;
+    let opt = &cfg.opt.config;
+    let started = Instant::now();
+    let elapsed = |s: &TrainState| s.elapsed_s + started.elapsed().as_secs_f64();
+    let base_elapsed = state.elapsed_s;
+    let mut win = Window::new();
+
+    while state.epoch < cfg.run.epochs {
+        let epoch = state.epoch;
+        let lr = multistep(opt.lr, &opt.schedule, opt.gamma, epoch);
+        for r in roles.iter_mut() {
+            r.opt.set_base_lr(lr);
+        }
+        if state.batch == 0 {
+            log.line(&format!("epoch {}/{}: base LR {lr:e}", epoch + 1, cfg.run.epochs));
+        }
+        let mut batches = loader.epoch_from(epoch as u64, state.batch);
+        let mut stop_now = false;
+        loop {
+            let t0 = Instant::now();
+            let Some(hb) = batches.next() else { break };
+            let hb = hb?;
+            let batch = Batch::from_host(&hb, w, h, num_pts, device)?;
+            win.wait += t0.elapsed().as_secs_f64();
+            let labelled = hb.samples.iter().flat_map(|s| &s.labelled).filter(|&&l| l).count();
+            let iter = state.iter + 1;
+            for r in roles.iter_mut() {
+                let v = supervised_step(r, &batch, labelled as i64, opt, iter)?;
+                let sum = win.sums.entry(r.role).or_insert([0.0; 4]);
+                for (s, x) in sum.iter_mut().zip(v) {
+                    *s += x;
+                }
+            }
+            state.iter = iter;
+            state.batch = batches.position();
+            win.steps += 1;
+            win.frames += (batch.clips * batch.frames) as u64;
+            if iter % cfg.run.print_freq as u64 == 0 || iter == end {
+                let rec = iter_record(&win, &roles, epoch, iter, base_elapsed + started.elapsed().as_secs_f64());
+                log.line(&iter_line(&rec, cfg.run.epochs, end));
+                writer.append(&rec)?;
+                win = Window::new();
+            }
+            log.tick(iter, &bar_message(&win, &roles));
+            if interrupt::requested() {
+                let sig = interrupt::signal().expect("requested");
+                state.elapsed_s = elapsed(&state);
+                let at = snapshot(run, cfg, &roles, &state, &mut log)?;
+                log.line(&format!(
+                    "stopped by {} after iteration {iter}; snapshot {}: the same command continues",
+                    sig.name(),
+                    at.display()
+                ));
+                log.finish();
+                return Err(Interrupted(sig).into());
+            }
+            if iter >= end {
+                stop_now = true;
+                break;
+            }
+            if cfg.run.snapshot_every.is_some_and(|n| iter % n == 0)
+                && state.batch < per_epoch as usize
+            {
+                state.elapsed_s = elapsed(&state);
+                snapshot(run, cfg, &roles, &state, &mut log)?;
+            }
+        }
+        drop(batches);
+        let epoch_done = state.batch as u64 >= per_epoch;
+        if !epoch_done {
+            // --max_iters within the epoch.
+            state.elapsed_s = elapsed(&state);
+            let at = snapshot(run, cfg, &roles, &state, &mut log)?;
+            log.line(&format!("reached --max_iters at iteration {}: snapshot {}", state.iter, at.display()));
+            log.finish();
+            return Ok(Ended::MaxIters);
+        }
+        // The epoch is trained: evaluate, then snapshot its end.
+        let evaluated = match evaluate_epoch(cfg, run, &roles, &eval_lists, epoch, state.iter, device, &mut log) {
+            Ok(v) => v,
+            Err(e) if interrupt::is_interrupted(&e) => {
+                state.elapsed_s = elapsed(&state);
+                let at = snapshot(run, cfg, &roles, &state, &mut log)?;
+                log.line(&format!(
+                    "stopped during the evaluation of epoch {}; snapshot {} (the evaluation runs \
+                     again when the same command continues)",
+                    epoch + 1,
+                    at.display()
+                ));
+                log.finish();
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        state.epoch = epoch + 1;
+        state.batch = 0;
+        state.elapsed_s = elapsed(&state);
+        let mut improved = false;
+        if let Some((lists, mean)) = evaluated {
+            let teacher = mean.get(Role::Teacher.name()).copied().unwrap_or(f64::NAN);
+            improved = teacher.is_finite() && state.best.is_none_or(|(_, b)| teacher < b);
+            if improved {
+                state.best = Some((state.iter, teacher));
+            }
+            writer.append(&Record::Epoch {
+                epoch,
+                iter: state.iter,
+                lists,
+                mean_nme: mean,
+                elapsed_s: state.elapsed_s,
+            })?;
+        }
+        let at = snapshot(run, cfg, &roles, &state, &mut log)?;
+        if improved {
+            let best = state.best.expect("set above");
+            run.write_pointer(
+                run_dir::BEST,
+                &Pointer { snapshot: at.clone(), iter: state.iter, epochs_done: state.epoch, mean_nme: Some(best.1) },
+            )?;
+        }
+        prune(run, cfg, &state)?;
+        if let Err(e) = super::curves::write_run_curves(&run.root) {
+            log.line(&format!("warning: could not draw {}: {e:#}", run_dir::CURVES));
+        }
+        if stop_now {
+            log.line(&format!("reached --max_iters at iteration {}", state.iter));
+            log.finish();
+            return Ok(Ended::MaxIters);
+        }
+    }
+    log.line(&format!(
+        "trained {} epochs ({} iterations) in {:.0} s",
+        cfg.run.epochs,
+        state.iter,
+        state.elapsed_s
+    ));
+    log.finish();
+    Ok(Ended::Finished)
+}
+
+/// Write a snapshot at `state` and point `last.json` at it; its path in the run folder.
+fn snapshot(
+    run: &RunDir,
+    cfg: &RunConfig,
+    roles: &[DetectorRole],
+    state: &TrainState,
+    log: &mut Progress,
+) -> Result<std::path::PathBuf> {
+    let rel = checkpoint::write(run, cfg, roles, state)?;
+    run.write_pointer(
+        run_dir::LAST,
+        &Pointer { snapshot: rel.clone(), iter: state.iter, epochs_done: state.epoch, mean_nme: None },
+    )?;
+    log.line(&format!("snapshot {} (iteration {})", rel.display(), state.iter));
+    Ok(rel)
+}
+
+/// Delete the snapshots `--keep` does not keep (never the last or the best).
+fn prune(run: &RunDir, cfg: &RunConfig, state: &TrainState) -> Result<()> {
+    let Some(keep) = cfg.run.keep else { return Ok(()) };
+    let dir = run.path(run_dir::SNAPSHOTS);
+    let mut found: Vec<(u64, std::path::PathBuf)> = Vec::new();
+    for e in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let p = e?.path();
+        let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        if !name.starts_with("epoch-") {
+            continue; // staging folders and anything else
+        }
+        let st: Option<TrainState> = std::fs::read_to_string(p.join(checkpoint::STATE))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if let Some(st) = st {
+            found.push((st.iter, p));
+        }
+    }
+    let ids: Vec<u64> = found.iter().map(|(i, _)| *i).collect();
+    let best = state.best.map(|(i, _)| i);
+    for gone in super::keep::prune(&ids, best, Some(keep)) {
+        for (_, p) in found.iter().filter(|(i, _)| *i == gone) {
+            std::fs::remove_dir_all(p).with_context(|| format!("cannot remove {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn iter_record(win: &Window, roles: &[DetectorRole], epoch: usize, iter: u64, elapsed_s: f64) -> Record {
+    let n = win.steps.max(1) as f64;
+    let mut losses = BTreeMap::new();
+    let mut lr = BTreeMap::new();
+    for r in roles {
+        let sums = win.sums.get(&r.role).copied().unwrap_or([f64::NAN; 4]);
+        let terms: BTreeMap<String, f64> =
+            TERMS.iter().zip(sums).map(|(t, s)| (t.to_string(), s / n)).collect();
+        losses.insert(r.role.name().to_string(), terms);
+        lr.insert(r.role.name().to_string(), r.opt.group_lrs().into_iter().collect());
+    }
+    let secs = win.started.elapsed().as_secs_f64().max(1e-9);
+    Record::Iter {
+        epoch,
+        iter,
+        losses,
+        lr,
+        frames_per_s: win.frames as f64 / secs,
+        data_wait_s: win.wait,
+        elapsed_s,
+    }
+}
+
+fn iter_line(rec: &Record, epochs: usize, end: u64) -> String {
+    let Record::Iter { epoch, iter, losses, lr, frames_per_s, data_wait_s, .. } = rec else {
+        return String::new();
+    };
+    let mut s = format!("epoch {}/{epochs} iter {iter}/{end}", epoch + 1);
+    for (role, terms) in losses {
+        s += &format!(" | {role}");
+        for t in TERMS {
+            s += &format!(" {t} {:.4}", terms.get(t).copied().unwrap_or(f64::NAN));
+        }
+    }
+    if let Some(first) = lr.values().next().and_then(|g| g.values().next()) {
+        s += &format!(" | LR {first:e}");
+    }
+    s += &format!(" | {frames_per_s:.1} frames/s, data wait {data_wait_s:.2} s");
+    s
+}
+
+fn bar_message(win: &Window, roles: &[DetectorRole]) -> String {
+    let n = win.steps.max(1) as f64;
+    let mut s = String::new();
+    for r in roles {
+        if let Some(v) = win.sums.get(&r.role) {
+            s += &format!("{} {:.4} ", r.role.name(), v[3] / n);
+        }
+    }
+    let secs = win.started.elapsed().as_secs_f64().max(1e-9);
+    s + &format!("{:.1} frames/s", win.frames as f64 / secs)
+}
+
+/// Evaluate every role on the eval lists into `reports/epoch-NNN/ROLE/`; per-list metrics and
+/// the mean NME (%) per role, or `None` without eval lists.
+#[allow(clippy::too_many_arguments)]
+fn evaluate_epoch(
+    cfg: &RunConfig,
+    run: &RunDir,
+    roles: &[DetectorRole],
+    lists: &[EvalList],
+    epoch: usize,
+    iter: u64,
+    device: Device,
+    log: &mut Progress,
+) -> Result<Option<(Vec<ListMetrics>, BTreeMap<String, f64>)>> {
+    if lists.is_empty() {
+        return Ok(None);
+    }
+    let opts = PredictOptions {
+        crop: cfg.crop,
+        num_pts: cfg.data.num_pts,
+        radius: cfg.model.config.argmax as i64,
+        batch_size: EVAL_BATCH,
+        workers: cfg.data.workers.max(1),
+        device,
+    };
+    let norm = Normaliser::default_for(cfg.data.num_pts);
+    let scoring = Scoring { normaliser: norm, missing: Missing::Skip };
+    let mut out = Vec::new();
+    let mut means = BTreeMap::new();
+    for r in roles {
+        let e = evaluate::evaluate(&r.det, lists, &opts, scoring)?;
+        let dir = run.report_dir(epoch + 1).join(r.role.name());
+        let staged = StagedDir::with_kind(&dir, true, report::KIND)?;
+        let title = format!("{} detector after epoch {} ({iter} iterations)", r.role.name(), epoch + 1);
+        let meta = serde_json::json!({
+            "run": run.root, "role": r.role.name(), "epoch": epoch + 1, "iter": iter,
+            "crop": [cfg.crop.width, cfg.crop.height], "pre_crop_expand": cfg.crop.expand,
+            "soft_argmax_radius": cfg.model.config.argmax, "normaliser": format!("{norm:?}"),
+        });
+        e.write(staged.path(), lists, &title, &[], meta)?;
+        staged.commit()?;
+        let mut sum = 0.0;
+        let mut line = format!("epoch {} {} NME:", epoch + 1, r.role.name());
+        for rep in &e.reports {
+            let s = &rep.score.summary;
+            let m = ListMetrics {
+                role: r.role.name().to_string(),
+                list: rep.list.display().to_string(),
+                nme: 100.0 * s.nme_mean,
+                auc_08: 100.0 * s.at[0][1],
+                fr_08: 100.0 * s.at[0][2],
+                auc_10: 100.0 * s.at[1][1],
+                fr_10: 100.0 * s.at[1][2],
+                scored: s.faces,
+            };
+            let name = rep.list.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
+            line += &format!(" {name} {:.2}%", m.nme);
+            sum += m.nme;
+            out.push(m);
+        }
+        let mean = sum / e.reports.len().max(1) as f64;
+        line += &format!(" (mean {mean:.2}%, {:.0} frames/s)", e.frames_per_second());
+        log.line(&line);
+        means.insert(r.role.name().to_string(), mean);
+    }
+    Ok(Some((out, means)))
+}

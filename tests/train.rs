@@ -1,0 +1,297 @@
+//! `tsal train` on a tiny configuration (CPU, 64×64 crops, widths ÷8): the loss falls, a
+//! killed run continues to the same weights, per-epoch evaluation equals `tsal eval` on the
+//! snapshot, Ctrl-C and non-finite losses leave a usable snapshot, and a save path holding
+//! another run is refused.
+mod common;
+use common::{command, s, stderr, stdout, synth, tsal, tsal_ok};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tch::Tensor;
+
+/// Synthetic 300W-format data shared by the tests of this file (made once).
+fn data() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        synth(&d.path().join("data"), &["--images", "24", "--only", "300w", "--seed", "5"]);
+        d
+    })
+    .path()
+}
+
+fn list(name: &str) -> PathBuf {
+    data().join("data/lists/300W").join(name)
+}
+
+/// The tiny run: 24 training images, one view per clip, two clips per batch = 12 iterations
+/// per epoch.
+fn base_args(save: &Path) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "train",
+        "--model_config",
+        "configs/tiny/Detector.config",
+        "--opt_config",
+        "configs/tiny/optimizer.config",
+        "--crop_width",
+        "64",
+        "--crop_height",
+        "64",
+        "--clip_frames",
+        "1",
+        "--batch_size",
+        "2",
+        "--workers",
+        "1",
+        "--device",
+        "cpu",
+        "--rand_seed",
+        "7",
+        "--print_freq",
+        "1",
+    ]
+    .map(String::from)
+    .to_vec();
+    v.extend(["--train_lists".into(), s(&list("300w.train.GTB")).into()]);
+    v.extend(["--save_path".into(), s(save).into()]);
+    v
+}
+
+fn run(args: &[String]) -> std::process::Output {
+    tsal(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn with(mut args: Vec<String>, extra: &[&str]) -> Vec<String> {
+    args.extend(extra.iter().map(|x| x.to_string()));
+    args
+}
+
+fn records(run_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn last_snapshot(run_dir: &Path) -> PathBuf {
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("last.json")).unwrap()).unwrap();
+    run_dir.join(p["snapshot"].as_str().unwrap())
+}
+
+fn weights(path: &Path) -> Vec<(String, Tensor)> {
+    let mut v = Tensor::read_safetensors(path).unwrap();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn max_diff(a: &Path, b: &Path) -> f64 {
+    let (wa, wb) = (weights(a), weights(b));
+    assert_eq!(wa.len(), wb.len());
+    let mut m = 0f64;
+    for ((na, ta), (nb, tb)) in wa.iter().zip(&wb) {
+        assert_eq!(na, nb);
+        let d = f64::try_from((ta.to_kind(tch::Kind::Double) - tb.to_kind(tch::Kind::Double)).abs().max()).unwrap();
+        m = m.max(d);
+    }
+    m
+}
+
+#[test]
+fn one_hundred_supervised_iterations_at_least_halve_the_heatmap_loss() {
+    let d = tempfile::tempdir().unwrap();
+    let save = d.path().join("run");
+    let args = with(base_args(&save), &["--max_iters", "100", "--epochs", "20", "--supervised_only"]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = records(&save);
+    let iters: Vec<&serde_json::Value> = recs.iter().filter(|r| r["kind"] == "iter").collect();
+    assert_eq!(iters.len(), 100);
+    let hm = |r: &serde_json::Value| r["losses"]["teacher"]["heatmap"].as_f64().unwrap();
+    // Mean of the first and the last ten iterations (single batches are noisy).
+    let first: f64 = iters[..10].iter().map(|r| hm(r)).sum::<f64>() / 10.0;
+    let last: f64 = iters[90..].iter().map(|r| hm(r)).sum::<f64>() / 10.0;
+    assert!(last <= 0.5 * first, "heatmap loss {first} → {last}");
+    // The teacher alone was trained: no student anywhere.
+    assert!(iters.iter().all(|r| r["losses"].get("student").is_none()));
+    let snap = last_snapshot(&save);
+    assert!(snap.ends_with("snapshots/epoch-009-iter-000004"), "{}", snap.display());
+    assert!(snap.join("detector_teacher.safetensors").is_file());
+    assert!(!snap.join("detector_student.safetensors").exists());
+    // The same command again has nothing left to do.
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_run_killed_mid_epoch_continues_to_the_same_weights() {
+    let d = tempfile::tempdir().unwrap();
+    let extra = ["--max_iters", "30", "--epochs", "3", "--snapshot_every", "5"];
+    // Uninterrupted.
+    let a = d.path().join("a");
+    let o = run(&with(base_args(&a), &extra));
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Killed (SIGKILL) once its first mid-epoch snapshot exists, then the same command again.
+    let b = d.path().join("b");
+    let args = with(base_args(&b), &extra);
+    let mut child = command()
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !b.join("snapshots/epoch-001-iter-000005").is_dir() {
+        assert!(t0.elapsed() < Duration::from_secs(300), "no snapshot after 300 s");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("last.json")).unwrap()).unwrap();
+    let at = killed_at["iter"].as_u64().unwrap();
+    assert!(at < 30, "the kill came after the end ({at})");
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("resuming from snapshots/"), "{}", stdout(&o));
+    let (sa, sb) = (last_snapshot(&a), last_snapshot(&b));
+    assert_eq!(sa.file_name(), sb.file_name());
+    for f in ["detector_teacher.safetensors", "detector_student.safetensors"] {
+        let diff = max_diff(&sa.join(f), &sb.join(f));
+        assert!(diff <= 1e-5, "{f}: max |diff| {diff} after resuming from iteration {at}");
+    }
+    // The metrics hold each iteration once.
+    let iters: Vec<u64> = records(&b)
+        .iter()
+        .filter(|r| r["kind"] == "iter")
+        .map(|r| r["iter"].as_u64().unwrap())
+        .collect();
+    assert_eq!(iters, (1..=30).collect::<Vec<_>>());
+}
+
+#[test]
+fn per_epoch_evaluation_equals_tsal_eval_on_the_snapshot() {
+    let d = tempfile::tempdir().unwrap();
+    let save = d.path().join("run");
+    let common = list("300w.test.common.GTB");
+    let args = with(base_args(&save), &["--epochs", "1", "--eval_ilists", s(&common)]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let during: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(save.join("reports/epoch-001/teacher/report.json")).unwrap(),
+    )
+    .unwrap();
+    // `tsal eval --model RUN_DIR`: no crop, model or point flag repeated.
+    let out = d.path().join("eval");
+    tsal_ok(&["eval", "--model", s(&save), "--cpu", "--lists", s(&common), "--out", s(&out)]);
+    let after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let summary = |v: &serde_json::Value| v["lists"][0]["score"]["summary"].clone();
+    let nme = |v: &serde_json::Value| summary(v)["nme_mean"].as_f64().unwrap();
+    assert!(nme(&during).is_finite() && nme(&during) > 0.0);
+    // NME, its spread, AUC and failure rate at both thresholds: all equal.
+    assert_eq!(summary(&during), summary(&after));
+    assert_eq!(after["meta"]["crop"], serde_json::json!([64, 64]));
+    // best.json points at the evaluated snapshot, and the epoch record names the list.
+    let best: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(save.join("best.json")).unwrap()).unwrap();
+    assert_eq!(best["snapshot"], "snapshots/epoch-001");
+    let epoch = records(&save).into_iter().find(|r| r["kind"] == "epoch").unwrap();
+    let teacher = epoch["lists"].as_array().unwrap().iter().find(|l| l["role"] == "teacher").unwrap();
+    assert!((teacher["nme"].as_f64().unwrap() - 100.0 * nme(&after)).abs() < 1e-9);
+    assert!(save.join("curves.png").is_file());
+    // A crop flag that contradicts the snapshot is refused, naming it.
+    let o = tsal(&["eval", "--model", s(&save), "--cpu", "--lists", s(&common), "--crop_width", "128"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--crop_width 128") && stderr(&o).contains("64"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_save_path_holding_another_run_is_refused_with_the_differing_keys() {
+    let d = tempfile::tempdir().unwrap();
+    let save = d.path().join("run");
+    let o = run(&with(base_args(&save), &["--max_iters", "2", "--supervised_only"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&with(base_args(&save), &["--max_iters", "2", "--supervised_only", "--sigma", "3"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("targets.sigma: 6.0 → 3.0"), "{}", stderr(&o));
+    // Starting over needs --force; with it the old run is replaced.
+    let o = run(&with(base_args(&save), &["--max_iters", "2", "--supervised_only", "--no_resume"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    let fresh = with(base_args(&save), &["--max_iters", "1", "--supervised_only", "--no_resume", "--force"]);
+    let o = run(&fresh);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("starting a new run"), "{}", stdout(&o));
+    assert_eq!(records(&save).iter().filter(|r| r["kind"] == "iter").count(), 1);
+    // A folder of other files is never used.
+    let other = d.path().join("thesis");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("thesis.tex"), "x").unwrap();
+    let o = run(&with(base_args(&other), &["--max_iters", "1"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(other.join("thesis.tex").is_file() && !other.join("config.json").exists());
+}
+
+#[test]
+fn ctrl_c_writes_a_snapshot_and_exits_130() {
+    let d = tempfile::tempdir().unwrap();
+    let save = d.path().join("run");
+    let args = with(base_args(&save), &["--epochs", "50"]);
+    let mut child = command()
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(save.join("metrics.jsonl")).is_ok_and(|t| t.lines().count() >= 3) {
+        assert!(t0.elapsed() < Duration::from_secs(300), "no iteration after 300 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(stdout(&o).contains("stopped by SIGINT"), "{}", stdout(&o));
+    let snap = last_snapshot(&save);
+    assert!(snap.join("optimizer_teacher.safetensors").is_file());
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(snap.join("train_state.json")).unwrap()).unwrap();
+    assert!(state["iter"].as_u64().unwrap() >= 3);
+    // No staging folder is left.
+    let names: Vec<String> = std::fs::read_dir(save.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+}
+
+#[test]
+fn a_non_finite_loss_stops_with_its_name_and_keeps_the_last_good_snapshot() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("explode.config");
+    std::fs::write(
+        &cfg,
+        r#"{"optimizer": ["str", "SGD"], "LR": ["float", 1e20], "momentum": ["float", 0.9],
+            "nesterov": ["bool", [1]], "epochs": ["int", 2]}"#,
+    )
+    .unwrap();
+    let save = d.path().join("run");
+    let mut args = with(base_args(&save), &["--snapshot_every", "1", "--supervised_only"]);
+    let at = args.iter().position(|a| a == "configs/tiny/optimizer.config").unwrap();
+    args[at] = s(&cfg).to_string();
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("loss of the teacher became") && err.contains("at iteration"), "{err}");
+    assert_eq!(err.lines().filter(|l| l.starts_with("tsal: error")).count(), 1, "{err}");
+    // The snapshot before the bad step is the last one, with finite weights.
+    let snap = last_snapshot(&save);
+    for (name, t) in weights(&snap.join("detector_teacher.safetensors")) {
+        let finite = bool::try_from(t.isfinite().all()).unwrap();
+        assert!(finite, "{name} is not finite in {}", snap.display());
+    }
+}
