@@ -13,6 +13,7 @@ pub mod formats;
 pub mod fsutil;
 pub mod guard;
 pub mod interrupt;
+pub mod losses;
 pub mod models;
 pub mod parallel;
 pub mod prep;
