@@ -10,6 +10,7 @@ pub mod eval;
 pub mod flags;
 pub mod inspect;
 pub mod lists;
+pub mod plot;
 pub mod snapshot;
 pub mod synth;
 pub mod train;
@@ -53,6 +54,9 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Snapshots: `snapshot init` writes freshly initialised teacher and student detectors.
     Snapshot(snapshot::SnapshotArgs),
+    /// Draw training curves (losses per iteration, NME per epoch) of one or more run folders
+    /// into a PNG.
+    Plot(plot::PlotArgs),
 }
 
 /// Arguments of a subcommand that has not landed: accepted, then refused with a message.
@@ -78,6 +82,7 @@ pub fn run_with(cli: Cli) -> Result<ExitCode> {
         Command::Bench(a) => bench::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Snapshot(a) => snapshot::run(&a),
+        Command::Plot(a) => plot::run(&a),
     }
 }
 

@@ -136,14 +136,14 @@ pub fn ced_png(curves: &[Curve], normaliser: &str, x_max: f64) -> Result<RgbImag
     Ok(img)
 }
 
-fn put(img: &mut RgbImage, x: i64, y: i64, c: [u8; 3]) {
+pub(crate) fn put(img: &mut RgbImage, x: i64, y: i64, c: [u8; 3]) {
     if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
         img.put_pixel(x as u32, y as u32, Rgb(c));
     }
 }
 
 /// ASCII `s` in the 8×8 font at `(x, y)` (top left), each font pixel `scale`² pixels.
-fn text(img: &mut RgbImage, s: &str, x: i64, y: i64, scale: i64, c: [u8; 3]) {
+pub(crate) fn text(img: &mut RgbImage, s: &str, x: i64, y: i64, scale: i64, c: [u8; 3]) {
     for (i, ch) in s.chars().enumerate() {
         let glyph = font8x8::legacy::BASIC_LEGACY[(ch as usize).min(127)];
         for (row, bits) in glyph.iter().enumerate() {
