@@ -80,7 +80,7 @@ fn reference_invocation_parses() {
 }
 
 #[test]
-fn train_is_refused_until_it_lands() {
+fn the_reference_invocation_fails_early_and_clearly_without_its_files() {
     // The reference's config asks for ImageNet weights, which tsal never downloads.
     let o = tsal(REFERENCE);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -93,8 +93,15 @@ fn train_is_refused_until_it_lands() {
     let mut args = REFERENCE.to_vec();
     args.push("--no_pretrained");
     let o = tsal(&args);
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(stderr(&o).contains("not implemented"), "{}", stderr(&o));
+    // The reference's lists are not in this repository: named, before the save path exists.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--train_lists cache_data/lists/300VW/300VW.train.lst"),
+        "{}",
+        stderr(&o)
+    );
+    let save = REFERENCE[REFERENCE.iter().position(|a| *a == "--save_path").unwrap() + 1];
+    assert!(!Path::new(env!("CARGO_MANIFEST_DIR")).join(save).exists(), "{save} was created");
     let mut args = REFERENCE.to_vec();
     args.extend(["--pretrained", "nowhere/vgg16.pth"]);
     let o = tsal(&args);

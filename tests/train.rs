@@ -201,7 +201,7 @@ fn per_epoch_evaluation_equals_tsal_eval_on_the_snapshot() {
     assert_eq!(best["snapshot"], "snapshots/epoch-001");
     let epoch = records(&save).into_iter().find(|r| r["kind"] == "epoch").unwrap();
     let teacher = epoch["lists"].as_array().unwrap().iter().find(|l| l["role"] == "teacher").unwrap();
-    assert!((teacher["nme"].as_f64().unwrap() - 100.0 * nme(&after)).abs() < 1e-9);
+    assert_eq!(teacher["nme"].as_f64().unwrap(), nme(&after));
     assert!(save.join("curves.png").is_file());
     // A crop flag that contradicts the snapshot is refused, naming it.
     let o = tsal(&["eval", "--model", s(&save), "--cpu", "--lists", s(&common), "--crop_width", "128"]);

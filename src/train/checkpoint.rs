@@ -29,7 +29,7 @@ pub struct TrainState {
     pub iter: u64,
     /// Training seconds so far (all starts together).
     pub elapsed_s: f64,
-    /// The best evaluation so far: iteration and mean NME (%).
+    /// The best evaluation so far: iteration and the teacher's mean NME (a fraction).
     pub best: Option<(u64, f64)>,
 }
 

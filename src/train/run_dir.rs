@@ -37,7 +37,7 @@ pub struct Pointer {
     pub iter: u64,
     /// Epochs completed.
     pub epochs_done: usize,
-    /// The mean NME (%) of the evaluation that made it the best (best.json).
+    /// The teacher's mean NME (a fraction) of the evaluation that made it the best (best.json).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mean_nme: Option<f64>,
 }

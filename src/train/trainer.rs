@@ -443,7 +443,7 @@ fn bar_message(win: &Window, roles: &[DetectorRole]) -> String {
 }
 
 /// Evaluate every role on the eval lists into `reports/epoch-NNN/ROLE/`; per-list metrics and
-/// the mean NME (%) per role, or `None` without eval lists.
+/// the mean NME per role (fractions, as the reports), or `None` without eval lists.
 #[allow(clippy::too_many_arguments)]
 fn evaluate_epoch(
     cfg: &RunConfig,
@@ -489,20 +489,20 @@ fn evaluate_epoch(
             let m = ListMetrics {
                 role: r.role.name().to_string(),
                 list: rep.list.display().to_string(),
-                nme: 100.0 * s.nme_mean,
-                auc_08: 100.0 * s.at[0][1],
-                fr_08: 100.0 * s.at[0][2],
-                auc_10: 100.0 * s.at[1][1],
-                fr_10: 100.0 * s.at[1][2],
+                nme: s.nme_mean,
+                auc_08: s.at[0][1],
+                fr_08: s.at[0][2],
+                auc_10: s.at[1][1],
+                fr_10: s.at[1][2],
                 scored: s.faces,
             };
             let name = rep.list.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
-            line += &format!(" {name} {:.2}%", m.nme);
+            line += &format!(" {name} {:.2}%", 100.0 * m.nme);
             sum += m.nme;
             out.push(m);
         }
         let mean = sum / e.reports.len().max(1) as f64;
-        line += &format!(" (mean {mean:.2}%, {:.0} frames/s)", e.frames_per_second());
+        line += &format!(" (mean {:.2}%, {:.0} frames/s)", 100.0 * mean, e.frames_per_second());
         log.line(&line);
         means.insert(r.role.name().to_string(), mean);
     }
