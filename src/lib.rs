@@ -18,3 +18,4 @@ pub mod parallel;
 pub mod prep;
 pub mod snapshot;
 pub mod synth;
+pub mod train;
