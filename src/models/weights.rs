@@ -163,7 +163,8 @@ pub fn save(vs: &nn::VarStore, path: &Path) -> Result<()> {
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
 }
 
-fn abbreviate(names: &[String]) -> String {
+/// The first six names, then how many more.
+pub(crate) fn abbreviate(names: &[String]) -> String {
     const SHOW: usize = 6;
     let mut s = names.iter().take(SHOW).cloned().collect::<Vec<_>>().join(", ");
     if names.len() > SHOW {

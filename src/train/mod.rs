@@ -14,3 +14,5 @@ pub mod run_dir;
 pub mod schedule;
 pub mod step;
 pub mod trainer;
+
+pub(crate) use crate::models::weights::abbreviate;
