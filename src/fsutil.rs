@@ -112,7 +112,10 @@ impl Marker {
 /// Write a [`MARKER`] of `kind` into `dir` (a folder tsal fills over time, such as a training
 /// run, rather than building it aside).
 pub fn mark(dir: &Path, kind: &Kind) -> Result<()> {
-    write_atomic(&dir.join(MARKER), (serde_json::to_string_pretty(&Marker::now(kind))? + "\n").as_bytes())
+    write_atomic(
+        &dir.join(MARKER),
+        (serde_json::to_string_pretty(&Marker::now(kind))? + "\n").as_bytes(),
+    )
 }
 
 /// `secs` since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).

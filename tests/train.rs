@@ -92,7 +92,10 @@ fn max_diff(a: &Path, b: &Path) -> f64 {
     let mut m = 0f64;
     for ((na, ta), (nb, tb)) in wa.iter().zip(&wb) {
         assert_eq!(na, nb);
-        let d = f64::try_from((ta.to_kind(tch::Kind::Double) - tb.to_kind(tch::Kind::Double)).abs().max()).unwrap();
+        let d = f64::try_from(
+            (ta.to_kind(tch::Kind::Double) - tb.to_kind(tch::Kind::Double)).abs().max(),
+        )
+        .unwrap();
         m = m.max(d);
     }
     m
@@ -102,7 +105,8 @@ fn max_diff(a: &Path, b: &Path) -> f64 {
 fn one_hundred_supervised_iterations_at_least_halve_the_heatmap_loss() {
     let d = tempfile::tempdir().unwrap();
     let save = d.path().join("run");
-    let args = with(base_args(&save), &["--max_iters", "100", "--epochs", "20", "--supervised_only"]);
+    let args =
+        with(base_args(&save), &["--max_iters", "100", "--epochs", "20", "--supervised_only"]);
     let o = run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let recs = records(&save);
@@ -200,11 +204,13 @@ fn per_epoch_evaluation_equals_tsal_eval_on_the_snapshot() {
         serde_json::from_slice(&std::fs::read(save.join("best.json")).unwrap()).unwrap();
     assert_eq!(best["snapshot"], "snapshots/epoch-001");
     let epoch = records(&save).into_iter().find(|r| r["kind"] == "epoch").unwrap();
-    let teacher = epoch["lists"].as_array().unwrap().iter().find(|l| l["role"] == "teacher").unwrap();
+    let teacher =
+        epoch["lists"].as_array().unwrap().iter().find(|l| l["role"] == "teacher").unwrap();
     assert_eq!(teacher["nme"].as_f64().unwrap(), nme(&after));
     assert!(save.join("curves.png").is_file());
     // A crop flag that contradicts the snapshot is refused, naming it.
-    let o = tsal(&["eval", "--model", s(&save), "--cpu", "--lists", s(&common), "--crop_width", "128"]);
+    let o =
+        tsal(&["eval", "--model", s(&save), "--cpu", "--lists", s(&common), "--crop_width", "128"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--crop_width 128") && stderr(&o).contains("64"), "{}", stderr(&o));
 }
@@ -215,14 +221,18 @@ fn a_save_path_holding_another_run_is_refused_with_the_differing_keys() {
     let save = d.path().join("run");
     let o = run(&with(base_args(&save), &["--max_iters", "2", "--supervised_only"]));
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&with(base_args(&save), &["--max_iters", "2", "--supervised_only", "--sigma", "3"]));
+    let o =
+        run(&with(base_args(&save), &["--max_iters", "2", "--supervised_only", "--sigma", "3"]));
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("targets.sigma: 6.0 → 3.0"), "{}", stderr(&o));
     // Starting over needs --force; with it the old run is replaced.
     let o = run(&with(base_args(&save), &["--max_iters", "2", "--supervised_only", "--no_resume"]));
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
-    let fresh = with(base_args(&save), &["--max_iters", "1", "--supervised_only", "--no_resume", "--force"]);
+    let fresh = with(
+        base_args(&save),
+        &["--max_iters", "1", "--supervised_only", "--no_resume", "--force"],
+    );
     let o = run(&fresh);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("starting a new run"), "{}", stdout(&o));
@@ -241,14 +251,15 @@ fn ctrl_c_writes_a_snapshot_and_exits_130() {
     let d = tempfile::tempdir().unwrap();
     let save = d.path().join("run");
     let args = with(base_args(&save), &["--epochs", "50"]);
-    let mut child = command()
+    let child = command()
         .args(&args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    while !std::fs::read_to_string(save.join("metrics.jsonl")).is_ok_and(|t| t.lines().count() >= 3) {
+    while !std::fs::read_to_string(save.join("metrics.jsonl")).is_ok_and(|t| t.lines().count() >= 3)
+    {
         assert!(t0.elapsed() < Duration::from_secs(300), "no iteration after 300 s");
         std::thread::sleep(Duration::from_millis(20));
     }

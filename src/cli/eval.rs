@@ -110,8 +110,8 @@ struct Settings {
 /// `last.json` (`best.json`) points at.
 fn snapshot_dir(model: &Path, pick: Pick) -> Result<PathBuf> {
     use crate::train::run_dir::{self, RunDir};
-    let is_run = model.join(run_dir::CONFIG).is_file()
-        && !model.join(crate::snapshot::META).is_file();
+    let is_run =
+        model.join(run_dir::CONFIG).is_file() && !model.join(crate::snapshot::META).is_file();
     if !is_run {
         return Ok(model.to_path_buf());
     }
@@ -126,7 +126,11 @@ fn snapshot_dir(model: &Path, pick: Pick) -> Result<PathBuf> {
             "--model {}: a training run without a {} snapshot yet ({name} is missing){}",
             model.display(),
             if pick == Pick::Best { "best" } else { "" },
-            if pick == Pick::Best { " (it has no evaluated epoch: use --snapshot last)" } else { "" }
+            if pick == Pick::Best {
+                " (it has no evaluated epoch: use --snapshot last)"
+            } else {
+                ""
+            }
         ),
     }
 }
@@ -152,7 +156,11 @@ fn settings(a: &EvalArgs) -> Result<Settings> {
     } else {
         None
     };
-    Ok(Settings { num_pts: meta.num_pts, crop: a.crop.resolve(known, &shown)?, snapshot: Some(dir) })
+    Ok(Settings {
+        num_pts: meta.num_pts,
+        crop: a.crop.resolve(known, &shown)?,
+        snapshot: Some(dir),
+    })
 }
 
 /// `--which`: the detector roles to evaluate.

@@ -244,10 +244,7 @@ impl TrainArgs {
                 path: self.detector.model_config.clone(),
                 config: ModelConfig::load(&self.detector.model_config).context("--model_config")?,
             },
-            opt: Loaded {
-                path: self.opt_config.clone(),
-                config: opt,
-            },
+            opt: Loaded { path: self.opt_config.clone(), config: opt },
             tracker: Loaded {
                 path: self.tracker.tracker_config.clone(),
                 config: TrackerConfig::load(&self.tracker.tracker_config)
@@ -306,15 +303,18 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     cfg.trunk_weights()?;
     let prep = trainer::prepare(&cfg)?;
     let mut cfg = cfg;
-    let mode = if args.no_resume { ResumeMode::Fresh { force: args.force } } else { ResumeMode::Resume };
+    let mode =
+        if args.no_resume { ResumeMode::Fresh { force: args.force } } else { ResumeMode::Resume };
     let (run, resumed) = RunDir::open(&mut cfg, mode, args.rand_seed.is_some())?;
     // Ctrl-C finishes the step and writes a snapshot, which may take a while on a large model;
     // a second Ctrl-C still stops at once.
     crate::interrupt::set_grace(
         std::time::Duration::from_secs(600),
-        Some("stopping after this step and writing a snapshot (Ctrl-C again stops at once, \
+        Some(
+            "stopping after this step and writing a snapshot (Ctrl-C again stops at once, \
               losing the steps since the last snapshot)"
-            .to_string()),
+                .to_string(),
+        ),
     );
     trainer::train(&cfg, prep, &run, resumed)?;
     Ok(ExitCode::SUCCESS)

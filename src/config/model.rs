@@ -25,6 +25,21 @@ pub struct ModelConfig {
     /// tsal: divide every channel width by this (1 = the reference architecture; the tiny
     /// test configuration uses 8).
     pub width_div: usize,
+    /// tsal: how convolutions start (`reference`: N(0, 0.01), spec §5.1; `he`: He normal,
+    /// for trunks trained from scratch). Absent in older files and reference configs.
+    #[serde(default)]
+    pub init: InitScheme,
+}
+
+/// Initial convolution weights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitScheme {
+    /// N(0, 0.01), bias 0 (the reference's `weights_init_cpm`).
+    #[default]
+    Reference,
+    /// He normal N(0, √(2 / fan_in)) (see `models::layers::he_init`).
+    He,
 }
 
 impl ModelConfig {
@@ -39,6 +54,7 @@ impl ModelConfig {
         "argmax",
         "pretrained",
         "width_div",
+        "init",
     ];
 
     pub fn load(path: &Path) -> Result<Self> {
@@ -78,6 +94,11 @@ impl ModelConfig {
             argmax: argmax as usize,
             pretrained: c.opt_bool("pretrained")?.unwrap_or(false),
             width_div: positive("width_div", c.opt_int("width_div")?.unwrap_or(1))?,
+            init: match c.opt_str("init")?.as_deref().unwrap_or("reference") {
+                "reference" => InitScheme::Reference,
+                "he" => InitScheme::He,
+                other => bail!("{name}: key `init`: expected reference or he, found `{other}`"),
+            },
         })
     }
 }

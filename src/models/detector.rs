@@ -14,6 +14,8 @@ use tch::{nn, Tensor};
 #[derive(Clone, Debug)]
 pub struct DetectorSpec {
     pub num_pts: i64,
+    /// How convolutions start: the reference's N(0, 0.01), or He normal.
+    pub init: crate::config::model::InitScheme,
     pub stages: usize,
     /// Channel divisor (1 = reference widths).
     pub width_div: i64,
@@ -29,12 +31,17 @@ impl DetectorSpec {
         ensure!(num_pts >= 1, "num_pts must be at least 1");
         let div = cfg.width_div as i64;
         ensure!(64 % div == 0, "width_div {div} must divide 64");
-        Ok(Self { num_pts: num_pts as i64, stages: cfg.stages, width_div: div })
+        Ok(Self { num_pts: num_pts as i64, init: cfg.init, stages: cfg.stages, width_div: div })
     }
 
     /// The reference architecture for `num_pts` landmarks.
     pub fn reference(num_pts: usize) -> Self {
-        Self { num_pts: num_pts as i64, stages: 3, width_div: 1 }
+        Self {
+            num_pts: num_pts as i64,
+            init: crate::config::model::InitScheme::Reference,
+            stages: 3,
+            width_div: 1,
+        }
     }
 
     fn w(&self, c: i64) -> i64 {
@@ -83,14 +90,19 @@ impl Detector {
         Self { spec, trunk, feature, stages, centernet }
     }
 
-    /// Build a detector and, given `pretrained`, load ImageNet VGG16 weights (torchvision's
+    /// Build a detector (re-initialised as its spec's `init` says) and, given `pretrained`,
+    /// load ImageNet VGG16 weights (torchvision's
     /// `features.*`) into its trunk; every trunk tensor must be present with its shape.
     pub fn with_pretrained(
         vs: &nn::VarStore,
         spec: DetectorSpec,
         pretrained: Option<&Path>,
     ) -> Result<Self> {
+        let he = spec.init == crate::config::model::InitScheme::He;
         let det = Self::new(&vs.root(), spec);
+        if he {
+            super::layers::he_init(vs);
+        }
         if let Some(path) = pretrained {
             weights::load_vgg16_trunk(vs, path)
                 .with_context(|| format!("--pretrained {}", path.display()))?;

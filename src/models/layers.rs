@@ -96,3 +96,28 @@ pub fn batch_norm(p: nn::Path, c: i64) -> nn::BatchNorm {
     };
     nn::batch_norm2d(p, c, cfg)
 }
+
+/// He (Kaiming) normal initialisation of every convolution weight in `vs`: N(0, √(2 / fan_in)),
+/// fan_in = C_in·k·k, biases left at 0. The reference's N(0, 0.01) assumes an ImageNet trunk:
+/// from scratch, a ×0.01 scale per layer makes activations (and gradients) vanish through the
+/// 20-odd layers before the heatmaps. Left alone: BatchNorm, the transposed convolutions
+/// (`deconv_layers_forhm`, N(0, 0.001)) and the heads' last convolutions (`hm.2`,
+/// `hmhp_offset.2`), whose reference initialisation is deliberate (spec §5.1).
+pub fn he_init(vs: &nn::VarStore) {
+    let keep = |name: &str| {
+        name.starts_with("deconv_layers_forhm.")
+            || name.starts_with("hm.2.")
+            || name.starts_with("hmhp_offset.2.")
+    };
+    tch::no_grad(|| {
+        for (name, mut w) in vs.variables() {
+            if !name.ends_with(".weight") || w.dim() != 4 || keep(&name) {
+                continue;
+            }
+            let s = w.size();
+            let fan_in = (s[1] * s[2] * s[3]) as f64;
+            let fresh = Tensor::randn(s.as_slice(), (w.kind(), w.device())) * (2.0 / fan_in).sqrt();
+            w.copy_(&fresh);
+        }
+    });
+}

@@ -39,7 +39,12 @@ fn optimizer_file(role: Role) -> String {
 
 /// Write a snapshot of `roles` at `state` into the run folder; returns its path relative to
 /// the run folder.
-pub fn write(run: &RunDir, cfg: &RunConfig, roles: &[DetectorRole], state: &TrainState) -> Result<PathBuf> {
+pub fn write(
+    run: &RunDir,
+    cfg: &RunConfig,
+    roles: &[DetectorRole],
+    state: &TrainState,
+) -> Result<PathBuf> {
     let rel = RunDir::snapshot_name(state.epoch, state.batch);
     let target = run.root.join(&rel);
     let model_text = serde_json::to_string_pretty(&typed_model_config(cfg))?;
@@ -121,5 +126,6 @@ pub fn typed_model_config(cfg: &RunConfig) -> serde_json::Value {
         "argmax": ["int", m.argmax],
         "pretrained": ["bool", [m.pretrained as i64]],
         "width_div": ["int", m.width_div],
+        "init": ["str", serde_json::to_value(m.init).unwrap_or_default()],
     })
 }

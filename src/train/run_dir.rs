@@ -159,8 +159,8 @@ impl RunDir {
 }
 
 pub fn read_config(path: &Path) -> Result<RunConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
     serde_json::from_str(&text)
         .with_context(|| format!("{}: not the config.json of a tsal run", path.display()))
 }

@@ -47,7 +47,8 @@ pub fn supervised_terms(out: &DetectorOutput, b: &Batch, labelled: i64, opt: &Op
         opt.lossnorm,
     );
     let fo = focal::centre_focal(&out.centre, &b.centre, &b.centre_valid);
-    let of = offset::offset_l1(&out.offsets, &b.centre_ind, &b.offsets, &b.offset_mask, &b.centre_valid);
+    let of =
+        offset::offset_l1(&out.offsets, &b.centre_ind, &b.offsets, &b.offset_mask, &b.centre_valid);
     let total = &hm * losses::HEATMAP_WEIGHT
         + &fo * losses::CENTRE_FOCAL_WEIGHT
         + &of * losses::OFFSET_WEIGHT;

@@ -50,8 +50,8 @@ pub fn training_lines(cfg: &RunConfig) -> Result<(Vec<ListEntry>, usize)> {
     let mut labelled = Vec::new();
     let mut unlabelled = 0;
     for l in &cfg.data.train_lists {
-        let entries =
-            list::read(l, &cfg.data.path_map).with_context(|| format!("--train_lists {}", l.display()))?;
+        let entries = list::read(l, &cfg.data.path_map)
+            .with_context(|| format!("--train_lists {}", l.display()))?;
         for e in entries {
             if e.is_labelled() {
                 labelled.push(e);
@@ -196,7 +196,11 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
         cfg.run.max_iters.map_or(String::new(), |m| format!(" (stopping at --max_iters {m})"))
     ));
     for r in &roles {
-        log.line(&format!("{} optimiser ({:?}), parameter groups:", r.role.name(), cfg.opt.config.optimizer));
+        log.line(&format!(
+            "{} optimiser ({:?}), parameter groups:",
+            r.role.name(),
+            cfg.opt.config.optimizer
+        ));
         for g in r.opt.describe() {
             log.line(&format!("  {g}"));
         }
@@ -241,8 +245,14 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             state.batch = batches.position();
             win.steps += 1;
             win.frames += (batch.clips * batch.frames) as u64;
-            if iter % cfg.run.print_freq as u64 == 0 || iter == end {
-                let rec = iter_record(&win, &roles, epoch, iter, base_elapsed + started.elapsed().as_secs_f64());
+            if iter.is_multiple_of(cfg.run.print_freq as u64) || iter == end {
+                let rec = iter_record(
+                    &win,
+                    &roles,
+                    epoch,
+                    iter,
+                    base_elapsed + started.elapsed().as_secs_f64(),
+                );
                 log.line(&iter_line(&rec, cfg.run.epochs, end));
                 writer.append(&rec)?;
                 win = Window::new();
@@ -264,7 +274,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
                 stop_now = true;
                 break;
             }
-            if cfg.run.snapshot_every.is_some_and(|n| iter % n == 0)
+            if cfg.run.snapshot_every.is_some_and(|n| iter.is_multiple_of(n))
                 && state.batch < per_epoch as usize
             {
                 state.elapsed_s = elapsed(&state);
@@ -277,12 +287,25 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             // --max_iters within the epoch.
             state.elapsed_s = elapsed(&state);
             let at = snapshot(run, cfg, &roles, &state, &mut log)?;
-            log.line(&format!("reached --max_iters at iteration {}: snapshot {}", state.iter, at.display()));
+            log.line(&format!(
+                "reached --max_iters at iteration {}: snapshot {}",
+                state.iter,
+                at.display()
+            ));
             log.finish();
             return Ok(Ended::MaxIters);
         }
         // The epoch is trained: evaluate, then snapshot its end.
-        let evaluated = match evaluate_epoch(cfg, run, &roles, &eval_lists, epoch, state.iter, device, &mut log) {
+        let evaluated = match evaluate_epoch(
+            cfg,
+            run,
+            &roles,
+            &eval_lists,
+            epoch,
+            state.iter,
+            device,
+            &mut log,
+        ) {
             Ok(v) => v,
             Err(e) if interrupt::is_interrupted(&e) => {
                 state.elapsed_s = elapsed(&state);
@@ -321,7 +344,12 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             let best = state.best.expect("set above");
             run.write_pointer(
                 run_dir::BEST,
-                &Pointer { snapshot: at.clone(), iter: state.iter, epochs_done: state.epoch, mean_nme: Some(best.1) },
+                &Pointer {
+                    snapshot: at.clone(),
+                    iter: state.iter,
+                    epochs_done: state.epoch,
+                    mean_nme: Some(best.1),
+                },
             )?;
         }
         prune(run, cfg, &state)?;
@@ -336,9 +364,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
     }
     log.line(&format!(
         "trained {} epochs ({} iterations) in {:.0} s",
-        cfg.run.epochs,
-        state.iter,
-        state.elapsed_s
+        cfg.run.epochs, state.iter, state.elapsed_s
     ));
     log.finish();
     Ok(Ended::Finished)
@@ -355,7 +381,12 @@ fn snapshot(
     let rel = checkpoint::write(run, cfg, roles, state)?;
     run.write_pointer(
         run_dir::LAST,
-        &Pointer { snapshot: rel.clone(), iter: state.iter, epochs_done: state.epoch, mean_nme: None },
+        &Pointer {
+            snapshot: rel.clone(),
+            iter: state.iter,
+            epochs_done: state.epoch,
+            mean_nme: None,
+        },
     )?;
     log.line(&format!("snapshot {} (iteration {})", rel.display(), state.iter));
     Ok(rel)
@@ -389,7 +420,13 @@ fn prune(run: &RunDir, cfg: &RunConfig, state: &TrainState) -> Result<()> {
     Ok(())
 }
 
-fn iter_record(win: &Window, roles: &[DetectorRole], epoch: usize, iter: u64, elapsed_s: f64) -> Record {
+fn iter_record(
+    win: &Window,
+    roles: &[DetectorRole],
+    epoch: usize,
+    iter: u64,
+    elapsed_s: f64,
+) -> Record {
     let n = win.steps.max(1) as f64;
     let mut losses = BTreeMap::new();
     let mut lr = BTreeMap::new();
@@ -442,6 +479,9 @@ fn bar_message(win: &Window, roles: &[DetectorRole]) -> String {
     s + &format!("{:.1} frames/s", win.frames as f64 / secs)
 }
 
+/// Per-list metrics of every role, and each role's mean NME.
+type EpochEval = (Vec<ListMetrics>, BTreeMap<String, f64>);
+
 /// Evaluate every role on the eval lists into `reports/epoch-NNN/ROLE/`; per-list metrics and
 /// the mean NME per role (fractions, as the reports), or `None` without eval lists.
 #[allow(clippy::too_many_arguments)]
@@ -454,7 +494,7 @@ fn evaluate_epoch(
     iter: u64,
     device: Device,
     log: &mut Progress,
-) -> Result<Option<(Vec<ListMetrics>, BTreeMap<String, f64>)>> {
+) -> Result<Option<EpochEval>> {
     if lists.is_empty() {
         return Ok(None);
     }
@@ -474,7 +514,8 @@ fn evaluate_epoch(
         let e = evaluate::evaluate(&r.det, lists, &opts, scoring)?;
         let dir = run.report_dir(epoch + 1).join(r.role.name());
         let staged = StagedDir::with_kind(&dir, true, report::KIND)?;
-        let title = format!("{} detector after epoch {} ({iter} iterations)", r.role.name(), epoch + 1);
+        let title =
+            format!("{} detector after epoch {} ({iter} iterations)", r.role.name(), epoch + 1);
         let meta = serde_json::json!({
             "run": run.root, "role": r.role.name(), "epoch": epoch + 1, "iter": iter,
             "crop": [cfg.crop.width, cfg.crop.height], "pre_crop_expand": cfg.crop.expand,
@@ -496,7 +537,8 @@ fn evaluate_epoch(
                 fr_10: s.at[1][2],
                 scored: s.faces,
             };
-            let name = rep.list.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
+            let name =
+                rep.list.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
             line += &format!(" {name} {:.2}%", 100.0 * m.nme);
             sum += m.nme;
             out.push(m);
