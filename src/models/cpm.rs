@@ -52,6 +52,11 @@ impl CpmStage {
         Self { convs }
     }
 
+    /// The Sequential index of the stage's output convolution (the heatmaps).
+    pub fn output_index(&self) -> usize {
+        2 * (self.convs.len() - 1)
+    }
+
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let last = self.convs.len() - 1;
         let mut x = x.shallow_clone();

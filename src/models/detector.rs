@@ -101,7 +101,13 @@ impl Detector {
         let he = spec.init == crate::config::model::InitScheme::He;
         let det = Self::new(&vs.root(), spec);
         if he {
-            super::layers::he_init(vs);
+            let outputs: Vec<String> = det
+                .stages
+                .iter()
+                .enumerate()
+                .map(|(i, s)| format!("stages.{i}.{}.", s.output_index()))
+                .collect();
+            super::layers::he_init(vs, &outputs);
         }
         if let Some(path) = pretrained {
             weights::load_vgg16_trunk(vs, path)

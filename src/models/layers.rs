@@ -101,13 +101,16 @@ pub fn batch_norm(p: nn::Path, c: i64) -> nn::BatchNorm {
 /// fan_in = C_in·k·k, biases left at 0. The reference's N(0, 0.01) assumes an ImageNet trunk:
 /// from scratch, a ×0.01 scale per layer makes activations (and gradients) vanish through the
 /// 20-odd layers before the heatmaps. Left alone: BatchNorm, the transposed convolutions
-/// (`deconv_layers_forhm`, N(0, 0.001)) and the heads' last convolutions (`hm.2`,
-/// `hmhp_offset.2`), whose reference initialisation is deliberate (spec §5.1).
-pub fn he_init(vs: &nn::VarStore) {
+/// (`deconv_layers_forhm`, N(0, 0.001)), the heads' last convolutions (`hm.2`,
+/// `hmhp_offset.2`), whose reference initialisation is deliberate (spec §5.1), and every
+/// variable under the prefixes in `keep` (the detector keeps each stage's output convolution
+/// small, so initial heatmaps are near 0 rather than in the hundreds).
+pub fn he_init(vs: &nn::VarStore, keep: &[String]) {
     let keep = |name: &str| {
         name.starts_with("deconv_layers_forhm.")
             || name.starts_with("hm.2.")
             || name.starts_with("hmhp_offset.2.")
+            || keep.iter().any(|k| name.starts_with(k.as_str()))
     };
     tch::no_grad(|| {
         for (name, mut w) in vs.variables() {

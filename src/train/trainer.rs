@@ -460,8 +460,9 @@ fn iter_line(rec: &Record, epochs: usize, end: u64) -> String {
             s += &format!(" {t} {:.4}", terms.get(t).copied().unwrap_or(f64::NAN));
         }
     }
-    if let Some(first) = lr.values().next().and_then(|g| g.values().next()) {
-        s += &format!(" | LR {first:e}");
+    // The base LR is the trunk weights' (multiplier 1).
+    if let Some(base) = lr.values().next().and_then(|g| g.get("trunk.weight")) {
+        s += &format!(" | LR {base:e}");
     }
     s += &format!(" | {frames_per_s:.1} frames/s, data wait {data_wait_s:.2} s");
     s
