@@ -118,8 +118,9 @@ pub fn mark(dir: &Path, kind: &Kind) -> Result<()> {
     )
 }
 
-/// `secs` since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
-fn utc_rfc3339(secs: u64) -> String {
+/// UTC calendar fields of `secs` since 1970: (year, month 1–12, day, hour, minute, second),
+/// proleptic Gregorian.
+pub fn utc_fields(secs: u64) -> (i64, i64, i64, u64, u64, u64) {
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Howard Hinnant's days-to-civil algorithm.
     let z = days + 719_468;
@@ -131,7 +132,12 @@ fn utc_rfc3339(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    (year, month, day, rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// `secs` since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+fn utc_rfc3339(secs: u64) -> String {
+    let (year, month, day, h, m, s) = utc_fields(secs);
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
 }
 

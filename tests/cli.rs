@@ -1,18 +1,8 @@
 //! The `tsal` binary: flag parsing, refusals of what has not landed, `lists check`, `doctor`.
+mod common;
+use common::{stderr, synth, tsal, walk};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn tsal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tsal"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run tsal")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::process::Output;
 
 /// The reference invocation (spec §2; README / scripts/dual_model.sh), exactly as written.
 const REFERENCE: &[&str] = &[
@@ -195,29 +185,6 @@ fn unlanded_subcommands_say_so() {
     let o = tsal(&["demo", "video.mp4"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("not implemented"), "{}", stderr(&o));
-}
-
-/// Every file below `dir`.
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
-/// `tsal synth --out DIR EXTRA…`, which must succeed.
-fn synth(dir: &Path, extra: &[&str]) {
-    let mut args = vec!["synth", "--out", dir.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let o = tsal(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 fn write_png(path: &Path, w: u32, h: u32) {

@@ -1,7 +1,7 @@
 //! `eval::evaluate`, the library entry point for a detector in memory, gives exactly the
 //! numbers `tsal eval --model` reports for the same snapshot.
+mod common;
 use std::path::Path;
-use std::process::Command;
 use tsal::data::crop::CropSpec;
 use tsal::eval::predict::PredictOptions;
 use tsal::eval::score::Missing;
@@ -9,12 +9,7 @@ use tsal::eval::{evaluate, EvalList, Scoring};
 use tsal::snapshot::{load_detector, Role};
 
 fn tsal(args: &[&str]) {
-    let o = Command::new(env!("CARGO_BIN_EXE_tsal"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::tsal_ok(args);
 }
 
 #[test]

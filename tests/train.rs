@@ -227,6 +227,13 @@ fn per_epoch_evaluation_equals_tsal_eval_on_the_snapshot() {
         epoch["lists"].as_array().unwrap().iter().find(|l| l["role"] == "teacher").unwrap();
     assert_eq!(teacher["nme"].as_f64().unwrap(), nme(&after));
     assert!(save.join("curves.png").is_file());
+    // The snapshot's detector.config rebuilds the run's model config exactly.
+    let snap = last_snapshot(&save);
+    let rebuilt = tsal::config::ModelConfig::load(&snap.join("detector.config")).unwrap();
+    let run_cfg: tsal::config::RunConfig =
+        serde_json::from_slice(&std::fs::read(save.join("config.json")).unwrap()).unwrap();
+    assert_eq!(rebuilt, run_cfg.model.config);
+    assert_eq!(rebuilt.init, tsal::config::model::InitScheme::He);
     // A crop flag that contradicts the snapshot is refused, naming it.
     let o =
         tsal(&["eval", "--model", s(&save), "--cpu", "--lists", s(&common), "--crop_width", "128"]);

@@ -7,16 +7,13 @@ use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 use tiny_skia::{Color, LineCap, Paint, PathBuilder, Pixmap, Stroke, Transform};
 
-/// Curve colours (colour-blind-safe Okabe–Ito order), cycled.
-const COLOURS: [[u8; 3]; 7] = [
-    [0, 114, 178],
-    [213, 94, 0],
-    [0, 158, 115],
-    [204, 121, 167],
-    [230, 159, 0],
-    [86, 180, 233],
-    [0, 0, 0],
-];
+/// The colour-blind-safe Okabe–Ito colours (training curves start with them too).
+pub(crate) const OKABE_ITO: [[u8; 3]; 6] =
+    [[0, 114, 178], [213, 94, 0], [0, 158, 115], [204, 121, 167], [230, 159, 0], [86, 180, 233]];
+
+/// Curve colours: Okabe–Ito, then black, cycled.
+const COLOURS: [[u8; 3]; 7] =
+    [OKABE_ITO[0], OKABE_ITO[1], OKABE_ITO[2], OKABE_ITO[3], OKABE_ITO[4], OKABE_ITO[5], [0, 0, 0]];
 
 const W: u32 = 900;
 const H: u32 = 600;

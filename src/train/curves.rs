@@ -14,7 +14,7 @@
 //! two columns, so they never hide a curve; the image grows taller with them. Text uses the
 //! same 8×8 bitmap font as `ced.png` ([`crate::eval::plot`]).
 use super::metrics::{self, Record};
-use crate::eval::plot::{put, text};
+use crate::eval::plot::{put, text, OKABE_ITO};
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 use std::collections::BTreeMap;
@@ -42,12 +42,12 @@ pub const NME_AREA: [u32; 4] = [PANEL_W + LEFT, PLOT_TOP, 2 * PANEL_W - RIGHT, P
 /// Series colours, in the order series are given them (the first six: the colour-blind-safe
 /// Okabe–Ito colours of `ced.png`; then Paul Tol's muted scheme), cycled.
 pub const PALETTE: [[u8; 3]; 12] = [
-    [0, 114, 178],
-    [213, 94, 0],
-    [0, 158, 115],
-    [204, 121, 167],
-    [230, 159, 0],
-    [86, 180, 233],
+    OKABE_ITO[0],
+    OKABE_ITO[1],
+    OKABE_ITO[2],
+    OKABE_ITO[3],
+    OKABE_ITO[4],
+    OKABE_ITO[5],
     [136, 34, 85],
     [68, 170, 153],
     [153, 153, 51],

@@ -18,23 +18,15 @@ pub fn log_name(seed: u64) -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as usize;
+    let (_, month, day, h, m, sec) = crate::fsutil::utc_fields(secs);
     const MONTHS: [&str; 12] =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!(
         "seed-{seed}-time-{day:02}-{}-at-{:02}-{:02}-{:02}.log",
-        MONTHS[month - 1],
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
+        MONTHS[(month - 1) as usize],
+        h,
+        m,
+        sec
     )
 }
 
