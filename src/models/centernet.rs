@@ -40,14 +40,14 @@ impl Bottleneck {
     }
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let y = x.apply(&self.conv1).apply_t(&self.bn1, train).relu();
-        let y = y.apply(&self.conv2).apply_t(&self.bn2, train).relu();
+        let y = x.apply(&self.conv1).apply_t(&self.bn1, train).relu_();
+        let y = y.apply(&self.conv2).apply_t(&self.bn2, train).relu_();
         let y = y.apply(&self.conv3).apply_t(&self.bn3, train);
         let skip = match &self.downsample {
             Some((c, bn)) => x.apply(c).apply_t(bn, train),
             None => x.shallow_clone(),
         };
-        (y + skip).relu()
+        (y + skip).relu_()
     }
 }
 
@@ -149,10 +149,10 @@ impl CenterNet {
         }
         trace("layer4_forhm", &y);
         for (t, bn) in &self.deconv {
-            y = y.apply(t).apply_t(bn, train).relu();
+            y = y.apply(t).apply_t(bn, train).relu_();
         }
         trace("deconv_layers_forhm", &y);
-        let run = |h: &(Conv, Conv)| y.apply(&h.0).relu().apply(&h.1);
+        let run = |h: &(Conv, Conv)| y.apply(&h.0).relu_().apply(&h.1);
         let out = CenterNetOutput { hm: run(&self.hm), offsets: run(&self.offsets) };
         trace("hm", &out.hm);
         trace("hmhp_offset", &out.offsets);

@@ -16,7 +16,7 @@ impl CpmFeature {
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.apply(&self.c1).relu().apply(&self.c2).relu()
+        x.apply(&self.c1).relu_().apply(&self.c2).relu_()
     }
 }
 
@@ -63,7 +63,7 @@ impl CpmStage {
         for (i, c) in self.convs.iter().enumerate() {
             x = x.apply(c);
             if i < last {
-                x = x.relu();
+                x = x.relu_();
             }
         }
         x

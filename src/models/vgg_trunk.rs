@@ -43,7 +43,7 @@ impl VggTrunk {
         let mut x = x.shallow_clone();
         for s in &self.slots {
             x = match s {
-                Slot::Conv(c) => x.apply(c).relu(),
+                Slot::Conv(c) => x.apply(c).relu_(),
                 Slot::Pool => x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
             };
         }
