@@ -10,10 +10,13 @@
 //!
 //! tch 0.24 does not expose libtorch's fused multi-tensor kernels (`_foreach_*`, `_fused_sgd_`,
 //! `_fused_adam_` are excluded by its generator), so each parameter costs a handful of
-//! element-wise kernels, as in PyTorch's `foreach=False` path. Where PyTorch uses an op with a
-//! scalar factor that tch lacks (`add(…, alpha)`, `addcmul(…, value)`, `addcdiv(…, value)`),
-//! the factor is folded into an operand; for `addcmul`/`addcdiv` that is bit-identical, for
-//! `add` it may round once more (≤ 1 ulp of the update).
+//! element-wise kernels, as in PyTorch's `foreach=False` path (its default on the CPU), and
+//! fewer of them: SGD with Nesterov momentum and decay four (PyTorch five), Adam six or seven
+//! (PyTorch seven or eight). Where PyTorch passes a scalar factor that tch cannot
+//! (`add(…, alpha)`, `addcmul(…, value)`, `addcdiv(…, value)`), the factor is a 0-d tensor
+//! operand of `addcmul` / `addcdiv`, and Adam folds its step size into the denominator; each
+//! such change rounds differently from PyTorch by at most a few ulp of the update
+//! (tests/optim.rs: ≤ 3e-7 after five steps).
 use super::abbreviate;
 use super::groups::ParamGroup;
 use crate::config::optim::{OptConfig, OptimizerKind};
@@ -301,41 +304,70 @@ impl Optimizer {
     }
 }
 
+/// A 0-d tensor holding `v`, of `like`'s kind on its device: the scalar factor of one
+/// element-wise kernel (`addcmul`'s second factor, `addcdiv`'s divisor) where PyTorch passes an
+/// `alpha` or `value` that tch cannot.
+fn scalar_like(v: f64, like: &Tensor) -> Tensor {
+    Tensor::full([], v, (like.kind(), like.device()))
+}
+
 /// PyTorch `_single_tensor_sgd` with dampening 0 for one parameter: `d = g + wd·p`;
 /// `buf = d` on the first update, else `buf = m·buf + d`; `d = d + m·buf` (Nesterov) or
-/// `d = buf`; `p -= lr·d`.
+/// `d = buf`; `p -= lr·d`. One kernel per line (PyTorch: `m·buf + d` takes two), each with
+/// PyTorch's roundings except where PyTorch fuses a multiply-add (`add(…, alpha)`): there the
+/// product is rounded first (≤ 1 ulp of that term).
 fn sgd_update(p: &mut Param, grad: &Tensor, lr: f64, wd: f64, momentum: f64, nesterov: bool) {
-    let mut d = if wd != 0.0 { grad + &p.tensor * wd } else { grad.shallow_clone() };
+    // `d` is a fresh tensor when decayed; otherwise it is the gradient, which stays unmodified.
+    let own = wd != 0.0;
+    let mut d =
+        if own { grad.addcmul(&p.tensor, &scalar_like(wd, grad)) } else { grad.shallow_clone() };
     if momentum != 0.0 {
-        let buf = &mut p.state[0];
+        let m = scalar_like(momentum, grad);
         if p.step == 0 {
-            buf.copy_(&d);
+            p.state[0].copy_(&d);
         } else {
-            let _ = buf.g_mul_scalar_(momentum).g_add_(&d);
+            // buf ← d + buf·m in place (an output that is exactly an input is allowed).
+            let _ = d.addcmul_out(&p.state[0], &p.state[0], &m);
         }
-        d = if nesterov { d + &*buf * momentum } else { buf.shallow_clone() };
+        let buf = &p.state[0];
+        d = match (nesterov, own) {
+            (true, true) => d.addcmul_(buf, &m),
+            (true, false) => d.addcmul(buf, &m),
+            (false, _) => buf.shallow_clone(),
+        };
     }
-    let _ = p.tensor.g_add_(&(d * -lr));
+    let _ = p.tensor.addcmul_(&d, &scalar_like(-lr, grad));
     p.step += 1;
 }
 
 /// PyTorch `_single_tensor_adam` (amsgrad off, L2 decay) for one parameter: `t += 1`;
 /// `d = g + wd·p`; `m = lerp(m, d, 1−β1)`; `v = β2·v + (1−β2)·d²`;
 /// `p -= lr/(1−β1ᵗ) · m / (√v / √(1−β2ᵗ) + eps)`.
+///
+/// Six kernels (seven with decay; PyTorch: seven and eight): `v` is updated as
+/// `lerp(v, d², 1−β2)`, and the step size is folded into the denominator,
+/// `p += m / (√v / c + e)` with `c = −lr/(1−β1ᵗ)·√(1−β2ᵗ)` and `e = −eps·(1−β1ᵗ)/lr`. Equal to
+/// PyTorch's formula; the roundings differ by a few ulp of `v` and of the update.
 fn adam_update(p: &mut Param, grad: &Tensor, lr: f64, wd: f64, beta1: f64, beta2: f64, eps: f64) {
     p.step += 1;
-    let d = if wd != 0.0 { grad + &p.tensor * wd } else { grad.shallow_clone() };
+    let d = if wd != 0.0 {
+        grad.addcmul(&p.tensor, &scalar_like(wd, grad))
+    } else {
+        grad.shallow_clone()
+    };
     let (exp_avg, rest) = p.state.split_at_mut(1);
     let (exp_avg, exp_avg_sq) = (&mut exp_avg[0], &mut rest[0]);
     let _ = exp_avg.lerp_(&d, 1.0 - beta1);
-    // PyTorch: v.mul_(β2).addcmul_(d, d, value=1−β2), i.e. v + ((1−β2)·d)·d; the same products.
-    let _ = exp_avg_sq.g_mul_scalar_(beta2).addcmul_(&(&d * (1.0 - beta2)), &d);
+    let _ = exp_avg_sq.lerp_(&d.square(), 1.0 - beta2);
     // Bias corrections in f64 from the step count, as PyTorch does with `step.item()`.
     let t = p.step as f64;
     let bias_correction1 = 1.0 - beta1.powf(t);
     let bias_correction2 = 1.0 - beta2.powf(t);
     let step_size = lr / bias_correction1;
-    let denom = (exp_avg_sq.sqrt() / bias_correction2.powf(0.5)).g_add_scalar_(eps);
-    // PyTorch: p.addcdiv_(m, denom, value=−step_size), i.e. p + (−step_size·m)/denom.
-    let _ = p.tensor.addcdiv_(&(&*exp_avg * -step_size), &denom);
+    let c = -step_size * bias_correction2.sqrt();
+    let e = -eps / step_size;
+    // denom ← e + √v / c, in place in the fresh √v.
+    let denom = exp_avg_sq.sqrt();
+    let _ = scalar_like(e, grad).addcdiv_out(&denom, &denom, &scalar_like(c, grad));
+    let _ = p.tensor.addcdiv_(exp_avg, &denom);
 }
