@@ -12,6 +12,7 @@ pub mod eval;
 pub mod formats;
 pub mod fsutil;
 pub mod guard;
+pub mod heap;
 pub mod interrupt;
 pub mod losses;
 pub mod models;
