@@ -1,5 +1,7 @@
 //! `tsal bench model`: forward and forward+backward time per image of the detector and the
-//! tracker, and of the tracker's correlation alone, with FLOP rates from counted MACs.
+//! tracker, and of the tracker's correlation alone, with FLOP rates from counted MACs;
+//! `tsal bench data`: the training loader's throughput. `tsal bench train` lives in
+//! `bench_train.rs`.
 use crate::codec::heatmap::REFERENCE_CUTOFF;
 use crate::config::{ModelConfig, TrackerConfig};
 use crate::models::layers::count_macs;
@@ -26,6 +28,10 @@ pub enum BenchWhat {
     /// Data-loading throughput: clips built per second (decode, one resampling, targets) by
     /// the training loader over list files; optionally a PNG of an augmented clip.
     Data(DataBench),
+    /// Training speed: frames/s of supervised steps (teacher and student) fed by the loader,
+    /// the share of time spent waiting for data, the step alone on one batch; with `--peer`
+    /// the same step in PyTorch eager and the ratio.
+    Train(Box<super::bench_train::TrainBench>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -100,7 +106,7 @@ pub struct DataBench {
 }
 
 fn bench_data(a: &DataBench) -> Result<ExitCode> {
-    use crate::data::{augment::AugParams, cache::ImageCache, clip, loader, sample};
+    use crate::data::{cache::ImageCache, clip, loader, sample};
     use crate::formats::list;
     use std::sync::Arc;
     crate::config::limits::side(
@@ -118,28 +124,9 @@ fn bench_data(a: &DataBench) -> Result<ExitCode> {
     }
     let (clips, stats) = clip::group(&entries, a.frames);
     ensure!(!clips.is_empty(), "the lists hold no clips");
-    let cfg = loader::LoaderConfig {
-        workers: a.workers,
-        seed: a.rand_seed,
-        clips_per_batch: a.batch_size,
-        // The reference invocation's augmentation and σ 6 (spec §2).
-        aug: AugParams {
-            crop: crate::data::crop::CropSpec { expand: 0.2, width: a.size, height: a.size },
-            scale_prob: 1.0,
-            scale_min: 0.9,
-            scale_max: 1.1,
-            rotate_max: 20.0,
-            crop_perturb_max: 30.0,
-        },
-        targets: sample::TargetParams {
-            num_pts: 68,
-            sigma: 6.0,
-            shape: crate::codec::heatmap::Shape::Gaussian,
-            cutoff: a.heatmap_cutoff,
-        },
-        cache_bytes: a.cache_images.then_some(a.cache_mb << 20),
-        skip_bad: false,
-    };
+    let mut cfg = reference_loader(a.size, 68, a.batch_size, a.workers, a.rand_seed);
+    cfg.targets.cutoff = a.heatmap_cutoff;
+    cfg.cache_bytes = a.cache_images.then_some(a.cache_mb << 20);
     let (entries, clips) = (Arc::new(entries), Arc::new(clips));
     let loader = loader::Loader::new(entries.clone(), clips.clone(), cfg.clone());
     let mut report = DataReport {
@@ -233,6 +220,41 @@ fn bench_data(a: &DataBench) -> Result<ExitCode> {
         report.print(a.cache_mb);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The training loader's settings for `tsal train`'s default flags at a square crop of `size`:
+/// the reference invocation's augmentation and σ 6 with the reference cut-off (spec §2, §4.5),
+/// no image cache, `clips_per_batch` clips per batch, `workers` threads, seed `seed`.
+pub(super) fn reference_loader(
+    size: u32,
+    num_pts: usize,
+    clips_per_batch: usize,
+    workers: usize,
+    seed: u64,
+) -> crate::data::loader::LoaderConfig {
+    use crate::data::{augment::AugParams, crop::CropSpec, sample::TargetParams};
+    let d = super::flags::PRE_CROP_EXPAND;
+    crate::data::loader::LoaderConfig {
+        workers,
+        seed,
+        clips_per_batch,
+        aug: AugParams {
+            crop: CropSpec { expand: d, width: size, height: size },
+            scale_prob: 1.0,
+            scale_min: 0.9,
+            scale_max: 1.1,
+            rotate_max: 20.0,
+            crop_perturb_max: 30.0,
+        },
+        targets: TargetParams {
+            num_pts,
+            sigma: 6.0,
+            shape: crate::codec::heatmap::Shape::Gaussian,
+            cutoff: REFERENCE_CUTOFF,
+        },
+        cache_bytes: None,
+        skip_bad: false,
+    }
 }
 
 #[derive(Serialize)]
@@ -334,6 +356,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
     match &a.what {
         BenchWhat::Model(m) => bench_model(m),
         BenchWhat::Data(d) => bench_data(d),
+        BenchWhat::Train(t) => super::bench_train::run(t),
     }
 }
 
@@ -357,6 +380,7 @@ fn time(device: Device, warmup: usize, iters: usize, mut f: impl FnMut()) -> f64
 }
 
 fn bench_model(a: &ModelBench) -> Result<ExitCode> {
+    crate::heap::keep_freed_memory();
     use crate::config::limits;
     limits::side("--size", a.size, limits::Consumer::Tracker)?;
     limits::count("--batch_size", a.batch_size, 4096)?;

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 pub const DETECTOR_CONFIG: &str = "configs/Detector.config";
 /// ARFlow's PWC-Lite Sintel configuration (the reference hard-coded a path to it).
 pub const TRACKER_CONFIG: &str = "configs/MFDS.json";
+/// The reference optimiser configuration.
+pub const OPT_CONFIG: &str = "configs/SGD.config";
 /// 300W's 68 landmarks.
 pub const NUM_PTS: usize = 68;
 /// The reference's crop: 256×256, the box expanded by 0.2 per side.
@@ -29,6 +31,13 @@ pub struct DetectorConfig {
     /// Detector configuration (typed JSON, reference format).
     #[arg(long = "model_config", visible_alias = "model-config", default_value = DETECTOR_CONFIG)]
     pub model_config: PathBuf,
+}
+
+#[derive(clap::Args, Debug, Clone, Serialize)]
+pub struct OptimizerConfig {
+    /// Optimiser configuration (typed JSON, reference format).
+    #[arg(long = "opt_config", visible_alias = "opt-config", default_value = OPT_CONFIG)]
+    pub opt_config: PathBuf,
 }
 
 #[derive(clap::Args, Debug, Clone, Serialize)]

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 pub mod bench;
+pub mod bench_train;
 pub mod doctor;
 pub mod eval;
 pub mod flags;
@@ -49,7 +50,7 @@ pub enum Command {
     /// Report libtorch, CUDA and CPU facts of this machine.
     Doctor(doctor::DoctorArgs),
     /// Benchmarks: `bench model` (detector, tracker, correlation speed), `bench data` (loader
-    /// throughput).
+    /// throughput), `bench train` (training steps, optionally against PyTorch eager).
     Bench(bench::BenchArgs),
     /// Parameter counts and output shapes of a model config, or the tensors of a weight file.
     Inspect(inspect::InspectArgs),
