@@ -7,7 +7,7 @@ loss settings (criterion, lossnorm), the optimiser (sgd | adam, lr, momentum, ne
 parameter groups (lr_mult, weight_decay, parameter names: the state_dict names both sides
 share), the number of roles, iterations, warm-up iterations, threads, device and whether to
 time each phase. It prints one JSON object on stdout: the torch version, threads, device and
-`step` = {iters, seconds_per_iter, frames_per_s, phases}.
+`step` = {iters, seconds_per_iter (mean), frames_per_s, median_seconds_per_iter, phases}.
 
 One step of one role, as `tsal::train::step::supervised_step`: forward in train mode, the stage
 heatmap MSE + centre focal + offset smooth-L1 terms weighted 1 / 1 / 0.1 (spec §6.2 step D),
@@ -18,6 +18,7 @@ values); inputs and targets are random, with the shapes and value ranges of a re
 import json
 import math
 import os
+import statistics
 import sys
 import time
 
@@ -211,10 +212,13 @@ def main():
 
     iterate(spec["warmup"])
     sync()
-    t = time.perf_counter()
-    iterate(spec["iters"])
-    sync()
-    seconds = (time.perf_counter() - t) / spec["iters"]
+    times = []
+    for _ in range(spec["iters"]):
+        t = time.perf_counter()
+        iterate(1)
+        sync()
+        times.append(time.perf_counter() - t)
+    seconds = sum(times) / len(times)
     out_phases = None
     if spec["breakdown"]:
         iterate(spec["iters"], timed=True)
@@ -231,6 +235,7 @@ def main():
                     "iters": spec["iters"],
                     "seconds_per_iter": seconds,
                     "frames_per_s": frames / seconds,
+                    "median_seconds_per_iter": statistics.median(times),
                     "phases": out_phases,
                 },
             }

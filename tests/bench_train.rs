@@ -82,10 +82,14 @@ fn reports_rates_of_both_roles_and_their_phases() {
     assert!((wait - num(&r, "pipeline.wait_s") / num(&r, "pipeline.seconds")).abs() < 1e-12);
     let step = positive(&r, "step.frames_per_s");
     assert!((step - 4.0 / positive(&r, "step.seconds_per_iter")).abs() < 1e-9 * step);
+    // Two iterations: their median is their mean.
+    let median = positive(&r, "step.median_seconds_per_iter");
+    assert!((median - num(&r, "step.seconds_per_iter")).abs() < 1e-9 * median);
     for p in ["forward_s", "loss_s", "backward_s", "optimizer_s"] {
         positive(&r, &format!("step.phases.{p}"));
     }
-    assert!(r["peer"].is_null() && r["ratio"].is_null());
+    assert!(r["peer"].is_null() && r["ratio"].is_null() && r["ratio_median"].is_null());
+    assert_eq!(r["keep_freed_memory"], true);
 }
 
 #[test]
@@ -106,6 +110,9 @@ fn peer_runs_the_same_step_in_pytorch() {
     }
     let ratio = positive(&r, "ratio");
     assert!((ratio - num(&r, "step.frames_per_s") / theirs).abs() < 1e-9 * ratio);
+    let median = positive(&r, "ratio_median");
+    let expected = num(p, "step.median_seconds_per_iter") / num(&r, "step.median_seconds_per_iter");
+    assert!((median - expected).abs() < 1e-9 * median);
 }
 
 #[test]

@@ -233,13 +233,12 @@ pub(super) fn reference_loader(
     seed: u64,
 ) -> crate::data::loader::LoaderConfig {
     use crate::data::{augment::AugParams, crop::CropSpec, sample::TargetParams};
-    let d = super::flags::PRE_CROP_EXPAND;
     crate::data::loader::LoaderConfig {
         workers,
         seed,
         clips_per_batch,
         aug: AugParams {
-            crop: CropSpec { expand: d, width: size, height: size },
+            crop: CropSpec { expand: super::flags::PRE_CROP_EXPAND, width: size, height: size },
             scale_prob: 1.0,
             scale_min: 0.9,
             scale_max: 1.1,
@@ -380,8 +379,8 @@ fn time(device: Device, warmup: usize, iters: usize, mut f: impl FnMut()) -> f64
 }
 
 fn bench_model(a: &ModelBench) -> Result<ExitCode> {
-    crate::heap::keep_freed_memory();
     use crate::config::limits;
+    crate::heap::keep_freed_memory();
     limits::side("--size", a.size, limits::Consumer::Tracker)?;
     limits::count("--batch_size", a.batch_size, 4096)?;
     limits::count("--iters", a.iters as i64, 1_000_000)?;

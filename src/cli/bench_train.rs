@@ -105,9 +105,13 @@ pub struct Phases {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StepTime {
     pub iters: usize,
+    /// Mean over the timed iterations.
     pub seconds_per_iter: f64,
-    /// Frames of the batch per second of iterations.
+    /// Frames of the batch per second of iterations (from the mean).
     pub frames_per_s: f64,
+    /// The median iteration: what the step costs when other processes take the cores during
+    /// some iterations (a shared machine).
+    pub median_seconds_per_iter: f64,
     /// With `--breakdown`: the phases, from a second pass of `iters` iterations.
     pub phases: Option<Phases>,
 }
@@ -161,8 +165,10 @@ pub struct TrainReport {
     pub pipeline: PipelineTime,
     pub step: StepTime,
     pub peer: Option<PeerReport>,
-    /// tsal's step-alone frames/s over the peer's.
+    /// tsal's step-alone frames/s over the peer's (from the means).
     pub ratio: Option<f64>,
+    /// The same from the median iterations.
+    pub ratio_median: Option<f64>,
 }
 
 /// One parameter group as the peer needs it: the PyTorch `state_dict` names of its tensors.
@@ -205,9 +211,9 @@ fn sync(device: Device) {
     }
 }
 
-/// Labelled frames of a batch.
-fn labelled(b: &Batch) -> Result<i64> {
-    Ok(i64::try_from(b.labelled.sum(tch::Kind::Int64))?)
+/// Labelled frames of a host batch (the reference's `annotated_num`).
+fn labelled(hb: &loader::HostBatch) -> i64 {
+    hb.samples.iter().flat_map(|s| &s.labelled).filter(|&&l| l).count() as i64
 }
 
 pub fn run(a: &TrainBench) -> Result<ExitCode> {
@@ -260,77 +266,20 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
         roles.push(role);
         groups = g;
     }
-    let (w, n_pts) = (a.size as i64, a.pts.num_pts as i64);
 
-    // The loop of `tsal train`: wait for the next batch, step every role on it.
-    let total = a.warmup + a.iters;
-    let mut kept: Option<Batch> = None;
-    let (mut done, mut epoch, mut frames, mut wait) = (0, 0, 0, 0.0);
-    let mut started = Instant::now();
-    'epochs: loop {
-        let mut batches = loader.epoch(epoch).peekable();
-        ensure!(batches.peek().is_some(), "--lists: no clip to train on");
-        loop {
-            let t0 = Instant::now();
-            let Some(hb) = batches.next() else { break };
-            let b = Batch::from_host(&hb?, w, w, n_pts, device)?;
-            let waited = t0.elapsed().as_secs_f64();
-            let n = labelled(&b)?;
-            for r in roles.iter_mut() {
-                supervised_step(r, &b, n, &opt, done as u64 + 1)?;
-            }
-            sync(device);
-            done += 1;
-            if done == a.warmup {
-                started = Instant::now();
-            } else if done > a.warmup {
-                wait += waited;
-                frames += b.clips * b.frames;
-            }
-            if kept.as_ref().is_none_or(|k| k.clips < b.clips) {
-                kept = Some(b);
-            }
-            if done == total {
-                break 'epochs;
-            }
-        }
-        epoch += 1;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let pipeline = PipelineTime {
-        iters: a.iters,
-        frames,
-        seconds,
-        frames_per_s: frames as f64 / seconds,
-        wait_s: wait,
-        wait_fraction: wait / seconds,
-    };
-
-    // The step alone on the largest batch seen.
-    let b = kept.context("no batch was built")?;
+    let (pipeline, b, n_labelled) = through_loader(a, &loader, &mut roles, &opt, device)?;
     let n_frames = b.clips * b.frames;
-    let n_labelled = labelled(&b)?;
-    let step_all = |roles: &mut [DetectorRole], it: usize| -> Result<()> {
-        for r in roles.iter_mut() {
-            supervised_step(r, &b, n_labelled, &opt, it as u64)?;
-        }
-        Ok(())
-    };
-    for i in 0..a.warmup {
-        step_all(&mut roles, i + 1)?;
-    }
-    sync(device);
-    let t = Instant::now();
-    for i in 0..a.iters {
-        step_all(&mut roles, i + 1)?;
-    }
-    sync(device);
-    let per_iter = t.elapsed().as_secs_f64() / a.iters as f64;
+    let mut times = step_alone(&mut roles, &b, n_labelled, &opt, a.warmup, a.iters, device)?;
+    let per_iter = times.iter().sum::<f64>() / a.iters as f64;
+    times.sort_by(f64::total_cmp);
+    let k = times.len() / 2;
+    let median = if times.len() % 2 == 1 { times[k] } else { (times[k - 1] + times[k]) / 2.0 };
     let phases = a.breakdown.then(|| breakdown(&mut roles, &b, n_labelled, &opt, a.iters, device));
     let step = StepTime {
         iters: a.iters,
         seconds_per_iter: per_iter,
         frames_per_s: n_frames as f64 / per_iter,
+        median_seconds_per_iter: median,
         phases: phases.transpose()?,
     };
 
@@ -385,6 +334,9 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
         warmup: a.warmup,
         pipeline,
         ratio: peer.as_ref().map(|p| step.frames_per_s / p.step.frames_per_s),
+        ratio_median: peer
+            .as_ref()
+            .map(|p| p.step.median_seconds_per_iter / step.median_seconds_per_iter),
         step,
         peer,
     };
@@ -394,6 +346,95 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
         report.print(&opt);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The loop of `tsal train`: wait for the next batch (built on the host, moved to the device),
+/// step every role on it; `--warmup` untimed batches, then `--iters` timed ones. Also returns
+/// the largest batch seen and its labelled frames, for the step alone.
+fn through_loader(
+    a: &TrainBench,
+    loader: &loader::Loader,
+    roles: &mut [DetectorRole],
+    opt: &OptConfig,
+    device: Device,
+) -> Result<(PipelineTime, Batch, i64)> {
+    let (side, n_pts) = (a.size as i64, a.pts.num_pts as i64);
+    let total = a.warmup + a.iters;
+    let mut kept: Option<(Batch, i64)> = None;
+    let (mut done, mut epoch, mut frames, mut wait) = (0, 0, 0, 0.0);
+    let mut started = Instant::now();
+    'epochs: loop {
+        let mut batches = loader.epoch(epoch).peekable();
+        ensure!(batches.peek().is_some(), "--lists: no clip to train on");
+        loop {
+            let t0 = Instant::now();
+            let Some(hb) = batches.next() else { break };
+            let hb = hb?;
+            let b = Batch::from_host(&hb, side, side, n_pts, device)?;
+            let waited = t0.elapsed().as_secs_f64();
+            let n = labelled(&hb);
+            for r in roles.iter_mut() {
+                supervised_step(r, &b, n, opt, done as u64 + 1)?;
+            }
+            sync(device);
+            done += 1;
+            if done == a.warmup {
+                started = Instant::now();
+            } else if done > a.warmup {
+                wait += waited;
+                frames += b.clips * b.frames;
+            }
+            if kept.as_ref().is_none_or(|(k, _)| k.clips < b.clips) {
+                kept = Some((b, n));
+            }
+            if done == total {
+                break 'epochs;
+            }
+        }
+        epoch += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let (b, n) = kept.context("no batch was built")?;
+    let time = PipelineTime {
+        iters: a.iters,
+        frames,
+        seconds,
+        frames_per_s: frames as f64 / seconds,
+        wait_s: wait,
+        wait_fraction: wait / seconds,
+    };
+    Ok((time, b, n))
+}
+
+/// Seconds of each of `iters` iterations of every role stepping on `b` (`labelled` frames),
+/// after `warmup` untimed iterations.
+fn step_alone(
+    roles: &mut [DetectorRole],
+    b: &Batch,
+    labelled: i64,
+    opt: &OptConfig,
+    warmup: usize,
+    iters: usize,
+    device: Device,
+) -> Result<Vec<f64>> {
+    let mut step_all = |it: usize| -> Result<()> {
+        for r in roles.iter_mut() {
+            supervised_step(r, b, labelled, opt, it as u64)?;
+        }
+        Ok(())
+    };
+    for i in 0..warmup {
+        step_all(i + 1)?;
+    }
+    sync(device);
+    let mut times = Vec::with_capacity(iters);
+    for i in 0..iters {
+        let t = Instant::now();
+        step_all(i + 1)?;
+        sync(device);
+        times.push(t.elapsed().as_secs_f64());
+    }
+    Ok(times)
 }
 
 /// The phases of [`supervised_step`] timed one by one (synchronising the device between
@@ -514,16 +555,16 @@ impl TrainReport {
                 self.frames_per_batch,
             );
         }
-        if let Some(r) = self.ratio {
-            println!("tsal / PyTorch (step alone): {r:.3}×");
+        if let (Some(r), Some(m)) = (self.ratio, self.ratio_median) {
+            println!("tsal / PyTorch (step alone): {r:.3}× (median iterations: {m:.3}×)");
         }
     }
 }
 
 fn print_step(what: &str, s: &StepTime, frames: usize) {
     println!(
-        "{what} {:>9.2} frames/s ({:.3} s per iteration of {frames} frames)",
-        s.frames_per_s, s.seconds_per_iter
+        "{what} {:>9.2} frames/s ({:.3} s per iteration of {frames} frames, median {:.3} s)",
+        s.frames_per_s, s.seconds_per_iter, s.median_seconds_per_iter
     );
     if let Some(p) = &s.phases {
         println!(

@@ -174,6 +174,7 @@ impl Optimizer {
     pub fn step(&mut self) {
         let method = self.method;
         let base = self.base_lr;
+        let mut k = Scalars::default();
         tch::no_grad(|| {
             for g in &mut self.groups {
                 let lr = base * g.lr_mult;
@@ -182,12 +183,13 @@ impl Optimizer {
                     if !grad.defined() {
                         continue;
                     }
+                    let wd = g.weight_decay;
                     match method {
                         Method::Sgd { momentum, nesterov } => {
-                            sgd_update(p, &grad, lr, g.weight_decay, momentum, nesterov)
+                            sgd_update(p, &grad, lr, wd, momentum, nesterov, &mut k)
                         }
                         Method::Adam { beta1, beta2, eps } => {
-                            adam_update(p, &grad, lr, g.weight_decay, beta1, beta2, eps)
+                            adam_update(p, &grad, lr, wd, (beta1, beta2), eps, &mut k)
                         }
                     }
                 }
@@ -304,11 +306,23 @@ impl Optimizer {
     }
 }
 
-/// A 0-d tensor holding `v`, of `like`'s kind on its device: the scalar factor of one
-/// element-wise kernel (`addcmul`'s second factor, `addcdiv`'s divisor) where PyTorch passes an
-/// `alpha` or `value` that tch cannot.
-fn scalar_like(v: f64, like: &Tensor) -> Tensor {
-    Tensor::full([], v, (like.kind(), like.device()))
+/// The scalar factors of one [`Optimizer::step`] as 0-d tensors (`addcmul`'s second factor,
+/// `addcdiv`'s divisor, where PyTorch passes an `alpha` or `value` that tch cannot), each made
+/// once per step, kind and device, and shared by every parameter that needs it.
+#[derive(Default)]
+struct Scalars(Vec<(u64, Kind, Device, Tensor)>);
+
+impl Scalars {
+    /// `v` as a 0-d tensor of `like`'s kind on its device.
+    fn get(&mut self, v: f64, like: &Tensor) -> Tensor {
+        let key = (v.to_bits(), like.kind(), like.device());
+        if let Some((.., t)) = self.0.iter().find(|(b, k, d, _)| (*b, *k, *d) == key) {
+            return t.shallow_clone();
+        }
+        let t = Tensor::full([], v, (key.1, key.2));
+        self.0.push((key.0, key.1, key.2, t.shallow_clone()));
+        t
+    }
 }
 
 /// PyTorch `_single_tensor_sgd` with dampening 0 for one parameter: `d = g + wd·p`;
@@ -316,13 +330,20 @@ fn scalar_like(v: f64, like: &Tensor) -> Tensor {
 /// `d = buf`; `p -= lr·d`. One kernel per line (PyTorch: `m·buf + d` takes two), each with
 /// PyTorch's roundings except where PyTorch fuses a multiply-add (`add(…, alpha)`): there the
 /// product is rounded first (≤ 1 ulp of that term).
-fn sgd_update(p: &mut Param, grad: &Tensor, lr: f64, wd: f64, momentum: f64, nesterov: bool) {
+fn sgd_update(
+    p: &mut Param,
+    grad: &Tensor,
+    lr: f64,
+    wd: f64,
+    momentum: f64,
+    nesterov: bool,
+    k: &mut Scalars,
+) {
     // `d` is a fresh tensor when decayed; otherwise it is the gradient, which stays unmodified.
     let own = wd != 0.0;
-    let mut d =
-        if own { grad.addcmul(&p.tensor, &scalar_like(wd, grad)) } else { grad.shallow_clone() };
+    let mut d = if own { grad.addcmul(&p.tensor, &k.get(wd, grad)) } else { grad.shallow_clone() };
     if momentum != 0.0 {
-        let m = scalar_like(momentum, grad);
+        let m = k.get(momentum, grad);
         if p.step == 0 {
             p.state[0].copy_(&d);
         } else {
@@ -336,7 +357,7 @@ fn sgd_update(p: &mut Param, grad: &Tensor, lr: f64, wd: f64, momentum: f64, nes
             (false, _) => buf.shallow_clone(),
         };
     }
-    let _ = p.tensor.addcmul_(&d, &scalar_like(-lr, grad));
+    let _ = p.tensor.addcmul_(&d, &k.get(-lr, grad));
     p.step += 1;
 }
 
@@ -348,13 +369,17 @@ fn sgd_update(p: &mut Param, grad: &Tensor, lr: f64, wd: f64, momentum: f64, nes
 /// `lerp(v, d², 1−β2)`, and the step size is folded into the denominator,
 /// `p += m / (√v / c + e)` with `c = −lr/(1−β1ᵗ)·√(1−β2ᵗ)` and `e = −eps·(1−β1ᵗ)/lr`. Equal to
 /// PyTorch's formula; the roundings differ by a few ulp of `v` and of the update.
-fn adam_update(p: &mut Param, grad: &Tensor, lr: f64, wd: f64, beta1: f64, beta2: f64, eps: f64) {
+fn adam_update(
+    p: &mut Param,
+    grad: &Tensor,
+    lr: f64,
+    wd: f64,
+    (beta1, beta2): (f64, f64),
+    eps: f64,
+    k: &mut Scalars,
+) {
     p.step += 1;
-    let d = if wd != 0.0 {
-        grad.addcmul(&p.tensor, &scalar_like(wd, grad))
-    } else {
-        grad.shallow_clone()
-    };
+    let d = if wd != 0.0 { grad.addcmul(&p.tensor, &k.get(wd, grad)) } else { grad.shallow_clone() };
     let (exp_avg, rest) = p.state.split_at_mut(1);
     let (exp_avg, exp_avg_sq) = (&mut exp_avg[0], &mut rest[0]);
     let _ = exp_avg.lerp_(&d, 1.0 - beta1);
@@ -368,6 +393,6 @@ fn adam_update(p: &mut Param, grad: &Tensor, lr: f64, wd: f64, beta1: f64, beta2
     let e = -eps / step_size;
     // denom ← e + √v / c, in place in the fresh √v.
     let denom = exp_avg_sq.sqrt();
-    let _ = scalar_like(e, grad).addcdiv_out(&denom, &denom, &scalar_like(c, grad));
+    let _ = k.get(e, grad).addcdiv_out(&denom, &denom, &k.get(c, grad));
     let _ = p.tensor.addcdiv_(exp_avg, &denom);
 }
