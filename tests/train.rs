@@ -123,9 +123,9 @@ fn one_hundred_supervised_iterations_at_least_halve_the_heatmap_loss() {
     let mut args = base_args(&save);
     set(&mut args, "--train_lists", s(&four));
     set(&mut args, "--batch_size", "4");
-    let extra = ["--max_iters", "100", "--epochs", "100", "--supervised_only", "--rotate_max", "0"];
+    let extra = ["--max_iters", "100", "--epochs", "100", "--supervised_only", "--keep", "2"];
     let args = with(args, &extra);
-    let args = with(args, &["--scale_prob", "0", "--crop_perturb_max", "0"]);
+    let args = with(args, &["--rotate_max", "0", "--scale_prob", "0", "--crop_perturb_max", "0"]);
     let o = run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let recs = records(&save);
@@ -140,6 +140,13 @@ fn one_hundred_supervised_iterations_at_least_halve_the_heatmap_loss() {
     assert!(iters.iter().all(|r| r["losses"].get("student").is_none()));
     let snap = last_snapshot(&save);
     assert!(snap.ends_with("snapshots/epoch-004"), "{}", snap.display());
+    // --keep 2 without evaluation (no best): the last two epochs' snapshots remain.
+    let mut kept: Vec<String> = std::fs::read_dir(save.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["epoch-003", "epoch-004"]);
     assert!(snap.join("detector_teacher.safetensors").is_file());
     assert!(!snap.join("detector_student.safetensors").exists());
     // The same command again has nothing left to do.

@@ -45,6 +45,9 @@ pub struct EvalArgs {
     /// Which detector of the snapshot to evaluate.
     #[arg(long, value_enum, default_value_t = Which::Teacher)]
     pub which: Which,
+    /// Soft-argmax radius in heatmap cells [default: the model config's `argmax`].
+    #[arg(long = "soft_argmax_radius", visible_alias = "soft-argmax-radius", requires = "model")]
+    pub soft_argmax_radius: Option<usize>,
     /// Lines per inference batch.
     #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = 32)]
     pub batch_size: usize,
@@ -313,7 +316,7 @@ fn eval_model(
         let opts = PredictOptions {
             crop: set.crop,
             num_pts: meta.num_pts,
-            radius: cfg.argmax as i64,
+            radius: a.soft_argmax_radius.unwrap_or(cfg.argmax) as i64,
             batch_size: a.batch_size,
             workers,
             device,
@@ -331,7 +334,7 @@ fn eval_model(
             "frames_per_s": e.frames_per_second(),
             "crop": [set.crop.width, set.crop.height],
             "pre_crop_expand": set.crop.expand,
-            "soft_argmax_radius": cfg.argmax,
+            "soft_argmax_radius": a.soft_argmax_radius.unwrap_or(cfg.argmax),
         });
         add_meta(&mut run, norm, set.num_pts, a);
         let notes = ["Coordinates: predictions are in the annotations' own convention (300-W \

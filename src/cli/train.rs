@@ -284,12 +284,23 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             predictions: None,
             model: args.load_test_model.clone(),
             snapshot: super::eval::Pick::Last,
+            soft_argmax_radius: None,
             which: super::eval::Which::Teacher,
             batch_size: 32,
             workers: Some(args.workers),
             cpu: false,
-            // The snapshot knows its crop and point count.
-            crop: flags::CropOverride::default(),
+            // A snapshot written by training knows its crop; one from `snapshot init` takes
+            // this command's crop flags.
+            crop: match &args.load_test_model {
+                Some(m) if m.join(crate::train::run_dir::CONFIG).is_file() => {
+                    flags::CropOverride::default()
+                }
+                _ => flags::CropOverride {
+                    pre_crop_expand: Some(args.crop.pre_crop_expand),
+                    crop_width: Some(args.crop.crop_width),
+                    crop_height: Some(args.crop.crop_height),
+                },
+            },
             normaliser: None,
             num_pts: None,
             out: Some(args.save_path.join("eval-once")),

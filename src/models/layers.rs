@@ -113,7 +113,11 @@ pub fn he_init(vs: &nn::VarStore, keep: &[String]) {
             || keep.iter().any(|k| name.starts_with(k.as_str()))
     };
     tch::no_grad(|| {
-        for (name, mut w) in vs.variables() {
+        // By name: `variables()` is a HashMap, whose order (and so which draw goes where)
+        // would change from one process to the next.
+        let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, mut w) in vars {
             if !name.ends_with(".weight") || w.dim() != 4 || keep(&name) {
                 continue;
             }

@@ -70,17 +70,23 @@ pub fn training_lines(cfg: &RunConfig) -> Result<(Vec<ListEntry>, usize)> {
     Ok((labelled, unlabelled))
 }
 
+/// What the iterations since the last record did. Time counts from asking for a batch to the
+/// end of the steps, so evaluation and snapshots between epochs do not lower frames/s.
 struct Window {
     sums: BTreeMap<Role, [f64; 4]>,
     steps: u64,
     frames: u64,
     wait: f64,
-    started: Instant,
+    busy: f64,
 }
 
 impl Window {
     fn new() -> Self {
-        Self { sums: BTreeMap::new(), steps: 0, frames: 0, wait: 0.0, started: Instant::now() }
+        Self { sums: BTreeMap::new(), steps: 0, frames: 0, wait: 0.0, busy: 0.0 }
+    }
+
+    fn frames_per_s(&self) -> f64 {
+        self.frames as f64 / self.busy.max(1e-9)
     }
 }
 
@@ -245,6 +251,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             state.batch = batches.position();
             win.steps += 1;
             win.frames += (batch.clips * batch.frames) as u64;
+            win.busy += t0.elapsed().as_secs_f64();
             if iter.is_multiple_of(cfg.run.print_freq as u64) || iter == end {
                 let rec = iter_record(
                     &win,
@@ -437,13 +444,12 @@ fn iter_record(
         losses.insert(r.role.name().to_string(), terms);
         lr.insert(r.role.name().to_string(), r.opt.group_lrs().into_iter().collect());
     }
-    let secs = win.started.elapsed().as_secs_f64().max(1e-9);
     Record::Iter {
         epoch,
         iter,
         losses,
         lr,
-        frames_per_s: win.frames as f64 / secs,
+        frames_per_s: win.frames_per_s(),
         data_wait_s: win.wait,
         elapsed_s,
     }
@@ -476,8 +482,7 @@ fn bar_message(win: &Window, roles: &[DetectorRole]) -> String {
             s += &format!("{} {:.4} ", r.role.name(), v[3] / n);
         }
     }
-    let secs = win.started.elapsed().as_secs_f64().max(1e-9);
-    s + &format!("{:.1} frames/s", win.frames as f64 / secs)
+    s + &format!("{:.1} frames/s", win.frames_per_s())
 }
 
 /// Per-list metrics of every role, and each role's mean NME.
