@@ -8,7 +8,7 @@ use tch::{nn, Device, Kind, Tensor};
 use tsal::config::optim::{OptimizerKind, Reduction};
 use tsal::config::{ModelConfig, OptConfig};
 use tsal::models::{Detector, DetectorSpec};
-use tsal::train::groups::{detector_groups, ParamGroup};
+use tsal::train::groups::{detector_groups, training_groups, ParamGroup};
 use tsal::train::optim::Optimizer;
 use tsal::train::schedule::multistep;
 
@@ -41,6 +41,7 @@ fn opt_cfg(optimizer: OptimizerKind, lr: f64, nesterov: bool) -> OptConfig {
         epochs: 10,
         schedule: vec![],
         gamma: 0.5,
+        group_lr: Default::default(),
     }
 }
 
@@ -479,6 +480,32 @@ fn tiny_detector_groups() {
     assert_eq!(lines.len(), 11);
     assert!(lines[0].contains("trunk.weight") && lines[0].contains("10 tensors"), "{}", lines[0]);
     assert!(lines[5].contains("stages.0.bias") && lines[5].contains("4.000e-4"), "{}", lines[5]);
+}
+
+/// An optimiser config from its typed-JSON text.
+fn opt_from(text: &str) -> anyhow::Result<OptConfig> {
+    OptConfig::from_typed(&tsal::config::TypedConfig::parse(text, Path::new("opt.config"))?)
+}
+
+#[test]
+fn group_lr_uniform_puts_every_group_at_the_base_lr() {
+    let vs = tiny_detector();
+    let base = r#"{"optimizer": ["str", "Adam"], "LR": ["float", 1e-3], "epochs": ["int", 2]"#;
+    let reference = opt_from(&format!("{base}}}")).unwrap();
+    let uniform = opt_from(&format!(r#"{base}, "group_lr": ["str", "uniform"]}}"#)).unwrap();
+    assert_eq!(reference.group_lr, tsal::config::optim::GroupLr::Reference);
+    let mults = |cfg: &OptConfig| -> Vec<f64> {
+        training_groups(&vs, cfg).unwrap().iter().map(|g| g.lr_mult).collect()
+    };
+    assert_eq!(mults(&reference), [1.0, 2.0, 1.0, 2.0, 4.0, 8.0, 4.0, 8.0, 1.0, 2.0, 1.0]);
+    assert_eq!(mults(&uniform), [1.0; 11]);
+    // Same groups, same decays: only the multipliers change.
+    let names = |cfg: &OptConfig| -> Vec<(String, f64)> {
+        training_groups(&vs, cfg).unwrap().into_iter().map(|g| (g.name, g.weight_decay)).collect()
+    };
+    assert_eq!(names(&reference), names(&uniform));
+    let e = format!("{:#}", opt_from(&format!(r#"{base}, "group_lr": ["str", "flat"]}}"#)).unwrap_err());
+    assert!(e.contains("opt.config: key `group_lr`: expected reference or uniform, found `flat`"), "{e}");
 }
 
 #[test]

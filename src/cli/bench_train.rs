@@ -14,7 +14,7 @@ use crate::device::DeviceChoice;
 use crate::formats::list;
 use crate::models::{Detector, DetectorSpec};
 use crate::snapshot::Role;
-use crate::train::groups::detector_groups;
+use crate::train::groups::training_groups;
 use crate::train::optim::Optimizer;
 use crate::train::roles::DetectorRole;
 use crate::train::step::{supervised_step, supervised_terms};
@@ -191,7 +191,7 @@ fn build_role(
 ) -> Result<(DetectorRole, Vec<PeerGroup>)> {
     let vs = nn::VarStore::new(device);
     let det = Detector::with_pretrained(&vs, DetectorSpec::new(model, num_pts)?, None)?;
-    let groups = detector_groups(&vs, opt.decay)?;
+    let groups = training_groups(&vs, opt)?;
     let peer = groups
         .iter()
         .map(|g| PeerGroup {

@@ -17,6 +17,16 @@ pub enum Reduction {
     Mean,
 }
 
+/// Which LR multipliers the parameter groups get (`group_lr`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupLr {
+    /// The reference's multipliers (spec §5.1): biases ×2, CPM stages ×4 / ×8.
+    #[default]
+    Reference,
+    /// Every group at the base LR (what a plain Adam recipe does).
+    Uniform,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OptConfig {
     pub optimizer: OptimizerKind,
@@ -33,6 +43,9 @@ pub struct OptConfig {
     /// Multi-step LR milestones, in epochs.
     pub schedule: Vec<usize>,
     pub gamma: f64,
+    /// The groups' LR multipliers (key `group_lr`: `reference`, the default, or `uniform`).
+    #[serde(default)]
+    pub group_lr: GroupLr,
 }
 
 impl OptConfig {
@@ -50,6 +63,7 @@ impl OptConfig {
         "epochs",
         "schedule",
         "gamma",
+        "group_lr",
         "stages",
     ];
 
@@ -84,8 +98,14 @@ impl OptConfig {
         if schedule.iter().any(|&m| m < 0) || schedule.windows(2).any(|w| w[0] >= w[1]) {
             bail!("{name}: key `schedule`: milestones must be increasing epochs >= 0, found {schedule:?}");
         }
+        let group_lr = match c.opt_str("group_lr")?.as_deref().unwrap_or("reference") {
+            "reference" => GroupLr::Reference,
+            "uniform" => GroupLr::Uniform,
+            other => bail!("{name}: key `group_lr`: expected reference or uniform, found `{other}`"),
+        };
         Ok(Self {
             optimizer,
+            group_lr,
             lr,
             momentum: c.opt_float("momentum")?.unwrap_or(0.9),
             decay: c.opt_float("Decay")?.unwrap_or(0.0),

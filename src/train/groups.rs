@@ -11,6 +11,7 @@
 //! with decay, biases ×2 without), and normalisation parameters train at ×1 without decay (the
 //! usual convention: decaying a BatchNorm scale only shrinks what the next layer undoes).
 use super::abbreviate;
+use crate::config::optim::{GroupLr, OptConfig};
 use anyhow::{ensure, Result};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -142,6 +143,16 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
             }
         }
     }
+}
+
+/// The groups a role trains with under `opt`: [`detector_groups`] with `opt.decay`, their LR
+/// multipliers as `opt.group_lr` says (`uniform`: every group at the base LR).
+pub fn training_groups(vs: &nn::VarStore, opt: &OptConfig) -> Result<Vec<ParamGroup>> {
+    let mut groups = detector_groups(vs, opt.decay)?;
+    if opt.group_lr == GroupLr::Uniform {
+        groups.iter_mut().for_each(|g| g.lr_mult = 1.0);
+    }
+    Ok(groups)
 }
 
 /// Every trainable variable of a detector VarStore (names as the PyTorch `state_dict`:

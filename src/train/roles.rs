@@ -1,7 +1,7 @@
 //! A trained detector role: its weights (a VarStore with PyTorch state_dict names), the
 //! network, and its own optimiser. The teacher and the student are two of these, initialised
 //! independently (spec §6.1).
-use super::groups::detector_groups;
+use super::groups::training_groups;
 use super::optim::Optimizer;
 use crate::config::run::RunConfig;
 use crate::models::{Detector, DetectorSpec};
@@ -25,7 +25,7 @@ impl DetectorRole {
         let spec = DetectorSpec::new(&cfg.model.config, cfg.data.num_pts)
             .with_context(|| format!("{}", cfg.model.path.display()))?;
         let det = Detector::with_pretrained(&vs, spec, cfg.trunk_weights()?)?;
-        let groups = detector_groups(&vs, cfg.opt.config.decay)?;
+        let groups = training_groups(&vs, &cfg.opt.config)?;
         let opt = Optimizer::new(&cfg.opt.config, groups);
         Ok(Self { role, vs, det, opt })
     }

@@ -363,7 +363,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
         if let Err(e) = super::curves::write_run_curves(&run.root) {
             log.line(&format!("warning: could not draw {}: {e:#}", run_dir::CURVES));
         }
-        if stop_now {
+        if stop_now && end < planned {
             log.line(&format!("reached --max_iters at iteration {}", state.iter));
             log.finish();
             return Ok(Ended::MaxIters);
