@@ -126,11 +126,22 @@ fn one_hundred_supervised_iterations_at_least_halve_the_heatmap_loss() {
     let extra = ["--max_iters", "100", "--epochs", "100", "--supervised_only", "--keep", "2"];
     let args = with(args, &extra);
     let args = with(args, &["--rotate_max", "0", "--scale_prob", "0", "--crop_perturb_max", "0"]);
+    let t0 = Instant::now();
     let o = run(&args);
+    let wall = t0.elapsed().as_secs_f64();
     assert!(o.status.success(), "{}", stderr(&o));
     let recs = records(&save);
     let iters: Vec<&serde_json::Value> = recs.iter().filter(|r| r["kind"] == "iter").collect();
     assert_eq!(iters.len(), 100);
+    // The training time the run records never exceeds the process's wall time.
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(last_snapshot(&save).join("train_state.json")).unwrap(),
+    )
+    .unwrap();
+    let trained = state["elapsed_s"].as_f64().unwrap();
+    assert!(trained > 0.0 && trained <= wall, "elapsed_s {trained} over {wall} s of wall time");
+    let last_iter = iters[99]["elapsed_s"].as_f64().unwrap();
+    assert!(last_iter <= trained, "{last_iter} > {trained}");
     let hm = |r: &serde_json::Value| r["losses"]["teacher"]["heatmap"].as_f64().unwrap();
     // Mean of the first and the last ten iterations (single batches are noisy).
     let first: f64 = iters[..10].iter().map(|r| hm(r)).sum::<f64>() / 10.0;

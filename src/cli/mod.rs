@@ -75,8 +75,15 @@ pub fn run() -> Result<ExitCode> {
 
 pub fn run_with(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Train(a) => train::run(&a),
-        Command::Eval(a) => eval::run(&a),
+        Command::Train(a) => {
+            // Each step's activations reuse the last step's memory (see `heap`).
+            crate::heap::keep_freed_memory();
+            train::run(&a)
+        }
+        Command::Eval(a) => {
+            crate::heap::keep_freed_memory();
+            eval::run(&a)
+        }
         Command::Demo(_) => Ok(not_yet("demo", "the demo issue")),
         Command::Lists(a) => lists::run(&a),
         Command::Synth(a) => synth::run(&a),

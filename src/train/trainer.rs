@@ -217,8 +217,9 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
     let num_pts = cfg.data.num_pts as i64;
     let opt = &cfg.opt.config;
     let started = Instant::now();
-    let elapsed = |s: &TrainState| s.elapsed_s + started.elapsed().as_secs_f64();
+    // Seconds trained in earlier processes of this run, plus this one's.
     let base_elapsed = state.elapsed_s;
+    let elapsed = || base_elapsed + started.elapsed().as_secs_f64();
     let mut win = Window::new();
 
     while state.epoch < cfg.run.epochs {
@@ -228,7 +229,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             r.opt.set_base_lr(lr);
         }
         if state.batch == 0 {
-            log.line(&format!("epoch {}/{}: base LR {lr:e}", epoch + 1, cfg.run.epochs));
+            log.line(&format!("epoch {}/{}: base LR {:e}", epoch + 1, cfg.run.epochs, tidy(lr)));
         }
         let mut batches = loader.epoch_from(epoch as u64, state.batch);
         let mut stop_now = false;
@@ -258,7 +259,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
                     &roles,
                     epoch,
                     iter,
-                    base_elapsed + started.elapsed().as_secs_f64(),
+                    elapsed(),
                 );
                 log.line(&iter_line(&rec, cfg.run.epochs, end));
                 writer.append(&rec)?;
@@ -267,7 +268,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             log.tick(iter, &bar_message(&win, &roles));
             if interrupt::requested() {
                 let sig = interrupt::signal().expect("requested");
-                state.elapsed_s = elapsed(&state);
+                state.elapsed_s = elapsed();
                 let at = snapshot(run, cfg, &roles, &state, &mut log)?;
                 log.line(&format!(
                     "stopped by {} after iteration {iter}; snapshot {}: the same command continues",
@@ -284,7 +285,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             if cfg.run.snapshot_every.is_some_and(|n| iter.is_multiple_of(n))
                 && state.batch < per_epoch as usize
             {
-                state.elapsed_s = elapsed(&state);
+                state.elapsed_s = elapsed();
                 snapshot(run, cfg, &roles, &state, &mut log)?;
             }
         }
@@ -292,7 +293,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
         let epoch_done = state.batch as u64 >= per_epoch;
         if !epoch_done {
             // --max_iters within the epoch.
-            state.elapsed_s = elapsed(&state);
+            state.elapsed_s = elapsed();
             let at = snapshot(run, cfg, &roles, &state, &mut log)?;
             log.line(&format!(
                 "reached --max_iters at iteration {}: snapshot {}",
@@ -315,7 +316,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
         ) {
             Ok(v) => v,
             Err(e) if interrupt::is_interrupted(&e) => {
-                state.elapsed_s = elapsed(&state);
+                state.elapsed_s = elapsed();
                 let at = snapshot(run, cfg, &roles, &state, &mut log)?;
                 log.line(&format!(
                     "stopped during the evaluation of epoch {}; snapshot {} (the evaluation runs \
@@ -330,7 +331,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
         };
         state.epoch = epoch + 1;
         state.batch = 0;
-        state.elapsed_s = elapsed(&state);
+        state.elapsed_s = elapsed();
         let mut improved = false;
         if let Some((lists, mean)) = evaluated {
             let teacher = mean.get(Role::Teacher.name()).copied().unwrap_or(f64::NAN);
@@ -468,7 +469,7 @@ fn iter_line(rec: &Record, epochs: usize, end: u64) -> String {
     }
     // The base LR is the trunk weights' (multiplier 1).
     if let Some(base) = lr.values().next().and_then(|g| g.get("trunk.weight")) {
-        s += &format!(" | LR {base:e}");
+        s += &format!(" | LR {:e}", tidy(*base));
     }
     s += &format!(" | {frames_per_s:.1} frames/s, data wait {data_wait_s:.2} s");
     s
@@ -555,4 +556,20 @@ fn evaluate_epoch(
         means.insert(r.role.name().to_string(), mean);
     }
     Ok(Some((out, means)))
+}
+
+/// `x` rounded to 10 significant digits, so that a decayed LR prints as `9e-5`, not as the
+/// `8.999999999999999e-5` that 1e-3 × 0.3 × 0.3 is in binary.
+fn tidy(x: f64) -> f64 {
+    format!("{x:.9e}").parse().unwrap_or(x)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decayed_learning_rates_print_short() {
+        assert_eq!(format!("{:e}", super::tidy(1e-3 * 0.3 * 0.3)), "9e-5");
+        assert_eq!(format!("{:e}", super::tidy(5e-5)), "5e-5");
+        assert_eq!(format!("{:e}", super::tidy(1.234_567_891_2e-7)), "1.234567891e-7");
+    }
 }
