@@ -504,8 +504,14 @@ fn group_lr_uniform_puts_every_group_at_the_base_lr() {
         training_groups(&vs, cfg).unwrap().into_iter().map(|g| (g.name, g.weight_decay)).collect()
     };
     assert_eq!(names(&reference), names(&uniform));
-    let e = format!("{:#}", opt_from(&format!(r#"{base}, "group_lr": ["str", "flat"]}}"#)).unwrap_err());
-    assert!(e.contains("opt.config: key `group_lr`: expected reference or uniform, found `flat`"), "{e}");
+    let e = format!(
+        "{:#}",
+        opt_from(&format!(r#"{base}, "group_lr": ["str", "flat"]}}"#)).unwrap_err()
+    );
+    assert!(
+        e.contains("opt.config: key `group_lr`: expected reference or uniform, found `flat`"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -101,7 +101,9 @@ impl OptConfig {
         let group_lr = match c.opt_str("group_lr")?.as_deref().unwrap_or("reference") {
             "reference" => GroupLr::Reference,
             "uniform" => GroupLr::Uniform,
-            other => bail!("{name}: key `group_lr`: expected reference or uniform, found `{other}`"),
+            other => {
+                bail!("{name}: key `group_lr`: expected reference or uniform, found `{other}`")
+            }
         };
         Ok(Self {
             optimizer,

@@ -379,7 +379,8 @@ fn adam_update(
     k: &mut Scalars,
 ) {
     p.step += 1;
-    let d = if wd != 0.0 { grad.addcmul(&p.tensor, &k.get(wd, grad)) } else { grad.shallow_clone() };
+    let d =
+        if wd != 0.0 { grad.addcmul(&p.tensor, &k.get(wd, grad)) } else { grad.shallow_clone() };
     let (exp_avg, rest) = p.state.split_at_mut(1);
     let (exp_avg, exp_avg_sq) = (&mut exp_avg[0], &mut rest[0]);
     let _ = exp_avg.lerp_(&d, 1.0 - beta1);

@@ -254,13 +254,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             win.frames += (batch.clips * batch.frames) as u64;
             win.busy += t0.elapsed().as_secs_f64();
             if iter.is_multiple_of(cfg.run.print_freq as u64) || iter == end {
-                let rec = iter_record(
-                    &win,
-                    &roles,
-                    epoch,
-                    iter,
-                    elapsed(),
-                );
+                let rec = iter_record(&win, &roles, epoch, iter, elapsed());
                 log.line(&iter_line(&rec, cfg.run.epochs, end));
                 writer.append(&rec)?;
                 win = Window::new();
