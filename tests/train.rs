@@ -252,6 +252,13 @@ fn per_epoch_evaluation_equals_tsal_eval_on_the_snapshot() {
         serde_json::from_slice(&std::fs::read(save.join("config.json")).unwrap()).unwrap();
     assert_eq!(rebuilt, run_cfg.model.config);
     assert_eq!(rebuilt.init, tsal::config::model::InitScheme::He);
+    // `--print_config` with the same flags prints what config.json holds.
+    let printed = run(&with(args.clone(), &["--print_config"]));
+    assert!(printed.status.success(), "{}", stderr(&printed));
+    let printed: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(save.join("config.json")).unwrap()).unwrap();
+    assert_eq!(printed, stored);
     // A crop flag that contradicts the snapshot is refused, naming it.
     let o =
         tsal(&["eval", "--model", s(&save), "--cpu", "--lists", s(&common), "--crop_width", "128"]);

@@ -10,9 +10,16 @@ pub fn root() -> &'static Path {
 }
 
 /// A `tsal` command in the repository root.
+///
+/// One intra-op thread per process (unless the environment says otherwise): the test harness
+/// runs a binary's tests in parallel, and several libtorch processes whose OpenMP threads
+/// spin-wait for each other on two cores ran ~7× slower than one after the other.
 pub fn command() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tsal"));
     c.current_dir(root());
+    if std::env::var_os("OMP_NUM_THREADS").is_none() {
+        c.env("OMP_NUM_THREADS", "1");
+    }
     c
 }
 
