@@ -1,17 +1,20 @@
-//! Supervised loss terms of the detector, each a pure function of tensors that returns a 0-d
-//! f32 tensor connected to the graph: the masked stage heatmap MSE (`heatmap`), the face-centre
-//! focal loss (`focal`) and the landmark-offset regression at the centre cell (`offset`).
+//! Loss terms of the detector, each a pure function of tensors that returns a 0-d f32 tensor
+//! connected to the graph: the masked stage heatmap MSE (`heatmap`), the face-centre focal loss
+//! (`focal`), the landmark-offset regression at the centre cell (`offset`) and the per-clip
+//! structure-invariance constraint (`sic`); and the student's fused pseudo-label (`pseudo`).
 //!
-//! Every term is exactly 0 (finite, backward()-able, zero gradients) for a batch without a
+//! Every supervised term is exactly 0 (finite, backward()-able, zero gradients) for a batch without a
 //! labelled frame, where the reference divided by zero (spec §9 item 17). None of them reads a
 //! value back to the host.
 pub mod focal;
 pub mod heatmap;
 pub mod offset;
+pub mod pseudo;
+pub mod sic;
 
 // Term weights of the per-iteration loss
-// `L = L_sup + 0.01·L_SIC + L_hm + 0.1·L_loc + L_uns` (spec §6.2, step D). The SIC (0.01) and
-// unsupervised terms get their weights here when they are added.
+// `L = L_sup + 0.01·L_SIC + L_hm + 0.1·L_loc + L_uns` (spec §6.2, step D). The unsupervised
+// term is weighted by the ramp (`train::schedule::ramp_weight`).
 
 /// Weight of the stage heatmap MSE, `heatmap::stage_mse` (spec §6.2: 1).
 pub const HEATMAP_WEIGHT: f64 = 1.0;
@@ -19,3 +22,5 @@ pub const HEATMAP_WEIGHT: f64 = 1.0;
 pub const CENTRE_FOCAL_WEIGHT: f64 = 1.0;
 /// Weight of the offset regression, `offset::offset_l1` (spec §6.2: 0.1).
 pub const OFFSET_WEIGHT: f64 = 0.1;
+/// Weight of the structure-invariance constraint, `sic::structure_invariance` (spec §6.2: 0.01).
+pub const SIC_WEIGHT: f64 = 0.01;

@@ -4,6 +4,7 @@
 //! `data`, `models`, `losses`, `eval`, `snapshot`); nothing below it imports `train`.
 pub mod checkpoint;
 pub mod curves;
+pub mod ema;
 pub mod groups;
 pub mod keep;
 pub mod metrics;

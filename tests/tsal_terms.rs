@@ -1,0 +1,173 @@
+//! The TSAL round's pure pieces on hand-built cases: recursive average filtering, the ramp
+//! weight, the structure-invariance constraint and the fused pseudo-label.
+use tch::{nn, Device, Kind, Tensor};
+use tsal::codec::centroid;
+use tsal::losses::{pseudo, sic};
+use tsal::train::ema::{average_into, pair_by_name};
+use tsal::train::schedule::ramp_weight;
+
+fn values(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).unwrap()
+}
+
+#[test]
+fn recursive_average_matches_the_formula_and_leaves_buffers_and_the_source_alone() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let src = nn::VarStore::new(Device::Cpu);
+    for (s, k) in [(&vs, 1.0), (&src, -3.0)] {
+        let r = s.root();
+        let _ = (r.clone() / "a")
+            .var_copy("weight", &(Tensor::arange(6, (Kind::Float, Device::Cpu)) * k).view([2, 3]));
+        let _ =
+            (r.clone() / "a").var_copy("bias", &Tensor::from_slice(&[k as f32, 2.0 * k as f32]));
+        // A running statistic, as BatchNorm registers it (not trainable).
+        let _ = (r.clone() / "bn").zeros_no_train("running_mean", &[2]).fill_(10.0 * k);
+    }
+    let before_src: Vec<Vec<f64>> =
+        ["a.weight", "a.bias"].iter().map(|n| values(&src.variables()[*n])).collect();
+    let mut pairs = pair_by_name(&vs, &src).unwrap();
+    assert_eq!(pairs.len(), 2, "only the trainable variables are paired");
+    let lambda = 0.7;
+    average_into(&mut pairs, lambda);
+    let v = vs.variables();
+    // teacher ← λ·teacher + (1 − λ)·student, element by element.
+    for (got, want) in values(&v["a.weight"]).iter().zip((0..6).map(|i| {
+        let i = i as f64;
+        lambda * i + (1.0 - lambda) * (-3.0 * i)
+    })) {
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
+    let bias = values(&v["a.bias"]);
+    assert!((bias[0] - (0.7 * 1.0 + 0.3 * -3.0)).abs() < 1e-6, "{bias:?}");
+    assert!((bias[1] - (0.7 * 2.0 + 0.3 * -6.0)).abs() < 1e-6, "{bias:?}");
+    assert_eq!(
+        values(&v["bn.running_mean"]),
+        [10.0, 10.0],
+        "running statistics stay the role's own"
+    );
+    let after_src: Vec<Vec<f64>> =
+        ["a.weight", "a.bias"].iter().map(|n| values(&src.variables()[*n])).collect();
+    assert_eq!(before_src, after_src, "the source is not changed");
+    // λ = 1 keeps the destination, λ = 0 copies the source.
+    average_into(&mut pairs, 0.0);
+    assert_eq!(values(&vs.variables()["a.bias"]), [-3.0, -6.0]);
+    // Recorded without gradient history: the variables stay leaves.
+    assert!(vs.variables()["a.bias"].is_leaf());
+}
+
+#[test]
+fn recursive_average_refuses_stores_that_differ() {
+    let a = nn::VarStore::new(Device::Cpu);
+    let b = nn::VarStore::new(Device::Cpu);
+    let _ = (a.root() / "x").zeros("weight", &[2]);
+    let _ = (b.root() / "x").zeros("weight", &[3]);
+    let e = format!("{:#}", pair_by_name(&a, &b).unwrap_err());
+    assert!(e.contains("`x.weight`") && e.contains("[2]") && e.contains("[3]"), "{e}");
+    let c = nn::VarStore::new(Device::Cpu);
+    let _ = (c.root() / "x").zeros("weight", &[2]);
+    let _ = (c.root() / "y").zeros("bias", &[2]);
+    let e = format!("{:#}", pair_by_name(&a, &c).unwrap_err());
+    assert!(e.contains("`y.bias` is trainable in one store only"), "{e}");
+}
+
+#[test]
+fn ramp_weight_is_the_reference_formula_at_its_breakpoints() {
+    // The reference: 150 epochs of L iterations, breakpoints at epochs 60 and 110.
+    let l = 10u64;
+    let t = 150 * l;
+    assert_eq!(ramp_weight(0, t), 0.0);
+    let up = |it: u64| (-5.0 * (1.0 - it as f64 / (60 * l) as f64).powi(2)).exp();
+    for it in [1, 30 * l, 59 * l, 60 * l - 1] {
+        assert!((ramp_weight(it, t) - up(it)).abs() < 1e-12, "it {it}");
+    }
+    assert!((ramp_weight(30 * l, t) - (-1.25f64).exp()).abs() < 1e-12);
+    for it in [60 * l, 80 * l, 110 * l] {
+        assert_eq!(ramp_weight(it, t), 1.0, "it {it}");
+    }
+    let down = |it: u64| (-12.5 * (1.0 - (t - it) as f64 / (t - 110 * l) as f64).powi(2)).exp();
+    for it in [110 * l + 1, 130 * l, t - 1, t] {
+        assert!((ramp_weight(it, t) - down(it)).abs() < 1e-12, "it {it}");
+    }
+    assert!((ramp_weight(t, t) - (-12.5f64).exp()).abs() < 1e-15);
+    // Scaled to another schedule: 70 epochs of 10 iterations reach 1 at 40 % and leave it
+    // after 73.3 %.
+    assert!(ramp_weight(279, 700) < 1.0);
+    assert_eq!(ramp_weight(280, 700), 1.0);
+    assert_eq!(ramp_weight(513, 700), 1.0);
+    assert!(ramp_weight(514, 700) < 1.0);
+}
+
+/// Offsets `[rows, 2P]` whose frame `r` has every coordinate `value[r]` (so `m = 2P·value²`).
+fn offsets(value: &[f32], two_p: i64) -> Tensor {
+    Tensor::from_slice(value).view([-1, 1]).expand([value.len() as i64, two_p], false).contiguous()
+}
+
+#[test]
+fn sic_is_zero_for_identical_structures_and_never_mixes_clips() {
+    let (two_p, frames) = (4i64, 3i64);
+    let mask = Tensor::ones([6, two_p], (Kind::Float, Device::Cpu));
+    let valid = Tensor::ones([6], (Kind::Bool, Device::Cpu));
+    // Clip 0 at magnitude 1 in every frame, clip 1 at 2: constant within each clip.
+    let o = offsets(&[1.0, 1.0, 1.0, 2.0, 2.0, 2.0], two_p).set_requires_grad(true);
+    let l = sic::structure_invariance(&o, &mask, &valid, frames);
+    assert_eq!(f64::try_from(&l).unwrap(), 0.0, "clips differ from each other only");
+    l.backward();
+    assert_eq!(f64::try_from(o.grad().abs().sum(Kind::Float)).unwrap(), 0.0);
+
+    // Clip 0: m = 4·1, 4·1, 4·4 → pairs (0,0), (12)², (12)² → 288 / (P·F = 2·3) = 48;
+    // clip 1 constant → 0; mean over the two clips = 24.
+    let o = offsets(&[1.0, 1.0, 2.0, 3.0, 3.0, 3.0], two_p);
+    let l = f64::try_from(sic::structure_invariance(&o, &mask, &valid, frames)).unwrap();
+    assert!((l - 24.0).abs() < 1e-4, "{l}");
+    // The same frames as one clip of 6 would mix the clips and give another value.
+    let one = f64::try_from(sic::structure_invariance(&o, &mask, &valid, 6)).unwrap();
+    assert!((one - l).abs() > 1.0, "{one} vs {l}");
+    // An invalid frame is left out: clip 0 without its odd frame is constant.
+    let valid = Tensor::from_slice(&[1i64, 1, 0, 1, 1, 1]).to_kind(Kind::Bool);
+    let l = f64::try_from(sic::structure_invariance(&o, &mask, &valid, frames)).unwrap();
+    assert_eq!(l, 0.0);
+    // Masked coordinates do not count: zeroing the odd frame's mask equalises nothing here,
+    // but masking everything gives 0.
+    let none = Tensor::zeros([6, two_p], (Kind::Float, Device::Cpu));
+    let valid = Tensor::ones([6], (Kind::Bool, Device::Cpu));
+    assert_eq!(f64::try_from(sic::structure_invariance(&o, &none, &valid, frames)).unwrap(), 0.0);
+}
+
+#[test]
+fn fused_pseudo_labels_are_in_input_pixels() {
+    // A planted read-out: the centre map peaks at cell (5, 6) of a 16×16 grid, and the offsets
+    // there put landmark j at pixel (8·(5 + 0.25·j), 8·(6 − 0.5·j)); a weaker second peak at
+    // (12, 2) carries other offsets.
+    let (p, h, w) = (3i64, 16i64, 16i64);
+    let logits = Tensor::full([1, 1, h, w], -8.0, (Kind::Float, Device::Cpu));
+    let _ = logits.get(0).get(0).get(6).get(5).fill_(6.0);
+    let _ = logits.get(0).get(0).get(2).get(12).fill_(2.0);
+    let offs = Tensor::zeros([1, 2 * p, h, w], (Kind::Float, Device::Cpu));
+    for j in 0..p {
+        let _ = offs.get(0).get(2 * j).get(6).get(5).fill_(0.25 * j as f64);
+        let _ = offs.get(0).get(2 * j + 1).get(6).get(5).fill_(-0.5 * j as f64);
+        let _ = offs.get(0).get(2 * j).get(2).get(12).fill_(1.0);
+    }
+    let cands = centroid::decode(&logits, &offs, 4).landmarks;
+    assert_eq!(cands.size(), [1, 4, p, 2]);
+    let truth: Vec<f32> = (0..p)
+        .flat_map(|j| [8.0 * (5.0 + 0.25 * j as f32), 8.0 * (6.0 - 0.5 * j as f32)])
+        .collect();
+    // The tracker carried the landmarks to 3 px right of the truth.
+    let tracked: Vec<f32> = truth.chunks(2).flat_map(|c| [c[0] + 3.0, c[1]]).collect();
+    let tracked = Tensor::from_slice(&tracked).view([1, p, 2]);
+    let fused = pseudo::fuse(&tracked, &cands, pseudo::MU);
+    let want: Vec<f64> = truth.chunks(2).flat_map(|c| [c[0] as f64 + 1.5, c[1] as f64]).collect();
+    for (g, w) in values(&fused).iter().zip(&want) {
+        assert!((g - w).abs() < 1e-4, "fused {g} vs {w}: {:?}", values(&fused));
+    }
+    // μ = 1 is the tracked landmarks, μ = 0 the nearest candidate.
+    assert_eq!(values(&pseudo::fuse(&tracked, &cands, 1.0)), values(&tracked));
+    let nearest = values(&pseudo::fuse(&tracked, &cands, 0.0));
+    for (g, w) in nearest.iter().zip(&truth) {
+        assert!((g - *w as f64).abs() < 1e-4);
+    }
+    // The pseudo-label carries no gradient.
+    let t = tracked.set_requires_grad(true);
+    assert!(!pseudo::fuse(&t, &cands, 0.5).requires_grad());
+}
