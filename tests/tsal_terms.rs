@@ -171,3 +171,96 @@ fn fused_pseudo_labels_are_in_input_pixels() {
     let t = tracked.set_requires_grad(true);
     assert!(!pseudo::fuse(&t, &cands, 0.5).requires_grad());
 }
+
+/// A smooth random texture `[1, 3, h, w]` in [0, 1] (a blurred noise image, so that bilinear
+/// sampling at integer shifts is exact and census has structure everywhere).
+fn texture(h: i64, w: i64) -> Tensor {
+    tch::manual_seed(3);
+    let noise = Tensor::rand([1, 3, h, w], (Kind::Float, Device::Cpu));
+    noise.avg_pool2d([3, 3], [1, 1], [1, 1], false, true, None::<i64>)
+}
+
+/// `im` moved `s` pixels to the right (the left columns repeat the edge).
+fn shifted_right(im: &Tensor, s: i64) -> Tensor {
+    let w = im.size()[3];
+    Tensor::cat(&[im.narrow(3, 0, 1).repeat([1, 1, 1, s]), im.narrow(3, 0, w - s)], 3)
+}
+
+fn flow(dx: f64, dy: f64, h: i64, w: i64) -> Tensor {
+    let f = Tensor::zeros([1, 2, h, w], (Kind::Float, Device::Cpu));
+    let _ = f.get(0).get(0).fill_(dx);
+    let _ = f.get(0).get(1).fill_(dy);
+    f
+}
+
+#[test]
+fn census_and_occlusion_on_a_known_shift() {
+    use tsal::losses::tracking::{census, visible_mask};
+    use tsal::models::ops::{warp, Padding};
+    let (h, w) = (24, 32);
+    let im1 = texture(h, w);
+    let im2 = shifted_right(&im1, 2);
+    let (fw, bw) = (flow(2.0, 0.0, h, w), flow(-2.0, 0.0, h, w));
+    // Consistent flows: only the two right-most columns, whose match leaves the frame, are
+    // occluded.
+    let mask = visible_mask(&fw, &bw);
+    assert_eq!(mask.size(), [1, 1, h, w]);
+    assert_eq!(f64::try_from(mask.sum(Kind::Float)).unwrap(), (h * (w - 2)) as f64);
+    assert_eq!(f64::try_from(mask.narrow(3, w - 2, 2).sum(Kind::Float)).unwrap(), 0.0);
+    // An inconsistent backward flow occludes everything.
+    let bad = visible_mask(&fw, &flow(2.0, 0.0, h, w));
+    assert_eq!(f64::try_from(bad.sum(Kind::Float)).unwrap(), 0.0);
+
+    // Frame 2 warped by the true flow rebuilds frame 1 where visible: census ≈ 0.
+    let rec = warp(&im2, &fw, Padding::Border);
+    let right = f64::try_from(census(&im1, &rec, &mask)).unwrap();
+    assert!(right < 1e-6, "census with the true flow: {right}");
+    // No flow, or a flow one pixel off, leaves a clear photometric error.
+    let ones = Tensor::ones([1, 1, h, w], (Kind::Float, Device::Cpu));
+    let none = f64::try_from(census(&im1, &im2, &ones)).unwrap();
+    let off =
+        f64::try_from(census(&im1, &warp(&im2, &flow(1.0, 0.0, h, w), Padding::Border), &mask))
+            .unwrap();
+    assert!(none > 0.1 && off > 0.05 && off < none, "none {none}, off by one {off}");
+    // Its value on a hand case: two 3×3-interior images that differ at one pixel.
+    let a = Tensor::zeros([1, 3, 5, 5], (Kind::Float, Device::Cpu));
+    let b = a.copy();
+    let _ = b.get(0).narrow(1, 2, 1).narrow(2, 2, 1).fill_(1.0 / 255.0);
+    // b's centre pixel is 1 grey level above its neighbours (0.2989 + 0.5870 + 0.1140 = 0.9999).
+    let g = 0.9999f64;
+    let t = |d: f64| d / (CENSUS_EPS + d * d).sqrt();
+    let dist = |delta: f64| delta * delta / (CENSUS_Q + delta * delta);
+    // At the centre: 8 neighbours see δ = t(0) − t(−g); at each of the 8 neighbours, the one
+    // neighbour that is the centre sees δ = t(0) − t(g). Interior = the 3×3 block.
+    let centre = 8.0 * dist(t(-g)) / 9.0;
+    let neighbour = dist(t(g)) / 9.0;
+    let want = (centre + 8.0 * neighbour) / 25.0;
+    let ones = Tensor::ones([1, 1, 5, 5], (Kind::Float, Device::Cpu));
+    let got = f64::try_from(census(&a, &b, &ones)).unwrap();
+    assert!((got - want).abs() < 1e-5, "census {got} vs {want}");
+}
+
+use tsal::losses::tracking::{CENSUS_EPS, CENSUS_Q};
+
+#[test]
+fn smoothness_follows_its_formula() {
+    use tsal::losses::tracking::smoothness;
+    let (h, w) = (8, 10);
+    let flat = Tensor::full([1, 3, h, w], 0.5, (Kind::Float, Device::Cpu));
+    // A constant flow is smooth.
+    let l = f64::try_from(smoothness(&flow(3.0, -1.0, h, w), &flat, 8.0)).unwrap();
+    assert_eq!(l, 0.0);
+    // A step of a (after ÷ scale) in the x flow between columns 4 and 5, on a flat image:
+    // one of the W − 1 x-differences of one of 2 channels is a: L = a / (8·(W − 1)).
+    let f = flow(0.0, 0.0, h, w);
+    let _ = f.get(0).get(0).narrow(1, 5, w - 5).fill_(4.0);
+    let a = 4.0 / 8.0;
+    let l = f64::try_from(smoothness(&f, &flat, 8.0)).unwrap();
+    let want = a / (8.0 * (w - 1) as f64);
+    assert!((l - want).abs() < 1e-7, "{l} vs {want}");
+    // An image edge at the same place down-weights it by exp(−10·1).
+    let edge = flat.copy();
+    let _ = edge.narrow(3, 5, w - 5).fill_(1.5);
+    let l = f64::try_from(smoothness(&f, &edge, 8.0)).unwrap();
+    assert!((l - want * (-10.0f64).exp()).abs() < 1e-9, "{l}");
+}

@@ -1,7 +1,8 @@
 //! Loss terms of the detector, each a pure function of tensors that returns a 0-d f32 tensor
 //! connected to the graph: the masked stage heatmap MSE (`heatmap`), the face-centre focal loss
 //! (`focal`), the landmark-offset regression at the centre cell (`offset`) and the per-clip
-//! structure-invariance constraint (`sic`); and the student's fused pseudo-label (`pseudo`).
+//! structure-invariance constraint (`sic`), the tracker's census and smoothness terms
+//! (`tracking`); and the student's fused pseudo-label (`pseudo`).
 //!
 //! Every supervised term is exactly 0 (finite, backward()-able, zero gradients) for a batch without a
 //! labelled frame, where the reference divided by zero (spec §9 item 17). None of them reads a
@@ -11,6 +12,7 @@ pub mod heatmap;
 pub mod offset;
 pub mod pseudo;
 pub mod sic;
+pub mod tracking;
 
 // Term weights of the per-iteration loss
 // `L = L_sup + 0.01·L_SIC + L_hm + 0.1·L_loc + L_uns` (spec §6.2, step D). The unsupervised
