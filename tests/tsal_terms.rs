@@ -248,19 +248,62 @@ fn smoothness_follows_its_formula() {
     let (h, w) = (8, 10);
     let flat = Tensor::full([1, 3, h, w], 0.5, (Kind::Float, Device::Cpu));
     // A constant flow is smooth.
-    let l = f64::try_from(smoothness(&flow(3.0, -1.0, h, w), &flat, 8.0)).unwrap();
+    let l = f64::try_from(smoothness(&flow(3.0, -1.0, h, w), &flat, 8.0, 10.0)).unwrap();
     assert_eq!(l, 0.0);
     // A step of a (after ÷ scale) in the x flow between columns 4 and 5, on a flat image:
     // one of the W − 1 x-differences of one of 2 channels is a: L = a / (8·(W − 1)).
     let f = flow(0.0, 0.0, h, w);
     let _ = f.get(0).get(0).narrow(1, 5, w - 5).fill_(4.0);
     let a = 4.0 / 8.0;
-    let l = f64::try_from(smoothness(&f, &flat, 8.0)).unwrap();
+    let l = f64::try_from(smoothness(&f, &flat, 8.0, 10.0)).unwrap();
     let want = a / (8.0 * (w - 1) as f64);
     assert!((l - want).abs() < 1e-7, "{l} vs {want}");
     // An image edge at the same place down-weights it by exp(−10·1).
     let edge = flat.copy();
     let _ = edge.narrow(3, 5, w - 5).fill_(1.5);
-    let l = f64::try_from(smoothness(&f, &edge, 8.0)).unwrap();
+    let l = f64::try_from(smoothness(&f, &edge, 8.0, 10.0)).unwrap();
     assert!((l - want * (-10.0f64).exp()).abs() < 1e-9, "{l}");
+}
+
+/// The flow pyramid of a constant motion (dx, 0): level i at half the size of level i − 1,
+/// in pixels of its own resolution.
+fn pyramid(dx: f64, h: i64, w: i64, levels: usize) -> Vec<Tensor> {
+    (0..levels).map(|i| flow(dx / (1 << i) as f64, 0.0, h >> i, w >> i)).collect()
+}
+
+#[test]
+fn unflow_prefers_the_true_flow_and_carries_frame_1_into_frame_2() {
+    use tsal::losses::tracking::unflow;
+    let cfg = tsal::config::TrackerConfig::load(std::path::Path::new("configs/MFDS.json")).unwrap();
+    let (h, w) = (32, 64);
+    let im1 = texture(h, w);
+    let im2 = shifted_right(&im1, 4);
+    let levels = cfg.loss.w_scales.len();
+    let right =
+        unflow(&cfg.loss, &pyramid(4.0, h, w, levels), &pyramid(-4.0, h, w, levels), &im1, &im2)
+            .unwrap();
+    let still = pyramid(0.0, h, w, levels)
+        .into_iter()
+        .map(|f| f.set_requires_grad(true))
+        .collect::<Vec<_>>();
+    let wrong = unflow(&cfg.loss, &still, &pyramid(0.0, h, w, levels), &im1, &im2).unwrap();
+    let (tr, tw) = (
+        f64::try_from(right.total(&cfg.loss)).unwrap(),
+        f64::try_from(wrong.total(&cfg.loss)).unwrap(),
+    );
+    assert!(tr.is_finite() && tr < 0.5 * tw, "true flow {tr}, no flow {tw}");
+    // A constant flow is smooth at every level.
+    assert_eq!(f64::try_from(&right.smooth).unwrap(), 0.0);
+    // The loss reaches the flow (the tracker can learn from it).
+    wrong.total(&cfg.loss).backward();
+    assert!(f64::try_from(still[0].grad().abs().sum(Kind::Float)).unwrap() > 0.0);
+    // Frame 1 carried by the backward flow is frame 2 wherever its source is inside frame 1.
+    let d = (&right.frame1_in_2 - &im2).narrow(3, 4, w - 4).abs().max();
+    assert!(f64::try_from(d).unwrap() < 1e-5);
+    assert_eq!(right.frame1_in_2.size(), [1, 3, h, w]);
+    // Terms the port does not implement are refused, not ignored.
+    let mut l1 = cfg.loss.clone();
+    l1.w_l1 = 0.15;
+    let e = unflow(&l1, &pyramid(4.0, h, w, levels), &pyramid(-4.0, h, w, levels), &im1, &im2);
+    assert!(format!("{:#}", e.err().unwrap()).contains("w_l1 0.15"));
 }

@@ -3,7 +3,9 @@
 //! the edge-aware first-order smoothness of the flow. Images are `[N, 3, H, W]` RGB in [0, 1]
 //! (the range ARFlow's weights were trained on); flows `[N, 2, H, W]` in pixels, (x, y).
 //! The detection-consistency term, which needs the detector, is assembled by the round.
+use crate::config::tracker::TrackerLoss;
 use crate::models::ops::{warp, Padding};
+use anyhow::{ensure, Result};
 use tch::{Kind, Tensor};
 
 /// Occlusion test constants (`|f + b̃|² > OCC_ALPHA·(|f|² + |b̃|²) + OCC_BETA`; ARFlow
@@ -14,8 +16,6 @@ pub const OCC_BETA: f64 = 0.5;
 /// `δ² / (CENSUS_Q + δ²)` (ARFlow `TernaryLoss`, spec §6.3).
 pub const CENSUS_EPS: f64 = 0.81;
 pub const CENSUS_Q: f64 = 0.1;
-/// Edge weight of the smoothness term, `exp(−α·|∂I|)` (MFDS.json `alpha`, spec §6.3: 10).
-pub const SMOOTH_ALPHA: f64 = 10.0;
 
 /// Non-occluded pixels of frame 1, `[N, 1, H, W]` 0/1, from the forward flow `fw` (frame 1 →
 /// 2) and the backward flow `bw` (2 → 1): `b̃ = warp(bw, fw)` (zeros outside), and a pixel is
@@ -35,7 +35,8 @@ pub fn visible_mask(fw: &Tensor, bw: &Tensor) -> Tensor {
 /// neighbours `q` of a 3×3 patch around `p`, `t_q = (I_q − I_p) / √(0.81 + (I_q − I_p)²)`;
 /// `dist(p) = mean_q δ_q² / (0.1 + δ_q²)` with `δ = t(im) − t(rec)`; the 1-pixel border is
 /// left out; `L = mean(dist·mask·border) / mean(mask)` (ARFlow `loss_photomatric` with only the
-/// ternary term, spec §6.3).
+/// ternary term, spec §6.3; ARFlow also counted the distance at occluded pixels, where both
+/// masked images are 0 but their neighbourhoods need not be; we leave those pixels out).
 pub fn census(im: &Tensor, rec: &Tensor, mask: &Tensor) -> Tensor {
     let (_, _, h, w) = im.size4().expect("census: images must be [N, 3, H, W]");
     let t = |x: &Tensor| {
@@ -63,9 +64,10 @@ pub fn census(im: &Tensor, rec: &Tensor, mask: &Tensor) -> Tensor {
 /// Edge-aware first-order smoothness of `flow` `[N, 2, H, W]` on image `im` `[N, 3, H, W]`,
 /// the flow divided by `scale` (the reference: `min(H, W)` of the full-resolution level):
 ///
-/// `L = mean(e^{−α·mean_c|∂x I|}·|∂x f|/2)/2 + mean(e^{−α·mean_c|∂y I|}·|∂y f|/2)/2`, α = 10
-/// (ARFlow `smooth_grad_1st`, spec §6.3). A constant flow gives exactly 0.
-pub fn smoothness(flow: &Tensor, im: &Tensor, scale: f64) -> Tensor {
+/// `L = mean(e^{−α·mean_c|∂x I|}·|∂x f|/2)/2 + mean(e^{−α·mean_c|∂y I|}·|∂y f|/2)/2`, α from
+/// the tracker config (`alpha`, MFDS.json: 10; ARFlow `smooth_grad_1st`, spec §6.3). A
+/// constant flow gives exactly 0.
+pub fn smoothness(flow: &Tensor, im: &Tensor, scale: f64, alpha: f64) -> Tensor {
     let f = flow / scale;
     let dx = |x: &Tensor| {
         let w = x.size()[3];
@@ -75,9 +77,122 @@ pub fn smoothness(flow: &Tensor, im: &Tensor, scale: f64) -> Tensor {
         let h = x.size()[2];
         x.narrow(2, 1, h - 1) - x.narrow(2, 0, h - 1)
     };
-    let edge =
-        |d: Tensor| (d.abs().mean_dim([1i64].as_slice(), true, Kind::Float) * -SMOOTH_ALPHA).exp();
+    let edge = |d: Tensor| (d.abs().mean_dim([1i64].as_slice(), true, Kind::Float) * -alpha).exp();
     let lx = (edge(dx(im)) * dx(&f).abs() / 2.0).mean(Kind::Float);
     let ly = (edge(dy(im)) * dy(&f).abs() / 2.0).mean(Kind::Float);
     lx / 2.0 + ly / 2.0
+}
+
+/// The photometric and smoothness terms of one pair over the flow pyramid, and what the round
+/// needs next.
+pub struct Unflow {
+    /// `Σ_i w_scales[i] · photometric_i` (a 0-d tensor).
+    pub photometric: Tensor,
+    /// `Σ_i w_sm_scales[i] · smoothness_i`, before `w_smooth` (a 0-d tensor).
+    pub smooth: Tensor,
+    /// Frame 1 carried into frame 2's geometry at full resolution, `warp(im1, bw)` (the
+    /// reference's `track_target`), `[N, 3, H, W]`, connected to the backward flow.
+    pub frame1_in_2: Tensor,
+    /// Frame 2 carried into frame 1's geometry, `warp(im2, fw)`, `[N, 3, H, W]`.
+    pub frame2_in_1: Tensor,
+    /// Non-occluded pixels of frames 1 and 2 at full resolution, `[N, 1, H, W]`.
+    pub visible1: Tensor,
+    pub visible2: Tensor,
+}
+
+impl Unflow {
+    /// `photometric + w_smooth · smooth` (ARFlow's `total` without the detection terms).
+    pub fn total(&self, loss: &TrackerLoss) -> Tensor {
+        &self.photometric + &self.smooth * loss.w_smooth
+    }
+}
+
+/// ARFlow's `unFlowLoss` (spec §6.3) for frames `im1`, `im2` `[N, 3, H, W]` in [0, 1] and the
+/// tracker's flow pyramids `fw` (1 → 2) and `bw` (2 → 1), full resolution first, each level in
+/// pixels of its own resolution. At level i (weight `w_scales[i]` ≠ 0) the frames are
+/// area-downsampled to the level's size; `rec1 = warp(im2_i, fw_i)`, `rec2 = warp(im1_i, bw_i)`
+/// (padding `warp_pad`); the photometric term is `census(im1_i, rec1, m1) + census(im2_i, rec2,
+/// m2)` halved, with the occlusion masks of level 0 ([`visible_mask`]) nearest-downsampled; the
+/// smoothness of level i (weight `w_sm_scales[i]`) is that of `fw_i` on `im1_i` and `bw_i` on
+/// `im2_i`, halved, the flow divided by `min(H, W)` of level 0.
+///
+/// Only the ternary photometric term is implemented (the reference config's: `w_l1` and
+/// `w_ssim` 0, `w_ternary` 1); other weights, first-order smoothness off, occlusion from the
+/// backward warp only (`occ_from_back`) or a single direction (`with_bk` false) are refused.
+pub fn unflow(
+    loss: &TrackerLoss,
+    fw: &[Tensor],
+    bw: &[Tensor],
+    im1: &Tensor,
+    im2: &Tensor,
+) -> Result<Unflow> {
+    ensure!(
+        loss.w_l1 == 0.0 && loss.w_ssim == 0.0,
+        "tracker loss: only the census (ternary) photometric term is implemented; w_l1 {} and \
+         w_ssim {} must be 0",
+        loss.w_l1,
+        loss.w_ssim
+    );
+    ensure!(!loss.smooth_2nd, "tracker loss: second-order smoothness is not implemented");
+    ensure!(
+        loss.with_bk && !loss.occ_from_back,
+        "tracker loss: needs with_bk true and occ_from_back false (the reference config)"
+    );
+    ensure!(
+        !fw.is_empty() && fw.len() == bw.len(),
+        "tracker loss: {} forward and {} backward flow levels",
+        fw.len(),
+        bw.len()
+    );
+    let pad = match loss.warp_pad.as_str() {
+        "border" => Padding::Border,
+        "zeros" => Padding::Zeros,
+        other => anyhow::bail!("tracker loss: warp_pad `{other}`: expected border or zeros"),
+    };
+    let (_, _, h, w) = im1.size4()?;
+    let scale = h.min(w) as f64;
+    let visible1 = visible_mask(&fw[0], &bw[0]);
+    let visible2 = visible_mask(&bw[0], &fw[0]);
+    let zero = || Tensor::zeros([], (Kind::Float, im1.device()));
+    let (mut photometric, mut smooth) = (zero(), zero());
+    for (i, (f, b)) in fw.iter().zip(bw).enumerate() {
+        let ws = loss.w_scales.get(i).copied().unwrap_or(0.0);
+        let wsm = loss.w_sm_scales.get(i).copied().unwrap_or(0.0);
+        if ws == 0.0 && wsm == 0.0 {
+            continue;
+        }
+        let (_, _, hi, wi) = f.size4()?;
+        let (i1, i2) = if (hi, wi) == (h, w) {
+            (im1.shallow_clone(), im2.shallow_clone())
+        } else {
+            (im1.adaptive_avg_pool2d([hi, wi]), im2.adaptive_avg_pool2d([hi, wi]))
+        };
+        if ws != 0.0 {
+            let near = |m: &Tensor| {
+                if (hi, wi) == (h, w) {
+                    m.shallow_clone()
+                } else {
+                    m.upsample_nearest2d([hi, wi], None, None)
+                }
+            };
+            let rec1 = warp(&i2, f, pad);
+            let rec2 = warp(&i1, b, pad);
+            let p = (census(&i1, &rec1, &near(&visible1)) + census(&i2, &rec2, &near(&visible2)))
+                * (loss.w_ternary / 2.0);
+            photometric += p * ws;
+        }
+        if wsm != 0.0 {
+            let s = (smoothness(f, &i1, scale, loss.alpha) + smoothness(b, &i2, scale, loss.alpha))
+                / 2.0;
+            smooth += s * wsm;
+        }
+    }
+    Ok(Unflow {
+        photometric,
+        smooth,
+        frame1_in_2: warp(im1, &bw[0], pad),
+        frame2_in_1: warp(im2, &fw[0], pad),
+        visible1,
+        visible2,
+    })
 }
