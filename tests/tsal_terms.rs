@@ -307,3 +307,28 @@ fn unflow_prefers_the_true_flow_and_carries_frame_1_into_frame_2() {
     let e = unflow(&l1, &pyramid(4.0, h, w, levels), &pyramid(-4.0, h, w, levels), &im1, &im2);
     assert!(format!("{:#}", e.err().unwrap()).contains("w_l1 0.15"));
 }
+
+#[test]
+fn heatmaps_carried_by_the_flow_move_by_flow_over_stride() {
+    use tsal::losses::tracking::{carry_heatmaps, detection_consistency};
+    // A bump at cell (3, 4) of an 8×8 grid (64×64 input, stride 8).
+    let bump = |cx: f64, cy: f64| {
+        let x = Tensor::arange(8, (Kind::Float, Device::Cpu)).view([1, 8]);
+        let y = Tensor::arange(8, (Kind::Float, Device::Cpu)).view([8, 1]);
+        (-((x - cx).square() + (y - cy).square()) / 2.0).exp().view([1, 1, 8, 8])
+    };
+    // Frame 2 is frame 1 moved 16 px right: the backward flow is −16 px everywhere.
+    let carried = carry_heatmaps(&bump(3.0, 4.0), &flow(-16.0, 0.0, 64, 64), 8);
+    let want = bump(5.0, 4.0);
+    // Equal where the source lies inside the grid (columns ≥ 2).
+    let d = (&carried - &want).narrow(3, 2, 6).abs().max();
+    assert!(f64::try_from(d).unwrap() < 1e-5);
+    // The consistency term: 0 for the carried maps against the moved bump (inside), and
+    // Σ_stages mean((a − b)²) otherwise.
+    let a = [want.narrow(3, 2, 6), want.narrow(3, 2, 6)];
+    let b = [carried.narrow(3, 2, 6), carried.narrow(3, 2, 6)];
+    assert!(f64::try_from(detection_consistency(&a, &b)).unwrap() < 1e-10);
+    let zeros = [Tensor::zeros([1, 1, 8, 8], (Kind::Float, Device::Cpu))];
+    let one = [Tensor::ones([1, 1, 8, 8], (Kind::Float, Device::Cpu))];
+    assert!((f64::try_from(detection_consistency(&zeros, &one)).unwrap() - 1.0).abs() < 1e-12);
+}

@@ -196,3 +196,28 @@ pub fn unflow(
         visible2,
     })
 }
+
+/// The detection-consistency distance (spec §6.3, TSAL's addition to the tracker loss): the
+/// detector's stage heatmaps on a real frame against those on the frame the tracker
+/// reconstructed (or, in heatmap space, the real frame's heatmaps carried by the flow),
+/// `Σ_stages mean((real_s − carried_s)²)`. The gradient reaches the tracker through `carried`;
+/// `real` is a target.
+pub fn detection_consistency(real: &[Tensor], carried: &[Tensor]) -> Tensor {
+    assert_eq!(real.len(), carried.len(), "detection consistency: stage counts differ");
+    let mut total = Tensor::zeros([], (Kind::Float, carried[0].device()));
+    for (r, c) in real.iter().zip(carried) {
+        total += (c - r.detach()).square().mean(Kind::Float);
+    }
+    total
+}
+
+/// Heatmaps `[N, C, h, w]` on a stride-`stride` grid carried by a full-resolution flow
+/// `[N, 2, H, W]` (input pixels, H = h·stride): the flow is area-averaged to the grid, divided
+/// by the stride, and the maps are sampled at `p + flow(p)` (zeros outside). With the backward
+/// flow (frame 2 → 1) this carries frame 1's heatmaps into frame 2's geometry, with no detector
+/// pass (`--consistency heatmap`).
+pub fn carry_heatmaps(heatmaps: &Tensor, flow: &Tensor, stride: i64) -> Tensor {
+    let (_, _, h, w) = heatmaps.size4().expect("carry_heatmaps: heatmaps must be [N, C, h, w]");
+    let coarse = flow.adaptive_avg_pool2d([h, w]) / stride as f64;
+    warp(heatmaps, &coarse, Padding::Zeros)
+}
