@@ -48,9 +48,9 @@ pub struct TrainArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub detector: flags::DetectorConfig,
-    /// Optimiser configuration (typed JSON, reference format).
-    #[arg(long = "opt_config", visible_alias = "opt-config", default_value = "configs/SGD.config")]
-    pub opt_config: PathBuf,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub opt: flags::OptimizerConfig,
     #[command(flatten)]
     #[serde(flatten)]
     pub tracker: flags::TrackerConfig,
@@ -207,7 +207,7 @@ impl TrainArgs {
         if self.eval_once && self.load_test_model.is_none() {
             bail!("--eval_once needs --load_test_model SNAPSHOT");
         }
-        let opt = OptConfig::load(&self.opt_config).context("--opt_config")?;
+        let opt = OptConfig::load(&self.opt.opt_config).context("--opt_config")?;
         let epochs = self.epochs.unwrap_or(opt.epochs);
         let cfg = RunConfig {
             data: DataConfig {
@@ -244,7 +244,7 @@ impl TrainArgs {
                 path: self.detector.model_config.clone(),
                 config: ModelConfig::load(&self.detector.model_config).context("--model_config")?,
             },
-            opt: Loaded { path: self.opt_config.clone(), config: opt },
+            opt: Loaded { path: self.opt.opt_config.clone(), config: opt },
             tracker: Loaded {
                 path: self.tracker.tracker_config.clone(),
                 config: TrackerConfig::load(&self.tracker.tracker_config)

@@ -11,6 +11,7 @@
 //! parameters only): every role runs train-mode forward passes each iteration, which update its
 //! own running mean and variance from its own activations; averaging them in would blend in
 //! statistics of activations the averaged weights never produce.
+use super::groups::trainable_names;
 use anyhow::{ensure, Result};
 use std::collections::HashMap;
 use tch::{nn, Tensor};
@@ -18,15 +19,12 @@ use tch::{nn, Tensor};
 /// The trainable variables of `dst` paired with those of `src` of the same name, in name
 /// order. Errors name the first variable present in one store only or shaped differently.
 pub fn pair_by_name(dst: &nn::VarStore, src: &nn::VarStore) -> Result<Vec<(Tensor, Tensor)>> {
-    let trainable = |vs: &nn::VarStore| -> HashMap<String, Tensor> {
-        let ptrs: std::collections::HashSet<usize> =
-            vs.trainable_variables().iter().map(|t| t.data_ptr() as usize).collect();
-        vs.variables()
-            .into_iter()
-            .filter(|(_, t)| ptrs.contains(&(t.data_ptr() as usize)))
-            .collect()
+    let trainable = |vs: &nn::VarStore| -> Result<HashMap<String, Tensor>> {
+        let all = vs.variables();
+        let names = trainable_names(vs, &all)?;
+        Ok(names.into_iter().map(|n| (n.clone(), all[n].shallow_clone())).collect())
     };
-    let (d, mut s) = (trainable(dst), trainable(src));
+    let (d, mut s) = (trainable(dst)?, trainable(src)?);
     let mut names: Vec<&String> = d.keys().collect();
     names.sort();
     let mut pairs = Vec::with_capacity(names.len());

@@ -145,6 +145,29 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// The names, in `all` (= `vs.variables()`), of the variables `vs` registers as trainable (in
+/// no particular order); an error when some cannot be named.
+pub fn trainable_names<'a>(
+    vs: &nn::VarStore,
+    all: &'a HashMap<String, Tensor>,
+) -> Result<Vec<&'a String>> {
+    let trainable = vs.trainable_variables();
+    let ptrs: HashSet<usize> = trainable.iter().map(|t| t.data_ptr() as usize).collect();
+    let names: Vec<&String> = all
+        .iter()
+        .filter(|(_, t)| ptrs.contains(&(t.data_ptr() as usize)))
+        .map(|(k, _)| k)
+        .collect();
+    ensure!(
+        names.len() == trainable.len() && ptrs.len() == trainable.len(),
+        "cannot name the VarStore's trainable variables: {} trainable, {} distinct, {} named",
+        trainable.len(),
+        ptrs.len(),
+        names.len()
+    );
+    Ok(names)
+}
+
 /// The groups a role trains with under `opt`: [`detector_groups`] with `opt.decay`, their LR
 /// multipliers as `opt.group_lr` says (`uniform`: every group at the base LR).
 pub fn training_groups(vs: &nn::VarStore, opt: &OptConfig) -> Result<Vec<ParamGroup>> {
@@ -172,20 +195,7 @@ pub fn training_groups(vs: &nn::VarStore, opt: &OptConfig) -> Result<Vec<ParamGr
 /// error naming it: nothing is left silently untrained.
 pub fn detector_groups(vs: &nn::VarStore, decay: f64) -> Result<Vec<ParamGroup>> {
     let all = vs.variables();
-    let trainable = vs.trainable_variables();
-    let ptrs: HashSet<usize> = trainable.iter().map(|t| t.data_ptr() as usize).collect();
-    let mut names: Vec<&String> = all
-        .iter()
-        .filter(|(_, t)| ptrs.contains(&(t.data_ptr() as usize)))
-        .map(|(k, _)| k)
-        .collect();
-    ensure!(
-        names.len() == trainable.len() && ptrs.len() == trainable.len(),
-        "cannot name the VarStore's trainable variables: {} trainable, {} distinct, {} named",
-        trainable.len(),
-        ptrs.len(),
-        names.len()
-    );
+    let mut names = trainable_names(vs, &all)?;
     names.sort_by(|a, b| natural_cmp(a, b));
 
     let mut slots: BTreeMap<Slot, Vec<(String, Tensor)>> = BTreeMap::new();
