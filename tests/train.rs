@@ -14,7 +14,8 @@ fn data() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let d = tempfile::tempdir().unwrap();
-        synth(&d.path().join("data"), &["--images", "24", "--only", "300w", "--seed", "5"]);
+        let args = ["--images", "24", "--videos", "4", "--frames", "8", "--no-avi", "--seed", "5"];
+        synth(&d.path().join("data"), &args);
         d
     })
     .path()
@@ -22,6 +23,11 @@ fn data() -> &'static Path {
 
 fn list(name: &str) -> PathBuf {
     data().join("data/lists/300W").join(name)
+}
+
+/// The unlabelled video frames (the TSAL round's unsupervised data).
+fn unlabelled_videos() -> PathBuf {
+    data().join("data/lists/300VW/300VW.train.lst.none")
 }
 
 /// The tiny run: 24 training images, one view per clip, two clips per batch = 12 iterations
@@ -33,6 +39,8 @@ fn base_args(save: &Path) -> Vec<String> {
         "configs/tiny/Detector.config",
         "--opt_config",
         "configs/tiny/optimizer.config",
+        "--tracker_config",
+        "configs/tiny/MFDS.json",
         "--crop_width",
         "64",
         "--crop_height",
@@ -54,6 +62,16 @@ fn base_args(save: &Path) -> Vec<String> {
     .to_vec();
     v.extend(["--train_lists".into(), s(&list("300w.train.GTB")).into()]);
     v.extend(["--save_path".into(), s(save).into()]);
+    v
+}
+
+/// The tiny TSAL run: clips of two frames (views of the 24 images, and pieces of the
+/// unlabelled videos), both detectors and both trackers.
+fn tsal_args(save: &Path) -> Vec<String> {
+    let mut v = base_args(save);
+    set(&mut v, "--clip_frames", "2");
+    let at = v.iter().position(|a| a == "--train_lists").unwrap();
+    v.insert(at + 2, s(&unlabelled_videos()).to_string());
     v
 }
 
@@ -172,11 +190,11 @@ fn a_run_killed_mid_epoch_continues_to_the_same_weights() {
     let extra = ["--max_iters", "30", "--epochs", "3", "--snapshot_every", "5"];
     // Uninterrupted.
     let a = d.path().join("a");
-    let o = run(&with(base_args(&a), &extra));
+    let o = run(&with(tsal_args(&a), &extra));
     assert!(o.status.success(), "{}", stderr(&o));
     // Killed (SIGKILL) once its first mid-epoch snapshot exists, then the same command again.
     let b = d.path().join("b");
-    let args = with(base_args(&b), &extra);
+    let args = with(tsal_args(&b), &extra);
     let mut child = command()
         .args(&args)
         .stdout(std::process::Stdio::null())
@@ -200,10 +218,38 @@ fn a_run_killed_mid_epoch_continues_to_the_same_weights() {
     assert!(stdout(&o).contains("resuming from snapshots/"), "{}", stdout(&o));
     let (sa, sb) = (last_snapshot(&a), last_snapshot(&b));
     assert_eq!(sa.file_name(), sb.file_name());
-    for f in ["detector_teacher.safetensors", "detector_student.safetensors"] {
+    // All four roles, and every optimiser's state.
+    for f in [
+        "detector_teacher.safetensors",
+        "detector_student.safetensors",
+        "tracker_teacher.safetensors",
+        "tracker_student.safetensors",
+        "optimizer_teacher.safetensors",
+        "optimizer_student.safetensors",
+        "optimizer_tracker_teacher.safetensors",
+        "optimizer_tracker_student.safetensors",
+    ] {
         let diff = max_diff(&sa.join(f), &sb.join(f));
         assert!(diff <= 1e-5, "{f}: max |diff| {diff} after resuming from iteration {at}");
     }
+    // Every term of the round is logged under its role.
+    let recs = records(&b);
+    let first = recs.iter().find(|r| r["kind"] == "iter").unwrap();
+    let losses = &first["losses"];
+    for role in ["teacher", "student"] {
+        for t in ["heatmap", "focal", "offset", "sic", "unsup", "total"] {
+            assert!(losses[role][t].is_number(), "{role} {t}: {losses}");
+        }
+    }
+    for role in ["tracker_teacher", "tracker_student"] {
+        for t in ["census", "smooth", "consistency", "total"] {
+            assert!(losses[role][t].is_number(), "{role} {t}: {losses}");
+        }
+    }
+    for t in ["ramp", "lambda", "mu"] {
+        assert!(losses["round"][t].is_number(), "round {t}: {losses}");
+    }
+    assert_eq!(losses["round"]["ramp"], 0.0, "the ramp starts at 0");
     // The metrics hold each iteration once.
     let iters: Vec<u64> = records(&b)
         .iter()
@@ -218,7 +264,7 @@ fn per_epoch_evaluation_equals_tsal_eval_on_the_snapshot() {
     let d = tempfile::tempdir().unwrap();
     let save = d.path().join("run");
     let common = list("300w.test.common.GTB");
-    let args = with(base_args(&save), &["--epochs", "1", "--eval_ilists", s(&common)]);
+    let args = with(tsal_args(&save), &["--epochs", "1", "--eval_ilists", s(&common)]);
     let o = run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let during: serde_json::Value = serde_json::from_slice(
@@ -292,7 +338,7 @@ fn a_save_path_holding_another_run_is_refused_with_the_differing_keys() {
     let other = d.path().join("thesis");
     std::fs::create_dir(&other).unwrap();
     std::fs::write(other.join("thesis.tex"), "x").unwrap();
-    let o = run(&with(base_args(&other), &["--max_iters", "1"]));
+    let o = run(&with(tsal_args(&other), &["--max_iters", "1"]));
     assert_eq!(o.status.code(), Some(1));
     assert!(other.join("thesis.tex").is_file() && !other.join("config.json").exists());
 }
@@ -301,7 +347,7 @@ fn a_save_path_holding_another_run_is_refused_with_the_differing_keys() {
 fn ctrl_c_writes_a_snapshot_and_exits_130() {
     let d = tempfile::tempdir().unwrap();
     let save = d.path().join("run");
-    let args = with(base_args(&save), &["--epochs", "50"]);
+    let args = with(tsal_args(&save), &["--epochs", "50"]);
     let child = command()
         .args(&args)
         .stdout(std::process::Stdio::piped())

@@ -3,7 +3,8 @@
 //! its documented invocation (README / `scripts/dual_model.sh`) is the default.
 use super::flags;
 use crate::config::run::{
-    AugmentConfig, DataConfig, HeatmapShape, Loaded, RunConfig, RunSection, TargetConfig,
+    AugmentConfig, Consistency, DataConfig, HeatmapShape, Loaded, RunConfig, RunSection,
+    TargetConfig, TsalConfig,
 };
 use crate::config::{ModelConfig, OptConfig, TrackerConfig};
 use crate::device::DeviceChoice;
@@ -13,6 +14,13 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsistencyMode {
+    Image,
+    Heatmap,
+}
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -159,6 +167,28 @@ pub struct TrainArgs {
     /// lines are counted and left out.
     #[arg(long = "supervised_only", visible_alias = "supervised-only")]
     pub supervised_only: bool,
+    /// Recursive average filtering after every iteration: teacher ← λ·teacher + (1 − λ)·student,
+    /// and the same between their trackers (1 keeps the teacher's own weights).
+    #[arg(long, default_value_t = crate::config::run::DEFAULT_LAMBDA)]
+    pub lambda: f64,
+    /// Weight of the tracked landmarks in the student's pseudo-label; the centre + offset
+    /// read-out gets 1 − μ (the reference's 0.5).
+    #[arg(long, default_value_t = crate::losses::pseudo::MU)]
+    pub mu: f64,
+    /// Where the trackers' detection consistency is measured: `heatmap` carries the real
+    /// frames' heatmaps by the flow (no detector pass); `image` runs the frozen detector on the
+    /// warped frames, as the reference did.
+    #[arg(long, value_enum, default_value_t = ConsistencyMode::Heatmap)]
+    pub consistency: ConsistencyMode,
+    /// Initial tracker (PWC-Lite) weights: one file for both trackers, or the teacher's then
+    /// the student's (ARFlow checkpoints, see flowweight/README.md). Without it the trackers
+    /// start from scratch (with a warning).
+    #[arg(long = "tracker_weights", visible_alias = "tracker-weights", num_args = 1..=2, value_name = "FILE")]
+    pub tracker_weights: Vec<PathBuf>,
+    /// Weight of the unsupervised terms (teacher's tracked heatmaps, student's fused
+    /// landmarks) when the ramp is at 1.
+    #[arg(long = "unsup_weight", visible_alias = "unsup-weight", default_value_t = 1.0)]
+    pub unsup_weight: f64,
     /// Continue the run in --save_path (the default when it holds one).
     #[arg(long, conflicts_with = "no_resume")]
     pub resume: bool,
@@ -262,6 +292,16 @@ impl TrainArgs {
                 keep: self.keep,
                 device: self.device,
                 supervised_only: self.supervised_only,
+            },
+            tsal: TsalConfig {
+                lambda: self.lambda,
+                mu: self.mu,
+                consistency: match self.consistency {
+                    ConsistencyMode::Image => Consistency::Image,
+                    ConsistencyMode::Heatmap => Consistency::Heatmap,
+                },
+                tracker_weights: self.tracker_weights.clone(),
+                unsup_weight: self.unsup_weight,
             },
         };
         cfg.validate()?;

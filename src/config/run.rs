@@ -29,7 +29,55 @@ pub struct RunConfig {
     /// Start the trunk from scratch although the model config says `pretrained`.
     pub no_pretrained: bool,
     pub run: RunSection,
+    /// The TSAL round (unused with `run.supervised_only`).
+    #[serde(default)]
+    pub tsal: TsalConfig,
 }
+
+/// Where the trackers' detection consistency is measured (`--consistency`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// The frozen detector runs on the frames the tracker warped, and its heatmaps are compared
+    /// with those of the real frames (the reference's way, full resolution only).
+    Image,
+    /// The real frames' heatmaps are carried by the flow and compared with the other frame's
+    /// (no detector pass).
+    Heatmap,
+}
+
+/// The settings of the TSAL round (issue #11).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TsalConfig {
+    /// Recursive average filtering: `teacher ← λ·teacher + (1 − λ)·student` after every
+    /// iteration, and the same between the trackers.
+    pub lambda: f64,
+    /// Weight of the tracked landmarks in the student's fused pseudo-label (the rest goes to
+    /// the centre + offset read-out).
+    pub mu: f64,
+    pub consistency: Consistency,
+    /// Initial tracker weights: none (from scratch), one file for both trackers, or the
+    /// teacher's tracker then the student's.
+    pub tracker_weights: Vec<PathBuf>,
+    /// Weight of the unsupervised terms at full ramp (the ramp multiplies it).
+    pub unsup_weight: f64,
+}
+
+impl Default for TsalConfig {
+    fn default() -> Self {
+        Self {
+            lambda: DEFAULT_LAMBDA,
+            mu: crate::losses::pseudo::MU,
+            consistency: Consistency::Heatmap,
+            tracker_weights: Vec::new(),
+            unsup_weight: 1.0,
+        }
+    }
+}
+
+/// The default λ of the recursive average (chosen by the README's experiment; the reference
+/// code's 0.6 ran in both directions, its run names say 0.7 / 0.8 / 0.999).
+pub const DEFAULT_LAMBDA: f64 = 0.8;
 
 /// A config file and what it held when the run was resolved.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -181,6 +229,35 @@ impl RunConfig {
             if !p.is_file() {
                 bail!("--pretrained {}: file not found", p.display());
             }
+        }
+        let t = &self.tsal;
+        if !(0.0..=1.0).contains(&t.lambda) {
+            bail!("--lambda {}: must be in [0, 1] (1 keeps the teacher as it is)", t.lambda);
+        }
+        if !(0.0..=1.0).contains(&t.mu) {
+            bail!("--mu {}: must be in [0, 1]", t.mu);
+        }
+        if !(t.unsup_weight.is_finite() && t.unsup_weight >= 0.0) {
+            bail!("--unsup_weight {}: must be a number >= 0", t.unsup_weight);
+        }
+        if t.tracker_weights.len() > 2 {
+            bail!(
+                "--tracker_weights: one file (both trackers) or two (the teacher's, then the \
+                 student's), found {}",
+                t.tracker_weights.len()
+            );
+        }
+        for p in &t.tracker_weights {
+            if !p.is_file() {
+                bail!("--tracker_weights {}: file not found", p.display());
+            }
+        }
+        if !r.supervised_only && d.clip_frames < 2 {
+            bail!(
+                "--clip_frames {}: the TSAL round tracks between consecutive frames of a clip \
+                 and needs at least 2 (or train the baseline with --supervised_only)",
+                d.clip_frames
+            );
         }
         Ok(())
     }

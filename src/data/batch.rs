@@ -25,6 +25,10 @@ pub struct Batch {
     pub to_original: Tensor,
     pub clips: usize,
     pub frames: usize,
+    /// Per clip: consecutive video frames under one transform (else views of a still image).
+    pub video: Vec<bool>,
+    /// Per frame, on the host: whether it has an annotation.
+    pub labelled_host: Vec<bool>,
 }
 
 impl Batch {
@@ -70,6 +74,8 @@ impl Batch {
                 .to_device(device),
             clips: hb.samples.len(),
             frames: f,
+            video: hb.samples.iter().map(|s| s.video).collect(),
+            labelled_host: hb.samples.iter().flat_map(|s| s.labelled.iter().copied()).collect(),
         })
     }
 }

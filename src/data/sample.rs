@@ -45,6 +45,9 @@ pub struct HostSample {
     pub labelled: Vec<bool>,
     /// `[F]` crop → original-image maps.
     pub to_original: Vec<Affine>,
+    /// Whether the clip is F consecutive video frames under one transform (else F views of a
+    /// still image, each with its own).
+    pub video: bool,
 }
 
 /// Time spent in each step of [`build_timed`], summed over frames (`tsal bench data
@@ -112,6 +115,7 @@ impl ClipBuilder<'_> {
             visible: Vec::with_capacity(f * p),
             labelled: Vec::with_capacity(f),
             to_original: Vec::with_capacity(f),
+            video: clip.kind == ClipKind::Video,
         };
         let table = normalise_table();
         // Video frames are placed by the clip's first box; a still image's views by its own.

@@ -8,6 +8,9 @@ use tch::{Kind, Tensor};
 /// The reference's fusion weight of the tracked landmarks (`mu_weight`, spec §6.7: 0.5).
 pub const MU: f64 = 0.5;
 
+/// Candidates decoded from the centre map for the choice (the reference's `K = 32`, spec §6.7).
+pub const CANDIDATES: i64 = 32;
+
 /// Fused pseudo-labels `[N, P, 2]`, input pixels: for each frame the candidate `k*` nearest to
 /// the tracked landmarks (Euclidean distance over the whole 2P-vector), then
 /// `μ·tracked + (1 − μ)·candidates[k*]`.

@@ -28,6 +28,19 @@ pub fn visible_mask(fw: &Tensor, bw: &Tensor) -> Tensor {
     lhs.le_tensor(&rhs).to_kind(Kind::Float)
 }
 
+/// Below this share of visible pixels a frame's occlusion mask is not trusted: every pixel
+/// counts. Without it a tracker trained from scratch reaches a census of exactly 0 by
+/// estimating flows so inconsistent that every pixel is called occluded, and stays there (no
+/// gradient). ARFlow never met this: it starts from a trained flow.
+pub const MIN_VISIBLE: f64 = 0.5;
+
+/// `mask` `[N, 1, H, W]`, with the frames whose visible share is below [`MIN_VISIBLE`] set to
+/// all visible.
+pub fn trusted(mask: Tensor) -> Tensor {
+    let share = mask.mean_dim([1i64, 2, 3].as_slice(), true, Kind::Float);
+    mask.where_self(&share.ge(MIN_VISIBLE), &Tensor::ones_like(&mask))
+}
+
 /// The census photometric loss between `im` and its reconstruction `rec` (frame 2 warped onto
 /// frame 1), over the pixels where `mask` `[N, 1, H, W]` is 1:
 ///
@@ -112,7 +125,8 @@ impl Unflow {
 /// pixels of its own resolution. At level i (weight `w_scales[i]` ≠ 0) the frames are
 /// area-downsampled to the level's size; `rec1 = warp(im2_i, fw_i)`, `rec2 = warp(im1_i, bw_i)`
 /// (padding `warp_pad`); the photometric term is `census(im1_i, rec1, m1) + census(im2_i, rec2,
-/// m2)` halved, with the occlusion masks of level 0 ([`visible_mask`]) nearest-downsampled; the
+/// m2)` halved, with the occlusion masks of level 0 ([`visible_mask`], [`trusted`])
+/// nearest-downsampled; the
 /// smoothness of level i (weight `w_sm_scales[i]`) is that of `fw_i` on `im1_i` and `bw_i` on
 /// `im2_i`, halved, the flow divided by `min(H, W)` of level 0.
 ///
@@ -151,8 +165,8 @@ pub fn unflow(
     };
     let (_, _, h, w) = im1.size4()?;
     let scale = h.min(w) as f64;
-    let visible1 = visible_mask(&fw[0], &bw[0]);
-    let visible2 = visible_mask(&bw[0], &fw[0]);
+    let visible1 = trusted(visible_mask(&fw[0], &bw[0]));
+    let visible2 = trusted(visible_mask(&bw[0], &fw[0]));
     let zero = || Tensor::zeros([], (Kind::Float, im1.device()));
     let (mut photometric, mut smooth) = (zero(), zero());
     for (i, (f, b)) in fw.iter().zip(bw).enumerate() {
@@ -220,4 +234,18 @@ pub fn carry_heatmaps(heatmaps: &Tensor, flow: &Tensor, stride: i64) -> Tensor {
     let (_, _, h, w) = heatmaps.size4().expect("carry_heatmaps: heatmaps must be [N, C, h, w]");
     let coarse = flow.adaptive_avg_pool2d([h, w]) / stride as f64;
     warp(heatmaps, &coarse, Padding::Zeros)
+}
+
+/// Points `[N, Q, 2]` (x, y in input pixels) of frame 1 carried into frame 2 by the forward
+/// flow `fw` `[N, 2, H, W]` (frame 1 → 2, input pixels): `p + fw(p)`, the flow read bilinearly
+/// at `p` (pixel centres at integer coordinates, the border value outside the frame).
+pub fn carry_points(points: &Tensor, fw: &Tensor) -> Tensor {
+    let (n, _, h, w) = fw.size4().expect("carry_points: the flow must be [N, 2, H, W]");
+    let q = points.size()[1];
+    let scale = Tensor::from_slice(&[2.0 / (w - 1).max(1) as f32, 2.0 / (h - 1).max(1) as f32])
+        .to_device(fw.device());
+    let grid = (points.to_kind(Kind::Float) * scale - 1.0).view([n, 1, q, 2]);
+    // padding_mode 1 = border, interpolation 0 = bilinear.
+    let at = fw.to_kind(Kind::Float).grid_sampler(&grid, 0, 1, true); // [N, 2, 1, Q]
+    points.to_kind(Kind::Float) + at.view([n, 2, q]).permute([0, 2, 1])
 }

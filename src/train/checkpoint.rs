@@ -5,7 +5,7 @@
 //! the position is the whole loader state. Written to a staged folder and renamed into place;
 //! `last.json` is pointed at it only afterwards, so a kill at any moment leaves the previous
 //! snapshot in charge.
-use super::roles::DetectorRole;
+use super::roles::{DetectorRole, TrackerRole};
 use super::run_dir::{self, RunDir};
 use crate::config::run::RunConfig;
 use crate::fsutil::StagedDir;
@@ -33,16 +33,40 @@ pub struct TrainState {
     pub best: Option<(u64, f64)>,
 }
 
-fn optimizer_file(role: Role) -> String {
-    format!("optimizer_{}.safetensors", role.name())
+fn optimizer_file(role: &str) -> String {
+    format!("optimizer_{role}.safetensors")
 }
 
-/// Write a snapshot of `roles` at `state` into the run folder; returns its path relative to
-/// the run folder.
+fn write_optimizer(path: &Path, opt: &super::optim::Optimizer) -> Result<()> {
+    let state: Vec<(String, Tensor)> = opt
+        .state()
+        .into_iter()
+        .map(|(k, t)| (k, t.detach().to_device(tch::Device::Cpu).contiguous()))
+        .collect();
+    Tensor::write_safetensors(&state, path)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn read_optimizer(
+    path: &Path,
+    opt: &mut super::optim::Optimizer,
+    device: tch::Device,
+) -> Result<()> {
+    let tensors: BTreeMap<String, Tensor> = Tensor::read_safetensors(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?
+        .into_iter()
+        .map(|(k, t)| (k, t.to_device(device)))
+        .collect();
+    opt.load_state(&tensors).with_context(|| format!("{}", path.display()))
+}
+
+/// Write a snapshot of `roles` and `trackers` (none for a supervised-only run) at `state`
+/// into the run folder; returns its path relative to the run folder.
 pub fn write(
     run: &RunDir,
     cfg: &RunConfig,
     roles: &[DetectorRole],
+    trackers: &[TrackerRole],
     state: &TrainState,
 ) -> Result<PathBuf> {
     let rel = RunDir::snapshot_name(state.epoch, state.batch);
@@ -67,15 +91,11 @@ pub fn write(
     std::fs::write(root.join(run_dir::CONFIG), serde_json::to_string_pretty(cfg)? + "\n")
         .context("cannot write the snapshot's config.json")?;
     for r in roles {
-        let state: Vec<(String, Tensor)> = r
-            .opt
-            .state()
-            .into_iter()
-            .map(|(k, t)| (k, t.detach().to_device(tch::Device::Cpu).contiguous()))
-            .collect();
-        let path = root.join(optimizer_file(r.role));
-        Tensor::write_safetensors(&state, &path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_optimizer(&root.join(optimizer_file(r.role.name())), &r.opt)?;
+    }
+    for t in trackers {
+        weights::save(&t.vs, &root.join(t.file()))?;
+        write_optimizer(&root.join(optimizer_file(&t.name())), &t.opt)?;
     }
     std::fs::write(root.join(STATE), serde_json::to_string_pretty(state)? + "\n")
         .context("cannot write the snapshot's train_state.json")?;
@@ -83,9 +103,13 @@ pub fn write(
     Ok(rel)
 }
 
-/// Restore `roles` (weights and optimiser state) from snapshot `dir`; returns where training
-/// stood.
-pub fn load(dir: &Path, roles: &mut [DetectorRole]) -> Result<TrainState> {
+/// Restore `roles` and `trackers` (weights and optimiser state) from snapshot `dir`; returns
+/// where training stood.
+pub fn load(
+    dir: &Path,
+    roles: &mut [DetectorRole],
+    trackers: &mut [TrackerRole],
+) -> Result<TrainState> {
     let path = dir.join(STATE);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("{}: cannot read (not a training snapshot?)", path.display()))?;
@@ -101,14 +125,21 @@ pub fn load(dir: &Path, roles: &mut [DetectorRole]) -> Result<TrainState> {
             );
         }
         weights::load_strict(&r.vs, &wpath)?;
-        let opath = dir.join(optimizer_file(r.role));
         let device = r.vs.device();
-        let tensors: BTreeMap<String, Tensor> = Tensor::read_safetensors(&opath)
-            .with_context(|| format!("{}: cannot read", opath.display()))?
-            .into_iter()
-            .map(|(k, t)| (k, t.to_device(device)))
-            .collect();
-        r.opt.load_state(&tensors).with_context(|| format!("{}", opath.display()))?;
+        read_optimizer(&dir.join(optimizer_file(r.role.name())), &mut r.opt, device)?;
+    }
+    for t in trackers.iter_mut() {
+        let wpath = dir.join(t.file());
+        if !wpath.is_file() {
+            bail!(
+                "{}: the snapshot has no {} (was the run --supervised_only?)",
+                dir.display(),
+                t.name()
+            );
+        }
+        weights::load_strict(&t.vs, &wpath)?;
+        let device = t.vs.device();
+        read_optimizer(&dir.join(optimizer_file(&t.name())), &mut t.opt, device)?;
     }
     Ok(state)
 }

@@ -178,6 +178,16 @@ pub fn training_groups(vs: &nn::VarStore, opt: &OptConfig) -> Result<Vec<ParamGr
     Ok(groups)
 }
 
+/// Every trainable variable of a tracker VarStore in one group `tracker` (×1, `decay`): the
+/// reference built each tracker's optimiser on all its parameters at the base LR (spec §6.1).
+pub fn tracker_groups(vs: &nn::VarStore, decay: f64) -> Result<Vec<ParamGroup>> {
+    let all = vs.variables();
+    let mut names = trainable_names(vs, &all)?;
+    names.sort_by(|a, b| natural_cmp(a, b));
+    let params = names.into_iter().map(|n| (n.clone(), all[n].shallow_clone())).collect();
+    Ok(vec![ParamGroup { name: "tracker".into(), lr_mult: 1.0, weight_decay: decay, params }])
+}
+
 /// Every trainable variable of a detector VarStore (names as the PyTorch `state_dict`:
 /// `features.*`, `CPM_feature.*`, `stages.{i}.*`, `layer3_forhm.*`, `layer4_forhm.*`,
 /// `deconv_layers_forhm.*`, `hm.*`, `hmhp_offset.*`) in exactly one group; `decay` is

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod optim;
 pub mod progress;
 pub mod roles;
+pub mod round;
 pub mod run_dir;
 pub mod schedule;
 pub mod step;

@@ -1,10 +1,11 @@
-//! A trained detector role: its weights (a VarStore with PyTorch state_dict names), the
-//! network, and its own optimiser. The teacher and the student are two of these, initialised
-//! independently (spec §6.1).
-use super::groups::training_groups;
+//! The four trained roles of TSAL (spec §6.1): two detectors (teacher and student, each a
+//! VarStore with PyTorch state_dict names, the network, and its own optimiser), initialised
+//! independently, and one tracker (PWC-Lite) per detector with its own optimiser.
+use super::groups::{tracker_groups, training_groups};
 use super::optim::Optimizer;
 use crate::config::run::RunConfig;
-use crate::models::{Detector, DetectorSpec};
+use crate::models::pwclite::PwcLite;
+use crate::models::{weights, Detector, DetectorSpec};
 use crate::snapshot::Role;
 use anyhow::{Context, Result};
 use tch::{nn, Device};
@@ -28,5 +29,48 @@ impl DetectorRole {
         let groups = training_groups(&vs, &cfg.opt.config)?;
         let opt = Optimizer::new(&cfg.opt.config, groups);
         Ok(Self { role, vs, det, opt })
+    }
+}
+
+/// The tracker that serves the detector of role `of` (the reference's `MFEM` for the teacher,
+/// `MFEM_student` for the student).
+pub struct TrackerRole {
+    pub of: Role,
+    pub vs: nn::VarStore,
+    pub net: PwcLite,
+    pub opt: Optimizer,
+}
+
+impl TrackerRole {
+    /// A tracker for the detector of role `of`: from `--tracker_weights` (one file for both,
+    /// or the teacher's then the student's; every tensor checked by name and shape) or, without
+    /// it, from libtorch's initialisation. Its optimiser has one group at the base LR.
+    pub fn new(cfg: &RunConfig, of: Role, device: Device) -> Result<Self> {
+        let vs = nn::VarStore::new(device);
+        let net = PwcLite::new(&vs.root(), &cfg.tracker.config)
+            .with_context(|| format!("{}", cfg.tracker.path.display()))?;
+        let files = &cfg.tsal.tracker_weights;
+        let file = match (of, files.len()) {
+            (_, 0) => None,
+            (_, 1) | (Role::Teacher, _) => Some(&files[0]),
+            (Role::Student, _) => Some(&files[1]),
+        };
+        if let Some(f) = file {
+            weights::load_strict(&vs, f)
+                .with_context(|| format!("--tracker_weights {}", f.display()))?;
+        }
+        let groups = tracker_groups(&vs, cfg.opt.config.decay)?;
+        let opt = Optimizer::new(&cfg.opt.config, groups);
+        Ok(Self { of, vs, net, opt })
+    }
+
+    /// `tracker_teacher` / `tracker_student`: the role name in logs and metrics.
+    pub fn name(&self) -> String {
+        format!("tracker_{}", self.of.name())
+    }
+
+    /// The weight file of this tracker in a snapshot folder.
+    pub fn file(&self) -> String {
+        format!("{}.safetensors", self.name())
     }
 }

@@ -50,3 +50,10 @@ pub fn ramp_weight(it: u64, total: u64) -> f64 {
         (-12.5 * (1.0 - (t - it) / (t - down)).powi(2)).exp()
     }
 }
+
+/// The iterations where the ramp reaches 1 and where it starts down, for `total` iterations
+/// (rounded to whole iterations, for the log).
+pub fn ramp_breakpoints(total: u64) -> (u64, u64) {
+    let t = total as f64;
+    ((RAMP_UP_END * t).ceil() as u64, (RAMP_DOWN_START * t).floor() as u64)
+}

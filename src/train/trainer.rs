@@ -6,11 +6,13 @@
 use super::checkpoint::{self, TrainState};
 use super::metrics::{self, ListMetrics, MetricsWriter, Record};
 use super::progress::Progress;
-use super::roles::DetectorRole;
+use super::roles::{DetectorRole, TrackerRole};
+use super::round::{self, round, Averaging, Stats};
 use super::run_dir::{self, Pointer, RunDir};
+use super::schedule;
 use super::schedule::multistep;
 use super::step::{supervised_step, TERMS};
-use crate::config::run::RunConfig;
+use crate::config::run::{Consistency, RunConfig};
 use crate::data::batch::Batch;
 use crate::data::clip;
 use crate::data::loader::Loader;
@@ -44,36 +46,44 @@ pub enum Ended {
 /// the same).
 pub const EVAL_BATCH: usize = 32;
 
-/// The training lines of `cfg`: every list read (path maps applied), the labelled lines kept.
-/// Unlabelled lines are counted (the TSAL round uses them; supervised training cannot).
+/// The training lines of `cfg`: every list read (path maps applied). Supervised-only training
+/// keeps the labelled lines; the TSAL round keeps every line (unlabelled ones feed its
+/// unsupervised terms). Returns the lines and the number of unlabelled lines read.
 pub fn training_lines(cfg: &RunConfig) -> Result<(Vec<ListEntry>, usize)> {
-    let mut labelled = Vec::new();
+    let mut lines = Vec::new();
+    let mut labelled = 0;
     let mut unlabelled = 0;
     for l in &cfg.data.train_lists {
         let entries = list::read(l, &cfg.data.path_map)
             .with_context(|| format!("--train_lists {}", l.display()))?;
         for e in entries {
             if e.is_labelled() {
-                labelled.push(e);
+                labelled += 1;
+                lines.push(e);
             } else {
                 unlabelled += 1;
+                if !cfg.run.supervised_only {
+                    lines.push(e);
+                }
             }
         }
     }
-    if labelled.is_empty() {
+    if labelled == 0 {
         bail!(
-            "--train_lists: no labelled line in {} list(s) ({unlabelled} unlabelled): supervised \
-             training needs annotations",
+            "--train_lists: no labelled line in {} list(s) ({unlabelled} unlabelled): training \
+             needs some annotations",
             cfg.data.train_lists.len()
         );
     }
-    Ok((labelled, unlabelled))
+    Ok((lines, unlabelled))
 }
 
 /// What the iterations since the last record did. Time counts from asking for a batch to the
 /// end of the steps, so evaluation and snapshots between epochs do not lower frames/s.
 struct Window {
-    sums: BTreeMap<Role, [f64; 4]>,
+    /// Role → term → (sum, steps that reported it): a diagnostic can be missing from a step
+    /// (no labelled pair in the batch).
+    sums: BTreeMap<String, BTreeMap<String, (f64, u64)>>,
     steps: u64,
     frames: u64,
     wait: f64,
@@ -83,6 +93,17 @@ struct Window {
 impl Window {
     fn new() -> Self {
         Self { sums: BTreeMap::new(), steps: 0, frames: 0, wait: 0.0, busy: 0.0 }
+    }
+
+    fn add(&mut self, stats: &Stats) {
+        for (role, terms) in stats {
+            let sum = self.sums.entry(role.clone()).or_default();
+            for (t, v) in terms {
+                let e = sum.entry(t.clone()).or_insert((0.0, 0));
+                e.0 += v;
+                e.1 += 1;
+            }
+        }
     }
 
     fn frames_per_s(&self) -> f64 {
@@ -131,9 +152,13 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
 
     // Initial weights: libtorch's generator seeded once, the teacher drawn before the student.
     tch::manual_seed(cfg.run.rand_seed as i64);
+    // Then the trackers, the teacher's first.
     let mut roles = vec![DetectorRole::new(cfg, Role::Teacher, device)?];
+    let mut trackers = Vec::new();
     if !cfg.run.supervised_only {
         roles.push(DetectorRole::new(cfg, Role::Student, device)?);
+        trackers.push(TrackerRole::new(cfg, Role::Teacher, device)?);
+        trackers.push(TrackerRole::new(cfg, Role::Student, device)?);
     }
     let mut state = TrainState { epoch: 0, batch: 0, iter: 0, elapsed_s: 0.0, best: None };
     let metrics_path = run.path(run_dir::METRICS);
@@ -141,11 +166,14 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
     if resumed {
         if let Some(ptr) = run.read_pointer(run_dir::LAST)? {
             let dir = run.root.join(&ptr.snapshot);
-            state = checkpoint::load(&dir, &mut roles)
+            state = checkpoint::load(&dir, &mut roles, &mut trackers)
                 .with_context(|| format!("resuming from {}", dir.display()))?;
             from = Some(ptr.snapshot);
         }
     }
+    // Paired after loading, so the pairs hold the variables training updates.
+    let mut averaging =
+        if trackers.is_empty() { None } else { Some(Averaging::new(&roles, &trackers)?) };
     if metrics_path.is_file() {
         // Records a killed run wrote after its last snapshot are written again.
         metrics::truncate_after(&metrics_path, state.iter)?;
@@ -185,16 +213,19 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
         )),
         None => log.line("starting a new run"),
     }
+    let unlabelled_use = if cfg.run.supervised_only {
+        format!("{unlabelled} unlabelled lines left out (--supervised_only)")
+    } else {
+        format!("{unlabelled} of them unlabelled")
+    };
     log.line(&format!(
-        "training data: {} labelled lines in {} clips of {} frames ({} views of still images, \
-         {} video clips), {} unlabelled lines left for the TSAL round; {} batches of {} clips \
-         per epoch, {} epochs, {} iterations{}",
+        "training data: {} lines in {} clips of {} frames ({} views of still images, {} video \
+         clips), {unlabelled_use}; {} batches of {} clips per epoch, {} epochs, {} iterations{}",
         n_lines,
         groups.view_clips + groups.video_clips,
         cfg.data.clip_frames,
         groups.view_clips,
         groups.video_clips,
-        unlabelled,
         per_epoch,
         cfg.data.batch_size,
         cfg.run.epochs,
@@ -209,6 +240,37 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
         ));
         for g in r.opt.describe() {
             log.line(&format!("  {g}"));
+        }
+    }
+    if !trackers.is_empty() {
+        let t = &cfg.tsal;
+        let source = match t.tracker_weights.as_slice() {
+            [] => "from scratch".to_string(),
+            [one] => format!("from {}", one.display()),
+            many => format!("from {} and {}", many[0].display(), many[1].display()),
+        };
+        log.line(&format!(
+            "TSAL round: trackers {} ({} parameters each, {}), consistency in {} space, \
+             λ {}, μ {}, unsupervised weight {} × ramp (up to iteration {}, down from {})",
+            source,
+            trackers[0].vs.variables().values().map(|v| v.numel()).sum::<usize>(),
+            cfg.tracker.path.display(),
+            match t.consistency {
+                Consistency::Image => "image",
+                Consistency::Heatmap => "heatmap",
+            },
+            t.lambda,
+            t.mu,
+            t.unsup_weight,
+            schedule::ramp_breakpoints(planned).0,
+            schedule::ramp_breakpoints(planned).1,
+        ));
+        if t.tracker_weights.is_empty() && from.is_none() {
+            log.line(
+                "warning: the trackers start from scratch (no --tracker_weights); their flow is \
+                 poor until they have trained, and the ramp keeps their pull on the detectors \
+                 small meanwhile",
+            );
         }
     }
 
@@ -228,6 +290,9 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
         for r in roles.iter_mut() {
             r.opt.set_base_lr(lr);
         }
+        for t in trackers.iter_mut() {
+            t.opt.set_base_lr(lr);
+        }
         if state.batch == 0 {
             log.line(&format!("epoch {}/{}: base LR {:e}", epoch + 1, cfg.run.epochs, tidy(lr)));
         }
@@ -241,29 +306,34 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             win.wait += t0.elapsed().as_secs_f64();
             let labelled = hb.samples.iter().flat_map(|s| &s.labelled).filter(|&&l| l).count();
             let iter = state.iter + 1;
-            for r in roles.iter_mut() {
-                let v = supervised_step(r, &batch, labelled as i64, opt, iter)?;
-                let sum = win.sums.entry(r.role).or_insert([0.0; 4]);
-                for (s, x) in sum.iter_mut().zip(v) {
-                    *s += x;
+            let stats = match averaging.as_mut() {
+                Some(avg) => {
+                    let ramp = schedule::ramp_weight(state.iter, planned);
+                    round(&mut roles, &mut trackers, avg, &batch, labelled as i64, cfg, ramp, iter)?
                 }
-            }
+                None => {
+                    let v = supervised_step(&mut roles[0], &batch, labelled as i64, opt, iter)?;
+                    let terms = TERMS.iter().map(|t| t.to_string()).zip(v).collect();
+                    Stats::from([(Role::Teacher.name().to_string(), terms)])
+                }
+            };
+            win.add(&stats);
             state.iter = iter;
             state.batch = batches.position();
             win.steps += 1;
             win.frames += (batch.clips * batch.frames) as u64;
             win.busy += t0.elapsed().as_secs_f64();
             if iter.is_multiple_of(cfg.run.print_freq as u64) || iter == end {
-                let rec = iter_record(&win, &roles, epoch, iter, elapsed());
+                let rec = iter_record(&win, &roles, &trackers, epoch, iter, elapsed());
                 log.line(&iter_line(&rec, cfg.run.epochs, end));
                 writer.append(&rec)?;
                 win = Window::new();
             }
-            log.tick(iter, &bar_message(&win, &roles));
+            log.tick(iter, &bar_message(&win));
             if interrupt::requested() {
                 let sig = interrupt::signal().expect("requested");
                 state.elapsed_s = elapsed();
-                let at = snapshot(run, cfg, &roles, &state, &mut log)?;
+                let at = snapshot(run, cfg, &roles, &trackers, &state, &mut log)?;
                 log.line(&format!(
                     "stopped by {} after iteration {iter}; snapshot {}: the same command continues",
                     sig.name(),
@@ -280,7 +350,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
                 && state.batch < per_epoch as usize
             {
                 state.elapsed_s = elapsed();
-                snapshot(run, cfg, &roles, &state, &mut log)?;
+                snapshot(run, cfg, &roles, &trackers, &state, &mut log)?;
             }
         }
         drop(batches);
@@ -288,7 +358,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
         if !epoch_done {
             // --max_iters within the epoch.
             state.elapsed_s = elapsed();
-            let at = snapshot(run, cfg, &roles, &state, &mut log)?;
+            let at = snapshot(run, cfg, &roles, &trackers, &state, &mut log)?;
             log.line(&format!(
                 "reached --max_iters at iteration {}: snapshot {}",
                 state.iter,
@@ -311,7 +381,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             Ok(v) => v,
             Err(e) if interrupt::is_interrupted(&e) => {
                 state.elapsed_s = elapsed();
-                let at = snapshot(run, cfg, &roles, &state, &mut log)?;
+                let at = snapshot(run, cfg, &roles, &trackers, &state, &mut log)?;
                 log.line(&format!(
                     "stopped during the evaluation of epoch {}; snapshot {} (the evaluation runs \
                      again when the same command continues)",
@@ -341,7 +411,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
                 elapsed_s: state.elapsed_s,
             })?;
         }
-        let at = snapshot(run, cfg, &roles, &state, &mut log)?;
+        let at = snapshot(run, cfg, &roles, &trackers, &state, &mut log)?;
         if improved {
             let best = state.best.expect("set above");
             run.write_pointer(
@@ -377,10 +447,11 @@ fn snapshot(
     run: &RunDir,
     cfg: &RunConfig,
     roles: &[DetectorRole],
+    trackers: &[TrackerRole],
     state: &TrainState,
     log: &mut Progress,
 ) -> Result<std::path::PathBuf> {
-    let rel = checkpoint::write(run, cfg, roles, state)?;
+    let rel = checkpoint::write(run, cfg, roles, trackers, state)?;
     run.write_pointer(
         run_dir::LAST,
         &Pointer {
@@ -425,19 +496,25 @@ fn prune(run: &RunDir, cfg: &RunConfig, state: &TrainState) -> Result<()> {
 fn iter_record(
     win: &Window,
     roles: &[DetectorRole],
+    trackers: &[TrackerRole],
     epoch: usize,
     iter: u64,
     elapsed_s: f64,
 ) -> Record {
-    let n = win.steps.max(1) as f64;
-    let mut losses = BTreeMap::new();
+    let losses = win
+        .sums
+        .iter()
+        .map(|(role, terms)| {
+            let mean = terms.iter().map(|(t, (s, k))| (t.clone(), s / *k as f64)).collect();
+            (role.clone(), mean)
+        })
+        .collect();
     let mut lr = BTreeMap::new();
     for r in roles {
-        let sums = win.sums.get(&r.role).copied().unwrap_or([f64::NAN; 4]);
-        let terms: BTreeMap<String, f64> =
-            TERMS.iter().zip(sums).map(|(t, s)| (t.to_string(), s / n)).collect();
-        losses.insert(r.role.name().to_string(), terms);
         lr.insert(r.role.name().to_string(), r.opt.group_lrs().into_iter().collect());
+    }
+    for t in trackers {
+        lr.insert(t.name(), t.opt.group_lrs().into_iter().collect());
     }
     Record::Iter {
         epoch,
@@ -450,15 +527,39 @@ fn iter_record(
     }
 }
 
+/// Roles in log order: the detectors, the trackers, then the round's own numbers.
+fn log_rank(role: &str) -> (usize, &str) {
+    let rank = match role {
+        "teacher" => 0,
+        "student" => 1,
+        r if r.starts_with("tracker_") => 2,
+        round::ROUND => 4,
+        _ => 3,
+    };
+    (rank, role)
+}
+
 fn iter_line(rec: &Record, epochs: usize, end: u64) -> String {
     let Record::Iter { epoch, iter, losses, lr, frames_per_s, data_wait_s, .. } = rec else {
         return String::new();
     };
     let mut s = format!("epoch {}/{epochs} iter {iter}/{end}", epoch + 1);
-    for (role, terms) in losses {
+    let mut roles: Vec<&String> = losses.keys().collect();
+    roles.sort_by_key(|r| log_rank(r));
+    for role in roles {
+        let terms = &losses[role];
         s += &format!(" | {role}");
-        for t in TERMS {
-            s += &format!(" {t} {:.4}", terms.get(t).copied().unwrap_or(f64::NAN));
+        // Terms in the order the step reports them (total last), then any other.
+        let order: &[&str] = match role.as_str() {
+            "teacher" | "student" if terms.contains_key("sic") => &round::DETECTOR_TERMS,
+            "teacher" | "student" => &TERMS,
+            round::ROUND => &["ramp", "lambda", "mu"],
+            _ => &round::TRACKER_TERMS,
+        };
+        for t in order.iter().copied().chain(round::DIAGNOSTICS) {
+            if let Some(v) = terms.get(t) {
+                s += &format!(" {t} {}", short(*v));
+            }
         }
     }
     // The base LR is the trunk weights' (multiplier 1).
@@ -469,12 +570,20 @@ fn iter_line(rec: &Record, epochs: usize, end: u64) -> String {
     s
 }
 
-fn bar_message(win: &Window, roles: &[DetectorRole]) -> String {
-    let n = win.steps.max(1) as f64;
+/// A loss value in 4 decimals, or 3 significant digits when smaller than that shows.
+fn short(v: f64) -> String {
+    if v != 0.0 && v.abs() < 0.01 {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn bar_message(win: &Window) -> String {
     let mut s = String::new();
-    for r in roles {
-        if let Some(v) = win.sums.get(&r.role) {
-            s += &format!("{} {:.4} ", r.role.name(), v[3] / n);
+    for role in [Role::Teacher.name(), Role::Student.name()] {
+        if let Some((v, k)) = win.sums.get(role).and_then(|t| t.get("total")) {
+            s += &format!("{role} {:.4} ", v / *k as f64);
         }
     }
     s + &format!("{:.1} frames/s", win.frames_per_s())

@@ -1,0 +1,463 @@
+//! One TSAL iteration (spec §6.2, done as intended; issue #11). A batch is B clips of F frames
+//! (rows `b·F + f`); the pairs are the consecutive frames (j, j+1) of each clip.
+//!
+//! 1. **Detector forwards** (teacher and student, train mode, with gradients) on all frames.
+//! 2. **Tracker steps.** Each detector's tracker estimates the forward and backward flows of
+//!    every pair from the frames in [0, 1] (the range ARFlow's weights were trained on; the
+//!    reference fed it ImageNet-normalised tensors). Its loss is the census photometric term
+//!    with bidirectional occlusion masks plus the edge-aware smoothness
+//!    ([`tracking::unflow`], weighted by the tracker config's scales), plus the ramp times the
+//!    **detection consistency** with its detector (frozen): in `heatmap` mode each real
+//!    frame's heatmaps carried by the flow into the other frame against that frame's own; in
+//!    `image` mode the detector on the frames the tracker warped against the real frames
+//!    (full resolution only). One optimiser step per tracker.
+//! 3. **Detector losses.** Each: the supervised terms on labelled frames, `0.01·SIC` per video
+//!    clip, and the ramp times `--unsup_weight` times its unsupervised term on pairs whose
+//!    frame j+1 is unlabelled:
+//!    * teacher (single source): its heatmaps of frame j+1 against its own heatmaps of frame j
+//!      carried by its tracker's flow (the correct pairing; the reference compared frame j's
+//!      prediction with the frame carried into j+1, §9 item 11), reduced like the supervised
+//!      heatmap term;
+//!    * student (multi source): its soft-argmax landmarks of frame j+1 against the fusion of
+//!      its frame-j landmarks carried by its tracker and the nearest of its K centre + offset
+//!      read-outs of frame j carried the same way (both in input pixels, §9 item 10), weight
+//!      μ: the mean squared pixel error.
+//!
+//!    Pseudo-labels come from the detached outputs of step 1 and the flows of step 2 before
+//!    the tracker update, under no_grad. One optimiser step per detector.
+//! 4. **Recursive average filtering**: teacher ← λ·teacher + (1 − λ)·student, the same between
+//!    the trackers ([`super::ema`]).
+use super::ema;
+use super::roles::{DetectorRole, TrackerRole};
+use super::step::{supervised_terms, Terms};
+use crate::codec::{centroid, heatmap::soft_argmax, STRIDE};
+use crate::config::run::{Consistency, RunConfig};
+use crate::data::batch::Batch;
+use crate::data::crop::{MEAN, STD};
+use crate::losses::{self, heatmap::stage_mse, pseudo, sic, tracking};
+use crate::models::DetectorOutput;
+use crate::snapshot::Role;
+use anyhow::{bail, ensure, Result};
+use std::collections::BTreeMap;
+use tch::{Device, Kind, Tensor};
+
+/// Term names per role, in the order the round reports them.
+pub const DETECTOR_TERMS: [&str; 6] = ["heatmap", "focal", "offset", "sic", "unsup", "total"];
+pub const TRACKER_TERMS: [&str; 4] = ["census", "smooth", "consistency", "total"];
+/// Diagnostics on pairs whose two frames are annotated (absent from a batch without one): the
+/// mean distance in input pixels between the annotated landmarks of frame j+1 and those of
+/// frame j carried by a tracker's flow (`track_px`, trackers), and between them and the
+/// student's fused pseudo-label (`pseudo_px`, student). Not losses: nothing trains on them.
+pub const DIAGNOSTICS: [&str; 2] = ["track_px", "pseudo_px"];
+/// The `round` entry of the metrics: the ramp weight, λ and μ in force.
+pub const ROUND: &str = "round";
+
+/// Role name → term → value of one iteration.
+pub type Stats = BTreeMap<String, BTreeMap<String, f64>>;
+
+/// The variables the recursive average ties together, paired once (after any resume) so the
+/// per-iteration pass only runs kernels.
+pub struct Averaging {
+    detectors: Vec<(Tensor, Tensor)>,
+    trackers: Vec<(Tensor, Tensor)>,
+}
+
+impl Averaging {
+    /// Pair the teacher's variables with the student's, and their trackers', by name.
+    pub fn new(dets: &[DetectorRole], trackers: &[TrackerRole]) -> Result<Self> {
+        ensure!(
+            dets.len() == 2 && trackers.len() == 2,
+            "the round needs two detectors and two trackers"
+        );
+        Ok(Self {
+            detectors: ema::pair_by_name(&dets[0].vs, &dets[1].vs)?,
+            trackers: ema::pair_by_name(&trackers[0].vs, &trackers[1].vs)?,
+        })
+    }
+
+    pub fn apply(&mut self, lambda: f64) {
+        ema::average_into(&mut self.detectors, lambda);
+        ema::average_into(&mut self.trackers, lambda);
+    }
+}
+
+/// Normalised detector input → RGB in [0, 1], and back.
+fn channel(values: [f32; 3], device: Device) -> Tensor {
+    Tensor::from_slice(&values).view([1, 3, 1, 1]).to_device(device)
+}
+fn to_unit(x: &Tensor) -> Tensor {
+    x * channel(STD, x.device()) + channel(MEAN, x.device())
+}
+fn from_unit(x: &Tensor) -> Tensor {
+    (x - channel(MEAN, x.device())) / channel(STD, x.device())
+}
+
+/// Row indices of the pairs: frame j and frame j+1 of every clip, j < F − 1.
+fn pair_rows(clips: usize, frames: usize) -> (Vec<i64>, Vec<i64>) {
+    let mut a = Vec::new();
+    let mut c = Vec::new();
+    for b in 0..clips {
+        for j in 0..frames.saturating_sub(1) {
+            a.push((b * frames + j) as i64);
+            c.push((b * frames + j + 1) as i64);
+        }
+    }
+    (a, c)
+}
+
+/// Each frame's predicted offsets at its face centre, `[N, 2P]`: the annotated centre cell on
+/// frames that have one, else the cell where the centre map peaks.
+fn offsets_at_centre(out: &DetectorOutput, b: &Batch) -> Tensor {
+    let (n, two_p, h, w) = out.offsets.size4().expect("offsets are [N, 2P, h, w]");
+    let peak = out.centre.detach().view([n, h * w]).argmax(1, false);
+    let ind = b.centre_ind.where_self(&b.centre_valid, &peak);
+    out.offsets
+        .view([n, two_p, h * w])
+        .gather(2, &ind.view([n, 1, 1]).expand([n, two_p, 1], false), false)
+        .squeeze_dim(2)
+}
+
+/// What a tracker step leaves for the detector losses (detached).
+pub struct Tracked {
+    /// Flows at full resolution, frame j → j+1 and back, `[M, 2, H, W]`.
+    pub forward: Tensor,
+    pub backward: Tensor,
+    /// `image` mode: the detector's outputs on frame j carried into frame j+1.
+    pub carried: Option<DetectorOutput>,
+}
+
+fn detach(o: &DetectorOutput) -> DetectorOutput {
+    DetectorOutput {
+        stages: o.stages.iter().map(|s| s.detach()).collect(),
+        centre: o.centre.detach(),
+        offsets: o.offsets.detach(),
+    }
+}
+
+/// Refuse a non-finite value before any update is applied from it.
+fn check_finite(names: &[&str], values: &[f64], role: &str, iter: u64) -> Result<()> {
+    if let Some(k) = values.iter().position(|x| !x.is_finite()) {
+        bail!(
+            "the {} loss of the {role} became {} at iteration {iter}; training stopped before \
+             that update (lower the LR in --opt_config?)",
+            names[k],
+            values[k]
+        );
+    }
+    Ok(())
+}
+
+fn numbers(terms: &[&Tensor]) -> Result<Vec<f64>> {
+    let all: Vec<Tensor> = terms.iter().map(|t| t.detach().to_kind(Kind::Double)).collect();
+    Ok(Vec::<f64>::try_from(Tensor::stack(&all, 0).to_device(Device::Cpu))?)
+}
+
+/// The frame pairs of a batch and what the losses need to know about them.
+pub struct Pairs {
+    /// Rows of frame j and frame j+1 of every pair, `[M]`.
+    pub first: Tensor,
+    pub second: Tensor,
+    pub count: i64,
+    /// `[M]` 0/1: the pairs whose frame j+1 has no annotation (they get the unsupervised terms),
+    /// and how many.
+    pub unlabelled: Tensor,
+    pub n_unlabelled: i64,
+    /// `[N]` frames of video clips (SIC counts them only: views of a still image are scaled
+    /// apart).
+    pub video_rows: Tensor,
+    /// Both frames annotated: frame j's and frame j+1's landmarks and the landmarks visible in
+    /// both (`[M, P]` 0/1, 0 on pairs not both annotated); none without such a pair.
+    pub annotated: Option<(Tensor, Tensor, Tensor)>,
+    /// The frames of each pair in [0, 1], `[M, 3, H, W]`.
+    pub im1: Tensor,
+    pub im2: Tensor,
+}
+
+impl Pairs {
+    pub fn new(b: &Batch) -> Result<Self> {
+        ensure!(
+            b.frames >= 2,
+            "the TSAL round needs clips of at least 2 frames, found {}",
+            b.frames
+        );
+        let dev = b.images.device();
+        let (ra, rc) = pair_rows(b.clips, b.frames);
+        let m = ra.len() as i64;
+        let first = Tensor::from_slice(&ra).to_device(dev);
+        let second = Tensor::from_slice(&rc).to_device(dev);
+        let lab = &b.labelled_host;
+        let sel: Vec<f32> = rc.iter().map(|&r| if lab[r as usize] { 0.0 } else { 1.0 }).collect();
+        let n_unlabelled = sel.iter().filter(|&&x| x > 0.0).count() as i64;
+        let video: Vec<bool> =
+            b.video.iter().flat_map(|&v| std::iter::repeat_n(v, b.frames)).collect();
+        let both: Vec<bool> =
+            ra.iter().zip(&rc).map(|(&x, &y)| lab[x as usize] && lab[y as usize]).collect();
+        let annotated = both.iter().any(|&x| x).then(|| {
+            let rows = Tensor::from_slice(&both).to_device(dev);
+            let vis = b
+                .visible
+                .index_select(0, &first)
+                .logical_and(&b.visible.index_select(0, &second))
+                .logical_and(&rows.view([m, 1]))
+                .to_kind(Kind::Float);
+            (b.points.index_select(0, &first), b.points.index_select(0, &second), vis)
+        });
+        let unit = to_unit(&b.images);
+        Ok(Self {
+            im1: unit.index_select(0, &first),
+            im2: unit.index_select(0, &second),
+            first,
+            second,
+            count: m,
+            unlabelled: Tensor::from_slice(&sel).to_device(dev),
+            n_unlabelled,
+            video_rows: Tensor::from_slice(&video).to_device(dev),
+            annotated,
+        })
+    }
+
+    /// Mean distance (input pixels) of `pts` `[M, P, 2]` to frame j+1's annotation over the
+    /// landmarks visible in both frames of annotated pairs; none without such a pair.
+    pub fn distance_to_annotation(&self, pts: &Tensor) -> Option<f64> {
+        self.annotated.as_ref().map(|(_, p2, vis)| {
+            let d =
+                (pts - p2).square().sum_dim_intlist([2i64].as_slice(), false, Kind::Float).sqrt();
+            ((d * vis).sum(Kind::Float) / vis.sum(Kind::Float).clamp_min(1.0)).double_value(&[])
+        })
+    }
+}
+
+/// A tracker's loss terms (0-d tensors; `total` carries the gradient) and what it leaves for
+/// the detectors.
+pub struct TrackerTerms {
+    pub census: Tensor,
+    pub smooth: Tensor,
+    pub consistency: Tensor,
+    pub total: Tensor,
+    pub tracked: Tracked,
+}
+
+/// The loss of tracker `tr` serving detector `d` (frozen for it), whose train-mode outputs on
+/// the batch are `out`: census + `w_smooth`·smoothness + `ramp`·detection consistency.
+pub fn tracker_loss(
+    d: &mut DetectorRole,
+    tr: &TrackerRole,
+    out: &DetectorOutput,
+    pairs: &Pairs,
+    cfg: &RunConfig,
+    ramp: f64,
+) -> Result<TrackerTerms> {
+    let loss = &cfg.tracker.config.loss;
+    let stride = STRIDE as i64;
+    let flows = tr.net.forward(&pairs.im1, &pairs.im2, true);
+    let uf = tracking::unflow(loss, &flows.forward, &flows.backward, &pairs.im1, &pairs.im2)?;
+    let real: Vec<Tensor> = out.stages.iter().map(|s| s.detach()).collect();
+    let real1: Vec<Tensor> = real.iter().map(|s| s.index_select(0, &pairs.first)).collect();
+    let real2: Vec<Tensor> = real.iter().map(|s| s.index_select(0, &pairs.second)).collect();
+    let (consistency, carried) = match cfg.tsal.consistency {
+        Consistency::Heatmap => {
+            let carry = |maps: &[Tensor], flow: &Tensor| -> Vec<Tensor> {
+                maps.iter().map(|s| tracking::carry_heatmaps(s, flow, stride)).collect()
+            };
+            let into2 = carry(&real1, &flows.backward[0]);
+            let into1 = carry(&real2, &flows.forward[0]);
+            let c = tracking::detection_consistency(&real2, &into2)
+                + tracking::detection_consistency(&real1, &into1);
+            (c, None)
+        }
+        Consistency::Image => {
+            d.vs.freeze();
+            let o2 = d.det.forward_t(&from_unit(&uf.frame1_in_2), false);
+            let o1 = d.det.forward_t(&from_unit(&uf.frame2_in_1), false);
+            d.vs.unfreeze();
+            let c = tracking::detection_consistency(&real2, &o2.stages)
+                + tracking::detection_consistency(&real1, &o1.stages);
+            (c, Some(detach(&o2)))
+        }
+    };
+    let census = uf.photometric.shallow_clone();
+    let smooth = &uf.smooth * loss.w_smooth;
+    let total = &census + &smooth + &consistency * ramp;
+    let tracked = Tracked {
+        forward: flows.forward[0].detach(),
+        backward: flows.backward[0].detach(),
+        carried,
+    };
+    Ok(TrackerTerms { census, smooth, consistency, total, tracked })
+}
+
+/// A detector's loss terms (0-d tensors; `total` carries the gradient), and for the student
+/// its fused pseudo-label `[M, P, 2]` (input pixels).
+pub struct DetectorTerms {
+    pub supervised: Terms,
+    pub sic: Tensor,
+    pub unsup: Tensor,
+    pub total: Tensor,
+    pub pseudo_label: Option<Tensor>,
+}
+
+/// The loss of the detector of `role` with train-mode outputs `out` on batch `b` (`labelled`
+/// annotated frames) and what its tracker left (`tracked`).
+#[allow(clippy::too_many_arguments)]
+pub fn detector_loss(
+    role: Role,
+    out: &DetectorOutput,
+    tracked: &Tracked,
+    b: &Batch,
+    pairs: &Pairs,
+    labelled: i64,
+    cfg: &RunConfig,
+    ramp: f64,
+) -> DetectorTerms {
+    let dev = b.images.device();
+    let opt = &cfg.opt.config;
+    let t = &cfg.tsal;
+    let p = cfg.data.num_pts as i64;
+    let radius = cfg.model.config.argmax as i64;
+    let (ia, ic, m) = (&pairs.first, &pairs.second, pairs.count);
+    let supervised = supervised_terms(out, b, labelled, opt);
+    let rows = (b.clips * b.frames) as i64;
+    let sic = sic::structure_invariance(
+        &offsets_at_centre(out, b),
+        &Tensor::ones([rows, 2 * p], (Kind::Float, dev)),
+        &pairs.video_rows,
+        b.frames as i64,
+    );
+    let last = out.stages.last().expect("a detector has stages");
+    // The student's pseudo-label: tracked landmarks and centre + offset read-outs, fused.
+    let pseudo_label = (role == Role::Student).then(|| {
+        tch::no_grad(|| {
+            let (tracked_pts, candidates) = match &tracked.carried {
+                Some(c) => {
+                    let a =
+                        soft_argmax(c.stages.last().expect("stages"), radius).xy.narrow(1, 0, p);
+                    let cand = centroid::decode(&c.centre, &c.offsets, pseudo::CANDIDATES);
+                    (a, cand.landmarks)
+                }
+                None => {
+                    let at_j = last.detach().index_select(0, ia);
+                    let a = soft_argmax(&at_j, radius).xy.narrow(1, 0, p);
+                    let a = tracking::carry_points(&a, &tracked.forward);
+                    let cand = centroid::decode(
+                        &out.centre.detach().index_select(0, ia),
+                        &out.offsets.detach().index_select(0, ia),
+                        pseudo::CANDIDATES,
+                    )
+                    .landmarks;
+                    let kk = cand.size()[1];
+                    let flat =
+                        tracking::carry_points(&cand.reshape([m, kk * p, 2]), &tracked.forward);
+                    (a, flat.view([m, kk, p, 2]))
+                }
+            };
+            pseudo::fuse(&tracked_pts, &candidates, t.mu)
+        })
+    });
+    let unsup = if pairs.n_unlabelled == 0 {
+        Tensor::zeros([], (Kind::Float, dev))
+    } else if let Some(fused) = &pseudo_label {
+        // Student: its soft-argmax landmarks of frame j+1 against the pseudo-label, mean squared
+        // pixel error per pair.
+        let pred = soft_argmax(&last.index_select(0, ic), radius).xy.narrow(1, 0, p);
+        let per_pair = (pred - fused).square().mean_dim([1i64, 2].as_slice(), false, Kind::Float);
+        (per_pair * &pairs.unlabelled).sum(Kind::Float) / pairs.n_unlabelled as f64
+    } else {
+        // Teacher: its heatmaps of frame j carried into frame j+1 (the last stage, the best
+        // estimate) are the target of every stage at j+1; the background is left out.
+        let target = tch::no_grad(|| match &tracked.carried {
+            Some(c) => c.stages.last().expect("stages").shallow_clone(),
+            None => tracking::carry_heatmaps(
+                &last.detach().index_select(0, ia),
+                &tracked.backward,
+                STRIDE as i64,
+            ),
+        });
+        let stages: Vec<Tensor> = out.stages.iter().map(|s| s.index_select(0, ic)).collect();
+        let background = Tensor::from_slice(&[p]).to_device(dev);
+        let channels = Tensor::ones([p + 1], (Kind::Float, dev)).index_fill(0, &background, 0.0);
+        let mask = pairs.unlabelled.view([m, 1]) * channels.view([1, p + 1]);
+        stage_mse(&stages, &target, &mask, pairs.n_unlabelled, opt.criterion, opt.lossnorm)
+    };
+    let total = &supervised.total + &sic * losses::SIC_WEIGHT + &unsup * (ramp * t.unsup_weight);
+    DetectorTerms { supervised, sic, unsup, total, pseudo_label }
+}
+
+/// One TSAL iteration on batch `b` (`labelled`: its labelled frames) at global iteration `iter`
+/// (1-based, for messages), with the unsupervised terms weighted by `ramp`. `dets` and
+/// `trackers` are [teacher, student] and their trackers. Returns every term, per role.
+#[allow(clippy::too_many_arguments)]
+pub fn round(
+    dets: &mut [DetectorRole],
+    trackers: &mut [TrackerRole],
+    avg: &mut Averaging,
+    b: &Batch,
+    labelled: i64,
+    cfg: &RunConfig,
+    ramp: f64,
+    iter: u64,
+) -> Result<Stats> {
+    ensure!(
+        dets.len() == 2 && trackers.len() == 2,
+        "the round needs two detectors and two trackers"
+    );
+    let pairs = Pairs::new(b)?;
+    let mut stats = Stats::new();
+
+    // 1. Detector forwards.
+    let outs: Vec<DetectorOutput> = dets.iter().map(|d| d.det.forward_t(&b.images, true)).collect();
+
+    // 2. Tracker steps.
+    let mut tracked = Vec::with_capacity(2);
+    for (k, (d, tr)) in dets.iter_mut().zip(trackers.iter_mut()).enumerate() {
+        let terms = tracker_loss(d, tr, &outs[k], &pairs, cfg, ramp)?;
+        let v = numbers(&[&terms.census, &terms.smooth, &terms.consistency, &terms.total])?;
+        check_finite(&TRACKER_TERMS, &v, &tr.name(), iter)?;
+        tr.opt.zero_grad();
+        terms.total.backward();
+        tr.opt.step();
+        let mut named: BTreeMap<String, f64> =
+            TRACKER_TERMS.iter().map(|s| s.to_string()).zip(v).collect();
+        if let Some((p1, _, _)) = &pairs.annotated {
+            let carried = tch::no_grad(|| tracking::carry_points(p1, &terms.tracked.forward));
+            if let Some(d) = pairs.distance_to_annotation(&carried) {
+                named.insert(DIAGNOSTICS[0].to_string(), d);
+            }
+        }
+        stats.insert(tr.name(), named);
+        tracked.push(terms.tracked);
+    }
+
+    // 3. Detector losses, all checked before either detector steps.
+    let mut totals = Vec::with_capacity(2);
+    for (k, d) in dets.iter().enumerate() {
+        let terms = detector_loss(d.role, &outs[k], &tracked[k], b, &pairs, labelled, cfg, ramp);
+        let s = &terms.supervised;
+        let v =
+            numbers(&[&s.heatmap, &s.focal, &s.offset, &terms.sic, &terms.unsup, &terms.total])?;
+        check_finite(&DETECTOR_TERMS, &v, d.role.name(), iter)?;
+        let mut named: BTreeMap<String, f64> =
+            DETECTOR_TERMS.iter().map(|s| s.to_string()).zip(v).collect();
+        if let Some(d) = terms.pseudo_label.as_ref().and_then(|f| pairs.distance_to_annotation(f)) {
+            named.insert(DIAGNOSTICS[1].to_string(), d);
+        }
+        stats.insert(d.role.name().to_string(), named);
+        totals.push(terms.total);
+    }
+    for (d, total) in dets.iter_mut().zip(&totals) {
+        d.opt.zero_grad();
+        total.backward();
+        d.opt.step();
+    }
+
+    // 4. Recursive average filtering.
+    let t = &cfg.tsal;
+    avg.apply(t.lambda);
+    stats.insert(
+        ROUND.to_string(),
+        [("ramp", ramp), ("lambda", t.lambda), ("mu", t.mu)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    );
+    Ok(stats)
+}

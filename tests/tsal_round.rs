@@ -1,0 +1,282 @@
+//! One TSAL round on a tiny configuration (CPU, 64×64 crops): every term finite, gradients
+//! exactly where the round means them to go, every role updated, the recursive average
+//! applied; in both consistency modes.
+mod common;
+use common::{s, synth, tsal_ok};
+use std::collections::BTreeMap;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+use tsal::config::run::{Consistency, RunConfig};
+use tsal::data::batch::Batch;
+use tsal::data::clip::{self, ClipKind};
+use tsal::data::loader::HostBatch;
+use tsal::data::sample::ClipBuilder;
+use tsal::snapshot::Role;
+use tsal::train::roles::{DetectorRole, TrackerRole};
+use tsal::train::round::{self, Averaging, Pairs};
+use tsal::train::trainer::training_lines;
+
+/// The resolved configuration of a tiny TSAL run on `data` (what `tsal train` would use).
+fn config(data: &Path, extra: &[&str]) -> RunConfig {
+    let lists = data.join("lists");
+    let mut args = vec![
+        "train",
+        "--model_config",
+        "configs/tiny/Detector.config",
+        "--opt_config",
+        "configs/tiny/optimizer.config",
+        "--tracker_config",
+        "configs/tiny/MFDS.json",
+        "--crop_width",
+        "64",
+        "--crop_height",
+        "64",
+        "--clip_frames",
+        "3",
+        "--rand_seed",
+        "3",
+        "--save_path",
+        "unused",
+        "--print_config",
+    ];
+    args.extend(extra);
+    let train = [lists.join("300W/300w.train.GTB"), lists.join("300VW/300VW.train.lst.none")];
+    args.push("--train_lists");
+    let train: Vec<&str> = train.iter().map(|p| s(p)).collect();
+    args.extend(train);
+    serde_json::from_str(&tsal_ok(&args)).unwrap()
+}
+
+/// One batch of one labelled view clip and two unlabelled video clips.
+fn batch(cfg: &RunConfig) -> Batch {
+    let (lines, unlabelled) = training_lines(cfg).unwrap();
+    assert!(unlabelled > 0);
+    let (clips, _) = clip::group(&lines, cfg.data.clip_frames);
+    let views = clips.iter().find(|c| c.kind == ClipKind::Views).unwrap();
+    let videos: Vec<_> = clips.iter().filter(|c| c.kind == ClipKind::Video).take(2).collect();
+    assert_eq!(videos.len(), 2);
+    let lc = cfg.loader_config();
+    let builder = ClipBuilder { entries: &lines, aug: &lc.aug, targets: &lc.targets, cache: None };
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+    let samples = [views, videos[0], videos[1]]
+        .iter()
+        .map(|c| builder.build(c, Some(&mut rng)).unwrap())
+        .collect();
+    let hb = HostBatch { clips: vec![0, 1, 2], samples };
+    let (w, h) = (cfg.crop.width as i64, cfg.crop.height as i64);
+    Batch::from_host(&hb, w, h, cfg.data.num_pts as i64, Device::Cpu).unwrap()
+}
+
+fn data() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    synth(
+        &d.path().join("data"),
+        &["--images", "6", "--videos", "4", "--frames", "8", "--no-avi", "--seed", "2"],
+    );
+    d
+}
+
+fn roles(cfg: &RunConfig) -> (Vec<DetectorRole>, Vec<TrackerRole>) {
+    tch::manual_seed(cfg.run.rand_seed as i64);
+    let dets = vec![
+        DetectorRole::new(cfg, Role::Teacher, Device::Cpu).unwrap(),
+        DetectorRole::new(cfg, Role::Student, Device::Cpu).unwrap(),
+    ];
+    let trackers = vec![
+        TrackerRole::new(cfg, Role::Teacher, Device::Cpu).unwrap(),
+        TrackerRole::new(cfg, Role::Student, Device::Cpu).unwrap(),
+    ];
+    (dets, trackers)
+}
+
+/// Sum of |grad| over the trainable variables of a store (0 when none has a gradient).
+fn grad_mass(vs: &tch::nn::VarStore) -> f64 {
+    vs.trainable_variables()
+        .iter()
+        .map(|v| {
+            let g = v.grad();
+            if g.defined() {
+                g.abs().sum(Kind::Double).double_value(&[])
+            } else {
+                0.0
+            }
+        })
+        .sum()
+}
+
+fn zero_all(dets: &mut [DetectorRole], trackers: &mut [TrackerRole]) {
+    dets.iter_mut().for_each(|d| d.opt.zero_grad());
+    trackers.iter_mut().for_each(|t| t.opt.zero_grad());
+}
+
+fn masses(dets: &[DetectorRole], trackers: &[TrackerRole]) -> [f64; 4] {
+    [
+        grad_mass(&dets[0].vs),
+        grad_mass(&dets[1].vs),
+        grad_mass(&trackers[0].vs),
+        grad_mass(&trackers[1].vs),
+    ]
+}
+
+fn copy(vs: &tch::nn::VarStore) -> BTreeMap<String, Tensor> {
+    vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect()
+}
+
+fn max_change(vs: &tch::nn::VarStore, before: &BTreeMap<String, Tensor>) -> f64 {
+    vs.variables()
+        .iter()
+        .map(|(k, v)| (v - &before[k]).abs().max().double_value(&[]))
+        .fold(0.0, f64::max)
+}
+
+fn gradients_go_where_intended(mode: &str) {
+    let d = data();
+    let cfg = config(&d.path().join("data"), &["--consistency", mode]);
+    assert_eq!(
+        cfg.tsal.consistency,
+        if mode == "image" { Consistency::Image } else { Consistency::Heatmap }
+    );
+    let b = batch(&cfg);
+    let labelled = b.labelled_host.iter().filter(|&&l| l).count() as i64;
+    assert_eq!(labelled, 3, "the view clip's three frames are labelled, the videos' are not");
+    let pairs = Pairs::new(&b).unwrap();
+    assert_eq!(pairs.count, 6, "two pairs per clip of three frames");
+    assert_eq!(pairs.n_unlabelled, 4, "the video clips' pairs get the unsupervised terms");
+    let (mut dets, mut trackers) = roles(&cfg);
+    let ramp = 0.7;
+    let outs: Vec<_> = dets.iter().map(|d| d.det.forward_t(&b.images, true)).collect();
+
+    // A tracker's loss reaches that tracker only (its detector is frozen; the real frames'
+    // heatmaps are targets).
+    let mut tracked = Vec::new();
+    for k in 0..2 {
+        zero_all(&mut dets, &mut trackers);
+        let (d, tr) = (&mut dets[k], &trackers[k]);
+        let t = round::tracker_loss(d, tr, &outs[k], &pairs, &cfg, ramp).unwrap();
+        for x in [&t.census, &t.smooth, &t.consistency, &t.total] {
+            assert!(x.double_value(&[]).is_finite());
+        }
+        assert!(t.census.double_value(&[]) > 0.0 && t.consistency.double_value(&[]) > 0.0);
+        let want = t.census.double_value(&[])
+            + t.smooth.double_value(&[])
+            + ramp * t.consistency.double_value(&[]);
+        assert!((t.total.double_value(&[]) - want).abs() < 1e-5 * want.abs().max(1.0));
+        t.total.backward();
+        let m = masses(&dets, &trackers);
+        for (i, &x) in m.iter().enumerate() {
+            assert_eq!(x > 0.0, i == 2 + k, "{mode} tracker {k}: gradient masses {m:?}");
+        }
+        // The consistency term alone also reaches the tracker (through the flow).
+        zero_all(&mut dets, &mut trackers);
+        let t2 =
+            round::tracker_loss(&mut dets[k], &trackers[k], &outs[k], &pairs, &cfg, ramp).unwrap();
+        t2.consistency.backward();
+        assert!(grad_mass(&trackers[k].vs) > 0.0, "{mode}: consistency has no gradient");
+        assert_eq!(grad_mass(&dets[k].vs), 0.0);
+        tracked.push(t.tracked);
+    }
+
+    // A detector's loss reaches that detector only; its unsupervised term is non-zero and
+    // reaches it too.
+    for k in 0..2 {
+        let role = [Role::Teacher, Role::Student][k];
+        zero_all(&mut dets, &mut trackers);
+        let outs: Vec<_> = dets.iter().map(|d| d.det.forward_t(&b.images, true)).collect();
+        let t = round::detector_loss(role, &outs[k], &tracked[k], &b, &pairs, labelled, &cfg, ramp);
+        for x in [&t.supervised.total, &t.sic, &t.unsup, &t.total] {
+            assert!(x.double_value(&[]).is_finite());
+        }
+        assert!(t.unsup.double_value(&[]) > 0.0, "{mode} {role:?}: no unsupervised signal");
+        assert_eq!(t.pseudo_label.is_some(), role == Role::Student);
+        t.total.backward();
+        let m = masses(&dets, &trackers);
+        for (i, &x) in m.iter().enumerate() {
+            assert_eq!(x > 0.0, i == k, "{mode} {role:?}: gradient masses {m:?}");
+        }
+        zero_all(&mut dets, &mut trackers);
+        let outs: Vec<_> = dets.iter().map(|d| d.det.forward_t(&b.images, true)).collect();
+        let t = round::detector_loss(role, &outs[k], &tracked[k], &b, &pairs, labelled, &cfg, ramp);
+        t.unsup.backward();
+        assert!(grad_mass(&dets[k].vs) > 0.0, "{mode} {role:?}: unsup has no gradient");
+        // The pseudo-label lies in input pixels: inside the crop, not on the 8× smaller grid.
+        if let Some(f) = &t.pseudo_label {
+            assert_eq!(f.size(), [6, 68, 2]);
+            let mean = f.mean(Kind::Double).double_value(&[]);
+            assert!(mean > 12.0 && mean < 52.0, "pseudo-label mean {mean} px in a 64² crop");
+        }
+    }
+
+    // The whole round: every role moves, the averaging pulls the teacher toward the student.
+    zero_all(&mut dets, &mut trackers);
+    let before: Vec<_> =
+        dets.iter().map(|d| copy(&d.vs)).chain(trackers.iter().map(|t| copy(&t.vs))).collect();
+    let mut avg = Averaging::new(&dets, &trackers).unwrap();
+    let stats =
+        round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, &cfg, ramp, 1).unwrap();
+    for (role, terms) in &stats {
+        for (name, v) in terms {
+            assert!(v.is_finite(), "{role} {name} = {v}");
+        }
+    }
+    for role in ["teacher", "student"] {
+        for t in round::DETECTOR_TERMS {
+            assert!(stats[role].contains_key(t), "{role} lacks {t}");
+        }
+    }
+    for role in ["tracker_teacher", "tracker_student"] {
+        for t in round::TRACKER_TERMS.iter().chain(&["track_px"]) {
+            assert!(stats[role].contains_key(*t), "{role} lacks {t}");
+        }
+    }
+    assert!(stats["student"].contains_key("pseudo_px"));
+    assert_eq!(stats["round"]["ramp"], ramp);
+    assert_eq!(stats["round"]["lambda"], cfg.tsal.lambda);
+    assert_eq!(stats["round"]["mu"], cfg.tsal.mu);
+    let stores = [&dets[0].vs, &dets[1].vs, &trackers[0].vs, &trackers[1].vs];
+    for (i, vs) in stores.iter().enumerate() {
+        assert!(max_change(vs, &before[i]) > 0.0, "{mode}: role {i} did not move");
+    }
+}
+
+#[test]
+fn gradients_go_where_intended_with_heatmap_consistency() {
+    gradients_go_where_intended("heatmap");
+}
+
+#[test]
+fn gradients_go_where_intended_with_image_consistency() {
+    gradients_go_where_intended("image");
+}
+
+#[test]
+fn the_recursive_average_ties_the_stores_by_the_formula_after_the_steps() {
+    // λ = 0 copies the student into the teacher (and tracker into tracker) after the steps.
+    let d = data();
+    let cfg = config(&d.path().join("data"), &["--lambda", "0"]);
+    let b = batch(&cfg);
+    let labelled = b.labelled_host.iter().filter(|&&l| l).count() as i64;
+    let (mut dets, mut trackers) = roles(&cfg);
+    let mut avg = Averaging::new(&dets, &trackers).unwrap();
+    round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, &cfg, 0.5, 1).unwrap();
+    for (a, b) in [(&dets[0].vs, &dets[1].vs), (&trackers[0].vs, &trackers[1].vs)] {
+        let (va, vb) = (a.variables(), b.variables());
+        let names: Vec<String> = a
+            .trainable_variables()
+            .iter()
+            .map(|t| va.iter().find(|(_, v)| v.data_ptr() == t.data_ptr()).unwrap().0.clone())
+            .collect();
+        assert!(!names.is_empty());
+        for n in names {
+            let diff = (&va[&n] - &vb[&n]).abs().max().double_value(&[]);
+            assert_eq!(diff, 0.0, "{n} differs after λ = 0");
+        }
+    }
+    // λ = 1 leaves the teacher as its own step left it: it differs from the student.
+    let cfg = config(&d.path().join("data"), &["--lambda", "1"]);
+    let (mut dets, mut trackers) = roles(&cfg);
+    let mut avg = Averaging::new(&dets, &trackers).unwrap();
+    round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, &cfg, 0.5, 1).unwrap();
+    let (va, vb) = (dets[0].vs.variables(), dets[1].vs.variables());
+    let diff = (&va["features.0.weight"] - &vb["features.0.weight"]).abs().max().double_value(&[]);
+    assert!(diff > 0.0);
+}
