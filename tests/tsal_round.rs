@@ -144,6 +144,7 @@ fn gradients_go_where_intended(mode: &str) {
     assert_eq!(pairs.n_unlabelled, 4, "the video clips' pairs get the unsupervised terms");
     let (mut dets, mut trackers) = roles(&cfg);
     let ramp = 0.7;
+    let settings = round::Settings::of(&cfg);
     let outs: Vec<_> = dets.iter().map(|d| d.det.forward_t(&b.images, true)).collect();
 
     // A tracker's loss reaches that tracker only (its detector is frozen; the real frames'
@@ -152,7 +153,7 @@ fn gradients_go_where_intended(mode: &str) {
     for k in 0..2 {
         zero_all(&mut dets, &mut trackers);
         let (d, tr) = (&mut dets[k], &trackers[k]);
-        let t = round::tracker_loss(d, tr, &outs[k], &pairs, &cfg, ramp).unwrap();
+        let t = round::tracker_loss(d, tr, &outs[k], &pairs, settings, ramp).unwrap();
         for x in [&t.census, &t.smooth, &t.consistency, &t.total] {
             assert!(x.double_value(&[]).is_finite());
         }
@@ -168,8 +169,8 @@ fn gradients_go_where_intended(mode: &str) {
         }
         // The consistency term alone also reaches the tracker (through the flow).
         zero_all(&mut dets, &mut trackers);
-        let t2 =
-            round::tracker_loss(&mut dets[k], &trackers[k], &outs[k], &pairs, &cfg, ramp).unwrap();
+        let t2 = round::tracker_loss(&mut dets[k], &trackers[k], &outs[k], &pairs, settings, ramp)
+            .unwrap();
         t2.consistency.backward();
         assert!(grad_mass(&trackers[k].vs) > 0.0, "{mode}: consistency has no gradient");
         assert_eq!(grad_mass(&dets[k].vs), 0.0);
@@ -182,7 +183,8 @@ fn gradients_go_where_intended(mode: &str) {
         let role = [Role::Teacher, Role::Student][k];
         zero_all(&mut dets, &mut trackers);
         let outs: Vec<_> = dets.iter().map(|d| d.det.forward_t(&b.images, true)).collect();
-        let t = round::detector_loss(role, &outs[k], &tracked[k], &b, &pairs, labelled, &cfg, ramp);
+        let t =
+            round::detector_loss(role, &outs[k], &tracked[k], &b, &pairs, labelled, settings, ramp);
         for x in [&t.supervised.total, &t.sic, &t.unsup, &t.total] {
             assert!(x.double_value(&[]).is_finite());
         }
@@ -195,7 +197,8 @@ fn gradients_go_where_intended(mode: &str) {
         }
         zero_all(&mut dets, &mut trackers);
         let outs: Vec<_> = dets.iter().map(|d| d.det.forward_t(&b.images, true)).collect();
-        let t = round::detector_loss(role, &outs[k], &tracked[k], &b, &pairs, labelled, &cfg, ramp);
+        let t =
+            round::detector_loss(role, &outs[k], &tracked[k], &b, &pairs, labelled, settings, ramp);
         t.unsup.backward();
         assert!(grad_mass(&dets[k].vs) > 0.0, "{mode} {role:?}: unsup has no gradient");
         // The pseudo-label lies in input pixels: inside the crop, not on the 8× smaller grid.
@@ -212,7 +215,7 @@ fn gradients_go_where_intended(mode: &str) {
         dets.iter().map(|d| copy(&d.vs)).chain(trackers.iter().map(|t| copy(&t.vs))).collect();
     let mut avg = Averaging::new(&dets, &trackers).unwrap();
     let stats =
-        round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, &cfg, ramp, 1).unwrap();
+        round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, settings, ramp, 1).unwrap();
     for (role, terms) in &stats {
         for (name, v) in terms {
             assert!(v.is_finite(), "{role} {name} = {v}");
@@ -257,7 +260,17 @@ fn the_recursive_average_ties_the_stores_by_the_formula_after_the_steps() {
     let labelled = b.labelled_host.iter().filter(|&&l| l).count() as i64;
     let (mut dets, mut trackers) = roles(&cfg);
     let mut avg = Averaging::new(&dets, &trackers).unwrap();
-    round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, &cfg, 0.5, 1).unwrap();
+    round::round(
+        &mut dets,
+        &mut trackers,
+        &mut avg,
+        &b,
+        labelled,
+        round::Settings::of(&cfg),
+        0.5,
+        1,
+    )
+    .unwrap();
     for (a, b) in [(&dets[0].vs, &dets[1].vs), (&trackers[0].vs, &trackers[1].vs)] {
         let (va, vb) = (a.variables(), b.variables());
         let names: Vec<String> = a
@@ -275,7 +288,17 @@ fn the_recursive_average_ties_the_stores_by_the_formula_after_the_steps() {
     let cfg = config(&d.path().join("data"), &["--lambda", "1"]);
     let (mut dets, mut trackers) = roles(&cfg);
     let mut avg = Averaging::new(&dets, &trackers).unwrap();
-    round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, &cfg, 0.5, 1).unwrap();
+    round::round(
+        &mut dets,
+        &mut trackers,
+        &mut avg,
+        &b,
+        labelled,
+        round::Settings::of(&cfg),
+        0.5,
+        1,
+    )
+    .unwrap();
     let (va, vb) = (dets[0].vs.variables(), dets[1].vs.variables());
     let diff = (&va["features.0.weight"] - &vb["features.0.weight"]).abs().max().double_value(&[]);
     assert!(diff > 0.0);

@@ -7,6 +7,7 @@ use super::flags;
 use crate::config::limits::{self, Consumer};
 use crate::config::model::InitScheme;
 use crate::config::optim::{OptimizerKind, Reduction};
+use crate::config::run::Consistency;
 use crate::config::{ModelConfig, OptConfig};
 use crate::data::batch::Batch;
 use crate::data::{clip, loader};
@@ -16,7 +17,8 @@ use crate::models::{Detector, DetectorSpec};
 use crate::snapshot::Role;
 use crate::train::groups::training_groups;
 use crate::train::optim::Optimizer;
-use crate::train::roles::DetectorRole;
+use crate::train::roles::{DetectorRole, TrackerRole};
+use crate::train::round;
 use crate::train::step::{supervised_step, supervised_terms};
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -59,6 +61,16 @@ pub struct TrainBench {
     /// auto (CUDA device 0 when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto", value_parser = clap::value_parser!(DeviceChoice))]
     pub device: DeviceChoice,
+    /// Also time the full TSAL round (teacher, student and both trackers, `train::round`) on
+    /// the same batch; unlabelled lines of `--lists` are then used too. Needs clips of at
+    /// least 2 frames.
+    #[arg(long)]
+    pub round: bool,
+    #[command(flatten)]
+    pub tracker: flags::TrackerConfig,
+    /// Detection consistency of the timed round (see `tsal train --help`).
+    #[arg(long, value_enum, default_value_t = super::train::ConsistencyMode::Heatmap)]
+    pub consistency: super::train::ConsistencyMode,
     /// Step the teacher alone (the supervised baseline).
     #[arg(long = "supervised_only", visible_alias = "supervised-only")]
     pub supervised_only: bool,
@@ -164,6 +176,9 @@ pub struct TrainReport {
     pub warmup: usize,
     pub pipeline: PipelineTime,
     pub step: StepTime,
+    /// The full TSAL round alone on the same batch (`--round`), and its consistency mode.
+    pub round: Option<StepTime>,
+    pub consistency: Option<&'static str>,
     pub peer: Option<PeerReport>,
     /// tsal's step-alone frames/s over the peer's (from the means).
     pub ratio: Option<f64>,
@@ -245,9 +260,25 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
     let mut lines = Vec::new();
     for l in &a.lists {
         let entries = list::read(l, &[]).with_context(|| format!("--lists {}", l.display()))?;
-        lines.extend(entries.into_iter().filter(|e| e.is_labelled()));
+        lines.extend(entries.into_iter().filter(|e| a.round || e.is_labelled()));
     }
-    ensure!(!lines.is_empty(), "--lists: no labelled line (supervised steps need annotations)");
+    ensure!(
+        lines.iter().any(|e| e.is_labelled()),
+        "--lists: no labelled line (supervised steps need annotations)"
+    );
+    ensure!(
+        !a.round || (a.clip_frames >= 2 && !a.supervised_only),
+        "--round: the TSAL round needs --clip_frames of at least 2 and the student (no \
+         --supervised_only)"
+    );
+    let tracker = match a.round {
+        true => Some(crate::config::run::Loaded {
+            path: a.tracker.tracker_config.clone(),
+            config: crate::config::TrackerConfig::load(&a.tracker.tracker_config)
+                .context("--tracker_config")?,
+        }),
+        false => None,
+    };
     let (clips, _) = clip::group(&lines, a.clip_frames);
     let cfg =
         super::bench::reference_loader(a.size, a.pts.num_pts, a.batch_size, a.workers, a.rand_seed);
@@ -269,19 +300,30 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
 
     let (pipeline, b, n_labelled) = through_loader(a, &loader, &mut roles, &opt, device)?;
     let n_frames = b.clips * b.frames;
-    let mut times = step_alone(&mut roles, &b, n_labelled, &opt, a.warmup, a.iters, device)?;
-    let per_iter = times.iter().sum::<f64>() / a.iters as f64;
-    times.sort_by(f64::total_cmp);
-    let k = times.len() / 2;
-    let median = if times.len() % 2 == 1 { times[k] } else { (times[k - 1] + times[k]) / 2.0 };
+    let times = step_alone(&mut roles, &b, n_labelled, &opt, a.warmup, a.iters, device)?;
     let phases = a.breakdown.then(|| breakdown(&mut roles, &b, n_labelled, &opt, a.iters, device));
-    let step = StepTime {
-        iters: a.iters,
-        seconds_per_iter: per_iter,
-        frames_per_s: n_frames as f64 / per_iter,
-        median_seconds_per_iter: median,
-        phases: phases.transpose()?,
+    let round = match &tracker {
+        Some(t) => {
+            let tsal = crate::config::run::TsalConfig {
+                consistency: match a.consistency {
+                    super::train::ConsistencyMode::Image => Consistency::Image,
+                    super::train::ConsistencyMode::Heatmap => Consistency::Heatmap,
+                },
+                ..Default::default()
+            };
+            let settings = round::Settings {
+                opt: &opt,
+                tracker_loss: &t.config.loss,
+                tsal: &tsal,
+                num_pts: a.pts.num_pts as i64,
+                radius: model.argmax as i64,
+            };
+            let times = round_alone(&mut roles, t, &b, n_labelled, settings, a, device)?;
+            Some(step_time(times, n_frames, None))
+        }
+        None => None,
     };
+    let step = step_time(times, n_frames, phases.transpose()?);
 
     let threads = tch::get_num_threads();
     let peer = if a.peer {
@@ -338,6 +380,11 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
             .as_ref()
             .map(|p| p.step.median_seconds_per_iter / step.median_seconds_per_iter),
         step,
+        round,
+        consistency: tracker.as_ref().map(|_| match a.consistency {
+            super::train::ConsistencyMode::Image => "image",
+            super::train::ConsistencyMode::Heatmap => "heatmap",
+        }),
         peer,
     };
     if a.json {
@@ -433,6 +480,55 @@ fn step_alone(
         step_all(i + 1)?;
         sync(device);
         times.push(t.elapsed().as_secs_f64());
+    }
+    Ok(times)
+}
+
+/// Mean and median of per-iteration `times` over batches of `frames` frames.
+fn step_time(mut times: Vec<f64>, frames: usize, phases: Option<Phases>) -> StepTime {
+    let iters = times.len();
+    let per_iter = times.iter().sum::<f64>() / iters.max(1) as f64;
+    times.sort_by(f64::total_cmp);
+    let k = iters / 2;
+    let median = match iters {
+        0 => f64::NAN,
+        n if n % 2 == 1 => times[k],
+        _ => (times[k - 1] + times[k]) / 2.0,
+    };
+    StepTime {
+        iters,
+        seconds_per_iter: per_iter,
+        frames_per_s: frames as f64 / per_iter,
+        median_seconds_per_iter: median,
+        phases,
+    }
+}
+
+/// Seconds of each of `--iters` full TSAL rounds on `b` (after `--warmup` untimed ones), with
+/// two trackers from `tracker` (from scratch) beside `roles` (teacher and student), the ramp
+/// at 1.
+fn round_alone(
+    roles: &mut [DetectorRole],
+    tracker: &crate::config::run::Loaded<crate::config::TrackerConfig>,
+    b: &Batch,
+    labelled: i64,
+    settings: round::Settings,
+    a: &TrainBench,
+    device: Device,
+) -> Result<Vec<f64>> {
+    let mut trackers = Vec::new();
+    for of in [Role::Teacher, Role::Student] {
+        trackers.push(TrackerRole::build(tracker, settings.opt, None, of, device)?);
+    }
+    let mut avg = round::Averaging::new(roles, &trackers)?;
+    let mut times = Vec::with_capacity(a.iters);
+    for i in 0..a.warmup + a.iters {
+        let t = Instant::now();
+        round::round(roles, &mut trackers, &mut avg, b, labelled, settings, 1.0, i as u64 + 1)?;
+        sync(device);
+        if i >= a.warmup {
+            times.push(t.elapsed().as_secs_f64());
+        }
     }
     Ok(times)
 }
@@ -557,6 +653,20 @@ impl TrainReport {
         }
         if let (Some(r), Some(m)) = (self.ratio, self.ratio_median) {
             println!("tsal / PyTorch (step alone): {r:.3}× (median iterations: {m:.3}×)");
+        }
+        if let Some(r) = &self.round {
+            print_step(
+                &format!(
+                    "full TSAL round ({} consistency; teacher + student + both trackers):",
+                    self.consistency.unwrap_or("?")
+                ),
+                r,
+                self.frames_per_batch,
+            );
+            println!(
+                "  the round takes {:.2}× the time of the supervised steps of the same roles",
+                r.seconds_per_iter / self.step.seconds_per_iter
+            );
         }
     }
 }

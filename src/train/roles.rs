@@ -3,11 +3,14 @@
 //! independently, and one tracker (PWC-Lite) per detector with its own optimiser.
 use super::groups::{tracker_groups, training_groups};
 use super::optim::Optimizer;
-use crate::config::run::RunConfig;
+use crate::config::run::{Loaded, RunConfig};
+use crate::config::{OptConfig, TrackerConfig};
+use crate::models::layers::he_init;
 use crate::models::pwclite::PwcLite;
 use crate::models::{weights, Detector, DetectorSpec};
 use crate::snapshot::Role;
 use anyhow::{Context, Result};
+use std::path::Path;
 use tch::{nn, Device};
 
 pub struct DetectorRole {
@@ -46,21 +49,38 @@ impl TrackerRole {
     /// or the teacher's then the student's; every tensor checked by name and shape) or, without
     /// it, from libtorch's initialisation. Its optimiser has one group at the base LR.
     pub fn new(cfg: &RunConfig, of: Role, device: Device) -> Result<Self> {
-        let vs = nn::VarStore::new(device);
-        let net = PwcLite::new(&vs.root(), &cfg.tracker.config)
-            .with_context(|| format!("{}", cfg.tracker.path.display()))?;
         let files = &cfg.tsal.tracker_weights;
         let file = match (of, files.len()) {
             (_, 0) => None,
-            (_, 1) | (Role::Teacher, _) => Some(&files[0]),
-            (Role::Student, _) => Some(&files[1]),
+            (_, 1) | (Role::Teacher, _) => Some(files[0].as_path()),
+            (Role::Student, _) => Some(files[1].as_path()),
         };
-        if let Some(f) = file {
+        Self::build(&cfg.tracker, &cfg.opt.config, file, of, device)
+    }
+
+    /// [`Self::new`] from its parts: the tracker config (and its file, for messages), the
+    /// optimiser config, the initial weights if any.
+    pub fn build(
+        tracker: &Loaded<TrackerConfig>,
+        opt: &OptConfig,
+        weights_file: Option<&Path>,
+        of: Role,
+        device: Device,
+    ) -> Result<Self> {
+        let vs = nn::VarStore::new(device);
+        let net = PwcLite::new(&vs.root(), &tracker.config)
+            .with_context(|| format!("{}", tracker.path.display()))?;
+        // From scratch, He-normal convolutions: the N(0, 0.01) of the module definitions
+        // shrinks the signal ~20× per layer, so after the 12 pyramid convolutions the flow
+        // ignored its input (a tracker trained from scratch learnt one constant flow for every
+        // pair). Loaded weights replace these.
+        he_init(&vs, &[]);
+        if let Some(f) = weights_file {
             weights::load_strict(&vs, f)
                 .with_context(|| format!("--tracker_weights {}", f.display()))?;
         }
-        let groups = tracker_groups(&vs, cfg.opt.config.decay)?;
-        let opt = Optimizer::new(&cfg.opt.config, groups);
+        let groups = tracker_groups(&vs, opt.decay)?;
+        let opt = Optimizer::new(opt, groups);
         Ok(Self { of, vs, net, opt })
     }
 

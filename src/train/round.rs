@@ -31,7 +31,9 @@ use super::ema;
 use super::roles::{DetectorRole, TrackerRole};
 use super::step::{supervised_terms, Terms};
 use crate::codec::{centroid, heatmap::soft_argmax, STRIDE};
-use crate::config::run::{Consistency, RunConfig};
+use crate::config::run::{Consistency, RunConfig, TsalConfig};
+use crate::config::tracker::TrackerLoss;
+use crate::config::OptConfig;
 use crate::data::batch::Batch;
 use crate::data::crop::{MEAN, STD};
 use crate::losses::{self, heatmap::stage_mse, pseudo, sic, tracking};
@@ -115,6 +117,30 @@ fn offsets_at_centre(out: &DetectorOutput, b: &Batch) -> Tensor {
         .view([n, two_p, h * w])
         .gather(2, &ind.view([n, 1, 1]).expand([n, two_p, 1], false), false)
         .squeeze_dim(2)
+}
+
+/// What the round reads from a run's configuration (also built by `tsal bench train`, which
+/// has no run).
+#[derive(Clone, Copy)]
+pub struct Settings<'a> {
+    pub opt: &'a OptConfig,
+    pub tracker_loss: &'a TrackerLoss,
+    pub tsal: &'a TsalConfig,
+    pub num_pts: i64,
+    /// Soft-argmax radius in cells (the model config's `argmax`).
+    pub radius: i64,
+}
+
+impl<'a> Settings<'a> {
+    pub fn of(cfg: &'a RunConfig) -> Self {
+        Self {
+            opt: &cfg.opt.config,
+            tracker_loss: &cfg.tracker.config.loss,
+            tsal: &cfg.tsal,
+            num_pts: cfg.data.num_pts as i64,
+            radius: cfg.model.config.argmax as i64,
+        }
+    }
 }
 
 /// What a tracker step leaves for the detector losses (detached).
@@ -244,10 +270,10 @@ pub fn tracker_loss(
     tr: &TrackerRole,
     out: &DetectorOutput,
     pairs: &Pairs,
-    cfg: &RunConfig,
+    cfg: Settings,
     ramp: f64,
 ) -> Result<TrackerTerms> {
-    let loss = &cfg.tracker.config.loss;
+    let loss = cfg.tracker_loss;
     let stride = STRIDE as i64;
     let flows = tr.net.forward(&pairs.im1, &pairs.im2, true);
     let uf = tracking::unflow(loss, &flows.forward, &flows.backward, &pairs.im1, &pairs.im2)?;
@@ -306,14 +332,11 @@ pub fn detector_loss(
     b: &Batch,
     pairs: &Pairs,
     labelled: i64,
-    cfg: &RunConfig,
+    cfg: Settings,
     ramp: f64,
 ) -> DetectorTerms {
     let dev = b.images.device();
-    let opt = &cfg.opt.config;
-    let t = &cfg.tsal;
-    let p = cfg.data.num_pts as i64;
-    let radius = cfg.model.config.argmax as i64;
+    let (opt, t, p, radius) = (cfg.opt, cfg.tsal, cfg.num_pts, cfg.radius);
     let (ia, ic, m) = (&pairs.first, &pairs.second, pairs.count);
     let supervised = supervised_terms(out, b, labelled, opt);
     let rows = (b.clips * b.frames) as i64;
@@ -392,7 +415,7 @@ pub fn round(
     avg: &mut Averaging,
     b: &Batch,
     labelled: i64,
-    cfg: &RunConfig,
+    cfg: Settings,
     ramp: f64,
     iter: u64,
 ) -> Result<Stats> {
@@ -450,7 +473,7 @@ pub fn round(
     }
 
     // 4. Recursive average filtering.
-    let t = &cfg.tsal;
+    let t = cfg.tsal;
     avg.apply(t.lambda);
     stats.insert(
         ROUND.to_string(),

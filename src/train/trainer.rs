@@ -309,7 +309,17 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             let stats = match averaging.as_mut() {
                 Some(avg) => {
                     let ramp = schedule::ramp_weight(state.iter, planned);
-                    round(&mut roles, &mut trackers, avg, &batch, labelled as i64, cfg, ramp, iter)?
+                    let settings = round::Settings::of(cfg);
+                    round(
+                        &mut roles,
+                        &mut trackers,
+                        avg,
+                        &batch,
+                        labelled as i64,
+                        settings,
+                        ramp,
+                        iter,
+                    )?
                 }
                 None => {
                     let v = supervised_step(&mut roles[0], &batch, labelled as i64, opt, iter)?;
