@@ -232,6 +232,8 @@ fn gradients_go_where_intended(mode: &str) {
         }
     }
     assert!(stats["student"].contains_key("pseudo_px"));
+    // Views of one still image under two transforms: the annotation moves between them.
+    assert!(stats["round"]["static_px"] > 0.0);
     assert_eq!(stats["round"]["ramp"], ramp);
     assert_eq!(stats["round"]["lambda"], cfg.tsal.lambda);
     assert_eq!(stats["round"]["mu"], cfg.tsal.mu);

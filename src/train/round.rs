@@ -49,8 +49,10 @@ pub const TRACKER_TERMS: [&str; 4] = ["census", "smooth", "consistency", "total"
 /// Diagnostics on pairs whose two frames are annotated (absent from a batch without one): the
 /// mean distance in input pixels between the annotated landmarks of frame j+1 and those of
 /// frame j carried by a tracker's flow (`track_px`, trackers), and between them and the
-/// student's fused pseudo-label (`pseudo_px`, student). Not losses: nothing trains on them.
-pub const DIAGNOSTICS: [&str; 2] = ["track_px", "pseudo_px"];
+/// student's fused pseudo-label (`pseudo_px`, student), and the distance with no motion
+/// model at all, frame j's annotation itself (`static_px`, in `round`). Not losses: nothing
+/// trains on them.
+pub const DIAGNOSTICS: [&str; 3] = ["track_px", "pseudo_px", "static_px"];
 /// The `round` entry of the metrics: the ramp weight, λ and μ in force.
 pub const ROUND: &str = "round";
 
@@ -475,12 +477,15 @@ pub fn round(
     // 4. Recursive average filtering.
     let t = cfg.tsal;
     avg.apply(t.lambda);
-    stats.insert(
-        ROUND.to_string(),
-        [("ramp", ramp), ("lambda", t.lambda), ("mu", t.mu)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-    );
+    let mut named: BTreeMap<String, f64> = [("ramp", ramp), ("lambda", t.lambda), ("mu", t.mu)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    if let Some(d) =
+        pairs.annotated.as_ref().and_then(|(p1, _, _)| pairs.distance_to_annotation(p1))
+    {
+        named.insert(DIAGNOSTICS[2].to_string(), d);
+    }
+    stats.insert(ROUND.to_string(), named);
     Ok(stats)
 }
