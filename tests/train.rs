@@ -402,3 +402,31 @@ fn a_non_finite_loss_stops_with_its_name_and_keeps_the_last_good_snapshot() {
         assert!(finite, "{name} is not finite in {}", snap.display());
     }
 }
+
+#[test]
+fn bad_tsal_settings_are_refused_in_one_line_before_the_run_folder_exists() {
+    let d = tempfile::tempdir().unwrap();
+    let save = d.path().join("run");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--clip_frames", "1"], "--clip_frames 1: the TSAL round"),
+        (&["--mu", "-1"], "--mu -1: must be in [0, 1]"),
+        (&["--lambda", "1.5"], "--lambda 1.5: must be in [0, 1]"),
+        (
+            &["--tracker_weights", "/no/such/file.tar"],
+            "--tracker_weights /no/such/file.tar: file not found",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = tsal_args(&save);
+        if extra[0] == "--clip_frames" {
+            set(&mut args, "--clip_frames", extra[1]);
+        } else {
+            args.extend(extra.iter().map(|x| x.to_string()));
+        }
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(want) && err.trim().lines().count() == 1, "{extra:?}: {err}");
+        assert!(!save.exists(), "{extra:?} left a run folder");
+    }
+}

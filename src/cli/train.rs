@@ -169,11 +169,11 @@ pub struct TrainArgs {
     pub supervised_only: bool,
     /// Recursive average filtering after every iteration: teacher ← λ·teacher + (1 − λ)·student,
     /// and the same between their trackers (1 keeps the teacher's own weights).
-    #[arg(long, default_value_t = crate::config::run::DEFAULT_LAMBDA)]
+    #[arg(long, default_value_t = crate::config::run::DEFAULT_LAMBDA, allow_negative_numbers = true)]
     pub lambda: f64,
     /// Weight of the tracked landmarks in the student's pseudo-label; the centre + offset
     /// read-out gets 1 − μ (the reference's 0.5).
-    #[arg(long, default_value_t = crate::losses::pseudo::MU)]
+    #[arg(long, default_value_t = crate::losses::pseudo::MU, allow_negative_numbers = true)]
     pub mu: f64,
     /// Where the trackers' detection consistency is measured: `heatmap` carries the real
     /// frames' heatmaps by the flow (no detector pass); `image` runs the frozen detector on the
@@ -187,7 +187,12 @@ pub struct TrainArgs {
     pub tracker_weights: Vec<PathBuf>,
     /// Weight of the unsupervised terms (teacher's tracked heatmaps, student's fused
     /// landmarks) when the ramp is at 1.
-    #[arg(long = "unsup_weight", visible_alias = "unsup-weight", default_value_t = 1.0)]
+    #[arg(
+        long = "unsup_weight",
+        visible_alias = "unsup-weight",
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
     pub unsup_weight: f64,
     /// Continue the run in --save_path (the default when it holds one).
     #[arg(long, conflicts_with = "no_resume")]
