@@ -253,26 +253,23 @@ fn gradients_go_where_intended_with_image_consistency() {
     gradients_go_where_intended("image");
 }
 
+/// Fresh roles after one round on `b` (ramp 0.5).
+fn one_round(cfg: &RunConfig, b: &Batch) -> (Vec<DetectorRole>, Vec<TrackerRole>) {
+    let labelled = b.labelled_host.iter().filter(|&&l| l).count() as i64;
+    let (mut dets, mut trackers) = roles(cfg);
+    let mut avg = Averaging::new(&dets, &trackers).unwrap();
+    let settings = round::Settings::of(cfg);
+    round::round(&mut dets, &mut trackers, &mut avg, b, labelled, settings, 0.5, 1).unwrap();
+    (dets, trackers)
+}
+
 #[test]
 fn the_recursive_average_ties_the_stores_by_the_formula_after_the_steps() {
     // λ = 0 copies the student into the teacher (and tracker into tracker) after the steps.
     let d = data();
     let cfg = config(&d.path().join("data"), &["--lambda", "0"]);
     let b = batch(&cfg);
-    let labelled = b.labelled_host.iter().filter(|&&l| l).count() as i64;
-    let (mut dets, mut trackers) = roles(&cfg);
-    let mut avg = Averaging::new(&dets, &trackers).unwrap();
-    round::round(
-        &mut dets,
-        &mut trackers,
-        &mut avg,
-        &b,
-        labelled,
-        round::Settings::of(&cfg),
-        0.5,
-        1,
-    )
-    .unwrap();
+    let (dets, trackers) = one_round(&cfg, &b);
     for (a, b) in [(&dets[0].vs, &dets[1].vs), (&trackers[0].vs, &trackers[1].vs)] {
         let (va, vb) = (a.variables(), b.variables());
         let names: Vec<String> = a
@@ -288,19 +285,7 @@ fn the_recursive_average_ties_the_stores_by_the_formula_after_the_steps() {
     }
     // λ = 1 leaves the teacher as its own step left it: it differs from the student.
     let cfg = config(&d.path().join("data"), &["--lambda", "1"]);
-    let (mut dets, mut trackers) = roles(&cfg);
-    let mut avg = Averaging::new(&dets, &trackers).unwrap();
-    round::round(
-        &mut dets,
-        &mut trackers,
-        &mut avg,
-        &b,
-        labelled,
-        round::Settings::of(&cfg),
-        0.5,
-        1,
-    )
-    .unwrap();
+    let (dets, _) = one_round(&cfg, &b);
     let (va, vb) = (dets[0].vs.variables(), dets[1].vs.variables());
     let diff = (&va["features.0.weight"] - &vb["features.0.weight"]).abs().max().double_value(&[]);
     assert!(diff > 0.0);
