@@ -305,10 +305,7 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
     let round = match &tracker {
         Some(t) => {
             let tsal = crate::config::run::TsalConfig {
-                consistency: match a.consistency {
-                    super::train::ConsistencyMode::Image => Consistency::Image,
-                    super::train::ConsistencyMode::Heatmap => Consistency::Heatmap,
-                },
+                consistency: a.consistency.into(),
                 ..Default::default()
             };
             let settings = round::Settings {
@@ -381,10 +378,7 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
             .map(|p| p.step.median_seconds_per_iter / step.median_seconds_per_iter),
         step,
         round,
-        consistency: tracker.as_ref().map(|_| match a.consistency {
-            super::train::ConsistencyMode::Image => "image",
-            super::train::ConsistencyMode::Heatmap => "heatmap",
-        }),
+        consistency: tracker.as_ref().map(|_| Consistency::from(a.consistency).name()),
         peer,
     };
     if a.json {

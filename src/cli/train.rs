@@ -22,6 +22,15 @@ pub enum ConsistencyMode {
     Heatmap,
 }
 
+impl From<ConsistencyMode> for Consistency {
+    fn from(m: ConsistencyMode) -> Self {
+        match m {
+            ConsistencyMode::Image => Consistency::Image,
+            ConsistencyMode::Heatmap => Consistency::Heatmap,
+        }
+    }
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HeatmapType {
@@ -301,10 +310,7 @@ impl TrainArgs {
             tsal: TsalConfig {
                 lambda: self.lambda,
                 mu: self.mu,
-                consistency: match self.consistency {
-                    ConsistencyMode::Image => Consistency::Image,
-                    ConsistencyMode::Heatmap => Consistency::Heatmap,
-                },
+                consistency: self.consistency.into(),
                 tracker_weights: self.tracker_weights.clone(),
                 unsup_weight: self.unsup_weight,
             },

@@ -46,6 +46,16 @@ pub enum Consistency {
     Heatmap,
 }
 
+impl Consistency {
+    /// The flag's value (`image`, `heatmap`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Consistency::Image => "image",
+            Consistency::Heatmap => "heatmap",
+        }
+    }
+}
+
 /// The settings of the TSAL round (issue #11).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TsalConfig {

@@ -29,7 +29,7 @@
 //!    the trackers ([`super::ema`]).
 use super::ema;
 use super::roles::{DetectorRole, TrackerRole};
-use super::step::{supervised_terms, Terms};
+use super::step::{host_values, refuse_non_finite, supervised_terms, Terms};
 use crate::codec::{centroid, heatmap::soft_argmax, STRIDE};
 use crate::config::run::{Consistency, RunConfig, TsalConfig};
 use crate::config::tracker::TrackerLoss;
@@ -39,7 +39,7 @@ use crate::data::crop::{MEAN, STD};
 use crate::losses::{self, heatmap::stage_mse, pseudo, sic, tracking};
 use crate::models::DetectorOutput;
 use crate::snapshot::Role;
-use anyhow::{bail, ensure, Result};
+use anyhow::{ensure, Result};
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
 
@@ -160,24 +160,6 @@ fn detach(o: &DetectorOutput) -> DetectorOutput {
         centre: o.centre.detach(),
         offsets: o.offsets.detach(),
     }
-}
-
-/// Refuse a non-finite value before any update is applied from it.
-fn check_finite(names: &[&str], values: &[f64], role: &str, iter: u64) -> Result<()> {
-    if let Some(k) = values.iter().position(|x| !x.is_finite()) {
-        bail!(
-            "the {} loss of the {role} became {} at iteration {iter}; training stopped before \
-             that update (lower the LR in --opt_config?)",
-            names[k],
-            values[k]
-        );
-    }
-    Ok(())
-}
-
-fn numbers(terms: &[&Tensor]) -> Result<Vec<f64>> {
-    let all: Vec<Tensor> = terms.iter().map(|t| t.detach().to_kind(Kind::Double)).collect();
-    Ok(Vec::<f64>::try_from(Tensor::stack(&all, 0).to_device(Device::Cpu))?)
 }
 
 /// The frame pairs of a batch and what the losses need to know about them.
@@ -435,8 +417,8 @@ pub fn round(
     let mut tracked = Vec::with_capacity(2);
     for (k, (d, tr)) in dets.iter_mut().zip(trackers.iter_mut()).enumerate() {
         let terms = tracker_loss(d, tr, &outs[k], &pairs, cfg, ramp)?;
-        let v = numbers(&[&terms.census, &terms.smooth, &terms.consistency, &terms.total])?;
-        check_finite(&TRACKER_TERMS, &v, &tr.name(), iter)?;
+        let v = host_values(&[&terms.census, &terms.smooth, &terms.consistency, &terms.total])?;
+        refuse_non_finite(&TRACKER_TERMS, &v, &tr.name(), iter)?;
         tr.opt.zero_grad();
         terms.total.backward();
         tr.opt.step();
@@ -457,9 +439,15 @@ pub fn round(
     for (k, d) in dets.iter().enumerate() {
         let terms = detector_loss(d.role, &outs[k], &tracked[k], b, &pairs, labelled, cfg, ramp);
         let s = &terms.supervised;
-        let v =
-            numbers(&[&s.heatmap, &s.focal, &s.offset, &terms.sic, &terms.unsup, &terms.total])?;
-        check_finite(&DETECTOR_TERMS, &v, d.role.name(), iter)?;
+        let v = host_values(&[
+            &s.heatmap,
+            &s.focal,
+            &s.offset,
+            &terms.sic,
+            &terms.unsup,
+            &terms.total,
+        ])?;
+        refuse_non_finite(&DETECTOR_TERMS, &v, d.role.name(), iter)?;
         let mut named: BTreeMap<String, f64> =
             DETECTOR_TERMS.iter().map(|s| s.to_string()).zip(v).collect();
         if let Some(d) = terms.pseudo_label.as_ref().and_then(|f| pairs.distance_to_annotation(f)) {

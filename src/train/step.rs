@@ -24,15 +24,29 @@ pub const TERMS: [&str; 4] = ["heatmap", "focal", "offset", "total"];
 impl Terms {
     /// The terms as numbers (one device sync).
     pub fn values(&self) -> Result<[f64; 4]> {
-        let all = Tensor::stack(
-            &[&self.heatmap, &self.focal, &self.offset, &self.total].map(|t| t.detach()),
-            0,
-        )
-        .to_kind(tch::Kind::Double)
-        .to_device(tch::Device::Cpu);
-        let v: Vec<f64> = Vec::try_from(all)?;
+        let v = host_values(&[&self.heatmap, &self.focal, &self.offset, &self.total])?;
         Ok([v[0], v[1], v[2], v[3]])
     }
+}
+
+/// 0-d loss tensors as numbers, in order (one device sync).
+pub fn host_values(terms: &[&Tensor]) -> Result<Vec<f64>> {
+    let all: Vec<Tensor> = terms.iter().map(|t| t.detach().to_kind(tch::Kind::Double)).collect();
+    Ok(Vec::<f64>::try_from(Tensor::stack(&all, 0).to_device(tch::Device::Cpu))?)
+}
+
+/// An error naming the first non-finite value of `values` (terms `names` of `role`), so that
+/// training stops before an update is applied from it.
+pub fn refuse_non_finite(names: &[&str], values: &[f64], role: &str, iter: u64) -> Result<()> {
+    if let Some(k) = values.iter().position(|x| !x.is_finite()) {
+        bail!(
+            "the {} loss of the {role} became {} at iteration {iter}; training stopped before \
+             that update (lower the LR in --opt_config?)",
+            names[k],
+            values[k]
+        );
+    }
+    Ok(())
 }
 
 /// The supervised terms of `out` against the targets of `b`; `labelled` is the number of
@@ -68,15 +82,7 @@ pub fn supervised_step(
     let out = r.det.forward_t(&b.images, true);
     let terms = supervised_terms(&out, b, labelled, opt);
     let v = terms.values()?;
-    if let Some(k) = v.iter().position(|x| !x.is_finite()) {
-        bail!(
-            "the {} loss of the {} became {} at iteration {iter}; training stopped before \
-             that update (lower the LR in --opt_config?)",
-            TERMS[k],
-            r.role.name(),
-            v[k]
-        );
-    }
+    refuse_non_finite(&TERMS, &v, r.role.name(), iter)?;
     r.opt.zero_grad();
     terms.total.backward();
     r.opt.step();

@@ -12,7 +12,7 @@ use super::run_dir::{self, Pointer, RunDir};
 use super::schedule;
 use super::schedule::multistep;
 use super::step::{supervised_step, TERMS};
-use crate::config::run::{Consistency, RunConfig};
+use crate::config::run::RunConfig;
 use crate::data::batch::Batch;
 use crate::data::clip;
 use crate::data::loader::Loader;
@@ -255,10 +255,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             source,
             trackers[0].vs.variables().values().map(|v| v.numel()).sum::<usize>(),
             cfg.tracker.path.display(),
-            match t.consistency {
-                Consistency::Image => "image",
-                Consistency::Heatmap => "heatmap",
-            },
+            t.consistency.name(),
             t.lambda,
             t.mu,
             t.unsup_weight,
