@@ -133,3 +133,24 @@ fn a_missing_peer_script_is_refused_before_measuring() {
     let e = stderr(&o);
     assert!(e.contains("--peer_script no/such/peer.py: not found"), "{e}");
 }
+
+#[test]
+fn a_round_at_a_size_the_tracker_cannot_take_is_one_line() {
+    // 96 suits the detector (a multiple of 32) but not PWC-Lite's six halvings: refused before
+    // any list is read, where it used to panic inside a warp.
+    for (round, ok) in [(true, false), (false, true)] {
+        let mut args = vec!["bench", "train", "--lists", "no/such.list", "--size", "96"];
+        if round {
+            args.push("--round");
+        }
+        let o = command().args(&args).output().unwrap();
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert_eq!(
+            e.contains("--size 96: the tracker (PWC-Lite's six pyramid levels) needs a multiple of 64"),
+            !ok,
+            "{args:?}: {e}"
+        );
+        assert!(!e.contains("panicked"), "{e}");
+    }
+}

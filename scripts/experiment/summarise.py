@@ -10,6 +10,8 @@ seeds = sys.argv[2:]
 rows = {}
 names = []
 for kind, roles in [("baseline", ["teacher"]), ("tsal", ["teacher", "student"])]:
+    if not (out / "eval" / f"{kind}-{seeds[0]}").is_dir():
+        continue  # an arm this experiment did not run (ARMS)
     for role in roles:
         per_list = {}
         for seed in seeds:

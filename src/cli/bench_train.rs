@@ -233,7 +233,9 @@ fn labelled(hb: &loader::HostBatch) -> i64 {
 
 pub fn run(a: &TrainBench) -> Result<ExitCode> {
     let keep_freed_memory = crate::heap::keep_freed_memory();
-    limits::side("--size", a.size as i64, Consumer::Detector)?;
+    // The round runs the trackers too, whose pyramid needs a multiple of 64.
+    let by = if a.round { Consumer::Tracker } else { Consumer::Detector };
+    limits::side("--size", a.size as i64, by)?;
     limits::count("--batch_size", a.batch_size as i64, 100_000)?;
     limits::count("--clip_frames", a.clip_frames as i64, 1000)?;
     limits::count("--num_pts", a.pts.num_pts as i64, limits::MAX_POINTS)?;

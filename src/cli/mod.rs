@@ -34,9 +34,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Train teacher and student detectors (flags of the reference exps/main.py) in a run
-    /// folder that continues where it stopped; supervised for now (the TSAL round with its
-    /// trackers lands with the next issue).
+    /// Train teacher and student detectors with their trackers, the TSAL round (or supervised
+    /// alone with --supervised_only), with the flags of the reference exps/main.py, in a run
+    /// folder that continues where it stopped.
     Train(Box<train::TrainArgs>),
     /// Evaluate on list files: predict with a snapshot (`--model`) or take another method's
     /// predictions (`--predictions`); NME under a named normaliser, AUC, failure rate, CED.
