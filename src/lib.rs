@@ -7,6 +7,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod data;
+pub mod demo;
 pub mod device;
 pub mod eval;
 pub mod formats;

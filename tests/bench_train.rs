@@ -147,7 +147,9 @@ fn a_round_at_a_size_the_tracker_cannot_take_is_one_line() {
         assert!(!o.status.success());
         let e = stderr(&o);
         assert_eq!(
-            e.contains("--size 96: the tracker (PWC-Lite's six pyramid levels) needs a multiple of 64"),
+            e.contains(
+                "--size 96: the tracker (PWC-Lite's six pyramid levels) needs a multiple of 64"
+            ),
             !ok,
             "{args:?}: {e}"
         );

@@ -180,13 +180,6 @@ fn inconsistent_flags_are_refused_with_the_flag_named() {
     assert!(tsal(&args).status.success());
 }
 
-#[test]
-fn unlanded_subcommands_say_so() {
-    let o = tsal(&["demo", "video.mp4"]);
-    assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).contains("not implemented"), "{}", stderr(&o));
-}
-
 fn write_png(path: &Path, w: u32, h: u32) {
     image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]))
         .save(path)

@@ -111,7 +111,7 @@ struct Settings {
 
 /// The snapshot folder `--model` names: itself, or for a run folder the snapshot its
 /// `last.json` (`best.json`) points at.
-fn snapshot_dir(model: &Path, pick: Pick) -> Result<PathBuf> {
+pub fn snapshot_dir(model: &Path, pick: Pick) -> Result<PathBuf> {
     use crate::train::run_dir::{self, RunDir};
     let is_run =
         model.join(run_dir::CONFIG).is_file() && !model.join(crate::snapshot::META).is_file();

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 pub mod bench;
 pub mod bench_train;
+pub mod demo;
 pub mod doctor;
 pub mod eval;
 pub mod flags;
@@ -15,9 +16,6 @@ pub mod plot;
 pub mod snapshot;
 pub mod synth;
 pub mod train;
-
-/// Exit code of subcommands whose implementation has not landed yet.
-pub const EXIT_NOT_IMPLEMENTED: u8 = 3;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,8 +39,10 @@ pub enum Command {
     /// Evaluate on list files: predict with a snapshot (`--model`) or take another method's
     /// predictions (`--predictions`); NME under a named normaliser, AUC, failure rate, CED.
     Eval(eval::EvalArgs),
-    /// [not yet implemented] Draw landmarks on a video or image.
-    Demo(NotYet),
+    /// Landmarks on a video (or a folder of frames): face detection or --box, the box then
+    /// following the landmarks, optional flow smoothing (--track); an annotated video and a
+    /// landmarks file per frame.
+    Demo(Box<demo::DemoArgs>),
     /// Validate list files, or build them from raw 300W / 300VW / AFLW trees.
     Lists(lists::ListsArgs),
     /// Generate synthetic 300W / 300VW-format data with exact ground truth.
@@ -61,13 +61,6 @@ pub enum Command {
     Plot(plot::PlotArgs),
 }
 
-/// Arguments of a subcommand that has not landed: accepted, then refused with a message.
-#[derive(clap::Args, Debug)]
-pub struct NotYet {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
-}
-
 /// Parse `std::env::args` and run the subcommand.
 pub fn run() -> Result<ExitCode> {
     run_with(Cli::parse())
@@ -84,7 +77,7 @@ pub fn run_with(cli: Cli) -> Result<ExitCode> {
             crate::heap::keep_freed_memory();
             eval::run(&a)
         }
-        Command::Demo(_) => Ok(not_yet("demo", "the demo issue")),
+        Command::Demo(a) => demo::run(&a),
         Command::Lists(a) => lists::run(&a),
         Command::Synth(a) => synth::run(&a),
         Command::Doctor(a) => doctor::run(&a),
@@ -93,13 +86,4 @@ pub fn run_with(cli: Cli) -> Result<ExitCode> {
         Command::Snapshot(a) => snapshot::run(&a),
         Command::Plot(a) => plot::run(&a),
     }
-}
-
-/// Say that a subcommand is not implemented in this build, and exit non-zero.
-pub fn not_yet(what: &str, lands_with: &str) -> ExitCode {
-    eprintln!(
-        "tsal {what}: not implemented in this build of tsal {}; it lands with {lands_with}.",
-        env!("CARGO_PKG_VERSION")
-    );
-    ExitCode::from(EXIT_NOT_IMPLEMENTED)
 }

@@ -52,6 +52,21 @@ pub fn predict_batch(
     num_pts: usize,
     radius: i64,
 ) -> Result<Vec<Vec<[f64; 2]>>> {
+    Ok(predict_scored(det, pixels, to_original, num_pts, radius)?
+        .into_iter()
+        .map(|f| f.0)
+        .collect())
+}
+
+/// [`predict_batch`] with each face's confidence: the mean over its points of the last
+/// stage's heatmap peak (about 1 where the detector is sure, near 0 on a non-face).
+pub fn predict_scored(
+    det: &Detector,
+    pixels: &Tensor,
+    to_original: &[Affine],
+    num_pts: usize,
+    radius: i64,
+) -> Result<Vec<(Vec<[f64; 2]>, f64)>> {
     let size = pixels.size();
     let out =
         crate::guard::catch(|| tch::no_grad(|| det.forward_t(pixels, false))).map_err(|e| {
@@ -62,15 +77,19 @@ pub fn predict_batch(
         })?;
     let last = out.stages.last().ok_or_else(|| anyhow!("the detector has no stage"))?;
     let heat = last.narrow(1, 0, num_pts as i64);
-    let xy = soft_argmax(&heat, radius).xy.to_device(Device::Cpu).to_kind(Kind::Double);
+    let peaks = soft_argmax(&heat, radius);
+    let xy = peaks.xy.to_device(Device::Cpu).to_kind(Kind::Double);
     let xy: Vec<f64> = Vec::<f64>::try_from(xy.flatten(0, -1))?;
+    let score = peaks.score.mean_dim([1i64].as_slice(), false, Kind::Float);
+    let score: Vec<f64> = Vec::<f64>::try_from(score.to_device(Device::Cpu).to_kind(Kind::Double))?;
     Ok(to_original
         .iter()
         .enumerate()
         .map(|(j, back)| {
-            (0..num_pts)
+            let pts = (0..num_pts)
                 .map(|p| back.apply([xy[(j * num_pts + p) * 2], xy[(j * num_pts + p) * 2 + 1]]))
-                .collect()
+                .collect();
+            (pts, score[j])
         })
         .collect())
 }

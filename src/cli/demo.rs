@@ -1,0 +1,137 @@
+//! `tsal demo`: a snapshot's landmarks on a video; the work is in [`crate::demo`].
+use super::eval::{snapshot_dir, Pick, Which};
+use crate::demo::follow::Policy;
+use crate::demo::run::{self, check_output, describe, parse_box, Options};
+use crate::demo::video::Rate;
+use crate::device::DeviceChoice;
+use crate::snapshot::Role;
+use anyhow::{anyhow, bail, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// A snapshot folder, or a training run folder (its latest snapshot, or the best with
+    /// --snapshot best).
+    #[arg(long, value_name = "RUN_OR_SNAPSHOT")]
+    pub model: PathBuf,
+    /// With a run folder as --model: its `last` snapshot or its `best`.
+    #[arg(long, value_enum, default_value_t = Pick::Last)]
+    pub snapshot: Pick,
+    /// The video (anything FFmpeg reads: mp4, avi, mov, webm, …) or a folder of frames
+    /// (png/jpg, in name order).
+    #[arg(long, value_name = "VIDEO_OR_FOLDER")]
+    pub video: PathBuf,
+    /// The annotated video: same size, frame count and frame rate as the input (.mp4, .mov,
+    /// .mkv: H.264; .avi: Motion JPEG; .webm: VP9).
+    #[arg(long, value_name = "OUT.mp4")]
+    pub out: Option<PathBuf>,
+    /// The landmarks of every frame (.json or .csv): index, time, box, how it was found, the
+    /// points and their confidence; frames without a face are flagged.
+    #[arg(long, value_name = "OUT.json|OUT.csv")]
+    pub landmarks: Option<PathBuf>,
+    /// Which detector draws: teacher, student, or both in two colours with a legend.
+    #[arg(long, value_enum, default_value_t = Which::Student)]
+    pub which: Which,
+    /// The face box of the first frame, x1,y1,x2,y2 in pixels (instead of the face detector).
+    #[arg(long = "box", value_name = "X1,Y1,X2,Y2")]
+    pub bbox: Option<String>,
+    /// Fuse each frame's landmarks with the previous frame's carried by the detector's own
+    /// tracker (TSAL snapshots): mu·carried + (1 − mu)·detected.
+    #[arg(long)]
+    pub track: bool,
+    /// --track's weight of the carried landmarks (training's μ).
+    #[arg(long, default_value_t = crate::losses::pseudo::MU, allow_negative_numbers = true)]
+    pub mu: f64,
+    /// Run the face detector again every N frames (0: only when the landmarks lose the face).
+    #[arg(long = "detect_every", visible_alias = "detect-every", default_value_t = 0)]
+    pub detect_every: u64,
+    /// Mean heatmap peak under which the landmarks are not trusted to place the next box, and
+    /// the face detector runs again.
+    #[arg(
+        long = "min_confidence",
+        visible_alias = "min-confidence",
+        default_value_t = 0.2,
+        allow_negative_numbers = true
+    )]
+    pub min_confidence: f64,
+    /// Every face the detector finds, on every frame (no following, no --track); otherwise the
+    /// largest face.
+    #[arg(long = "all_faces", visible_alias = "all-faces", conflicts_with_all = ["track", "bbox"])]
+    pub all_faces: bool,
+    /// Smallest face the detector looks for, in pixels.
+    #[arg(long = "min_face", visible_alias = "min-face", default_value_t = 40)]
+    pub min_face: u32,
+    /// Frame rate of a folder of frames (a video keeps its own).
+    #[arg(long, default_value = "25")]
+    pub fps: String,
+    /// A folder of ground-truth .pts files, one per frame in name order (300VW's annot/):
+    /// report NME and jitter.
+    #[arg(long, value_name = "DIR")]
+    pub truth: Option<PathBuf>,
+    /// Soft-argmax radius in heatmap cells [default: the model config's `argmax`].
+    #[arg(long = "soft_argmax_radius", visible_alias = "soft-argmax-radius")]
+    pub soft_argmax_radius: Option<i64>,
+    /// auto (CUDA device 0 when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto", value_parser = clap::value_parser!(DeviceChoice))]
+    pub device: DeviceChoice,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: &DemoArgs) -> Result<ExitCode> {
+    if a.out.is_none() && a.landmarks.is_none() {
+        bail!("nothing to write: give --out OUT.mp4, --landmarks OUT.json (or .csv), or both");
+    }
+    for (flag, p) in [("--out", &a.out), ("--landmarks", &a.landmarks)] {
+        if let Some(p) = p {
+            check_output(flag, p)?;
+        }
+    }
+    if !(0.0..=1.0).contains(&a.mu) {
+        bail!("--mu {}: must be in [0, 1]", a.mu);
+    }
+    if !a.min_confidence.is_finite() {
+        bail!("--min_confidence {}: must be a number", a.min_confidence);
+    }
+    let fps = Rate::parse(&a.fps)
+        .ok_or_else(|| anyhow!("--fps {}: expected a rate like 25 or 30000/1001", a.fps))?;
+    let bbox = a.bbox.as_deref().map(parse_box).transpose()?;
+    if !a.video.exists() {
+        bail!("--video {}: no such file or folder", a.video.display());
+    }
+    let snapshot = snapshot_dir(&a.model, a.snapshot)?;
+    let roles = match a.which {
+        Which::Teacher => vec![Role::Teacher],
+        Which::Student => vec![Role::Student],
+        Which::Both => vec![Role::Teacher, Role::Student],
+    };
+    let o = Options {
+        snapshot,
+        roles,
+        video: a.video.clone(),
+        out: a.out.clone(),
+        landmarks: a.landmarks.clone(),
+        bbox,
+        track: a.track,
+        mu: a.mu,
+        policy: Policy {
+            detect_every: (a.detect_every > 0).then_some(a.detect_every),
+            min_confidence: a.min_confidence,
+        },
+        all_faces: a.all_faces,
+        min_face: a.min_face,
+        fps,
+        device: a.device.resolve()?,
+        truth: a.truth.clone(),
+        radius: a.soft_argmax_radius,
+    };
+    let s = run::run(&o)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        println!("{}", describe(&s));
+    }
+    Ok(ExitCode::SUCCESS)
+}
