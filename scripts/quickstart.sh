@@ -2,7 +2,8 @@
 # The main job on the embedded default: set up, check the machine, make the synthetic
 # 300W/300VW quickstart dataset (no download needed), validate its lists, train TSAL on it
 # (teacher, student and their trackers, on the labelled faces and the unlabelled videos; about
-# five minutes on a 2-core CPU), and evaluate teacher and student on the synthetic test lists.
+# five minutes on a 2-core CPU), evaluate teacher and student on the synthetic test lists, and
+# draw their landmarks on a synthetic test video (quickstart/demo.mp4).
 #
 #   TSAL_QUICKSTART=DIR   outputs elsewhere (default: quickstart/)
 #   TSAL_DEVICE=cpu|cuda  force the device (default: CUDA when tsal doctor sees it)
@@ -47,3 +48,10 @@ $tsal eval --model "$out/runs/quickstart" --snapshot last --which both \
   --out "$out/runs/quickstart-eval" \
   --lists "$data/lists/300W/300w.test.common.GTB" "$data/lists/300W/300w.test.challenge.GTB" \
           "$data"/lists/300VW/300VW.test-?.lst
+# The demo on one synthetic test clip (its vid.avi, never seen in training): teacher and student
+# drawn in two colours, the landmarks of every frame, and their NME and jitter against the
+# clip's ground truth.
+clip=$(dirname "$(dirname "$(head -n 1 "$data/lists/300VW/300VW.test-1.lst" | cut -d' ' -f1)")")
+clip=$data/lists/300VW/$clip
+$tsal demo --model "$out/runs/quickstart" --video "$clip/vid.avi" --which both --device "$device" \
+  --truth "$clip/annot" --out "$out/demo.mp4" --landmarks "$out/demo.json"

@@ -3,7 +3,7 @@
 //! (ffprobe), points where the face is, the face detector finding the synthetic face, and bad
 //! inputs refused in one line with nothing left under the output's name.
 mod common;
-use common::{s, stderr, stdout, synth, tsal, tsal_ok};
+use common::{s, stderr, stdout, synth, tsal, tsal_ok, TINY};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -23,18 +23,12 @@ fn fixture() -> &'static Fixture {
         let data = root.join("data");
         synth(&data, &["--images", "16", "--videos", "2", "--frames", "12", "--seed", "4"]);
         let lists = data.join("lists");
-        tsal_ok(&[
-            "train",
-            "--model_config",
-            "configs/tiny/Detector.config",
-            "--opt_config",
-            "configs/tiny/optimizer.config",
-            "--tracker_config",
-            "configs/tiny/MFDS.json",
-            "--crop_width",
-            "64",
-            "--crop_height",
-            "64",
+        let (labelled, unlabelled) =
+            (lists.join("300W/300w.train.GTB"), lists.join("300VW/300VW.train.lst.none"));
+        let run = root.join("run");
+        let mut args = vec!["train"];
+        args.extend(TINY);
+        args.extend([
             "--clip_frames",
             "2",
             "--batch_size",
@@ -46,11 +40,12 @@ fn fixture() -> &'static Fixture {
             "--epochs",
             "2",
             "--train_lists",
-            s(&lists.join("300W/300w.train.GTB")),
-            s(&lists.join("300VW/300VW.train.lst.none")),
+            s(&labelled),
+            s(&unlabelled),
             "--save_path",
-            s(&root.join("run")),
+            s(&run),
         ]);
+        tsal_ok(&args);
         Fixture { _dir: dir, root }
     })
 }

@@ -3,7 +3,7 @@
 //! snapshot, Ctrl-C and non-finite losses leave a usable snapshot, and a save path holding
 //! another run is refused.
 mod common;
-use common::{command, s, stderr, stdout, synth, tsal, tsal_ok};
+use common::{command, s, stderr, stdout, synth, tsal, tsal_ok, TINY};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -33,33 +33,24 @@ fn unlabelled_videos() -> PathBuf {
 /// The tiny run: 24 training images, one view per clip, two clips per batch = 12 iterations
 /// per epoch.
 fn base_args(save: &Path) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "train",
-        "--model_config",
-        "configs/tiny/Detector.config",
-        "--opt_config",
-        "configs/tiny/optimizer.config",
-        "--tracker_config",
-        "configs/tiny/MFDS.json",
-        "--crop_width",
-        "64",
-        "--crop_height",
-        "64",
-        "--clip_frames",
-        "1",
-        "--batch_size",
-        "2",
-        "--workers",
-        "1",
-        "--device",
-        "cpu",
-        "--rand_seed",
-        "7",
-        "--print_freq",
-        "1",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut v: Vec<String> = std::iter::once("train").chain(TINY).map(String::from).collect();
+    v.extend(
+        [
+            "--clip_frames",
+            "1",
+            "--batch_size",
+            "2",
+            "--workers",
+            "1",
+            "--device",
+            "cpu",
+            "--rand_seed",
+            "7",
+            "--print_freq",
+            "1",
+        ]
+        .map(String::from),
+    );
     v.extend(["--train_lists".into(), s(&list("300w.train.GTB")).into()]);
     v.extend(["--save_path".into(), s(save).into()]);
     v

@@ -2,7 +2,7 @@
 //! exactly where the round means them to go, every role updated, the recursive average
 //! applied; in both consistency modes.
 mod common;
-use common::{s, synth, tsal_ok};
+use common::{s, synth, tsal_ok, TINY};
 use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
@@ -19,18 +19,9 @@ use tsal::train::trainer::training_lines;
 /// The resolved configuration of a tiny TSAL run on `data` (what `tsal train` would use).
 fn config(data: &Path, extra: &[&str]) -> RunConfig {
     let lists = data.join("lists");
-    let mut args = vec![
-        "train",
-        "--model_config",
-        "configs/tiny/Detector.config",
-        "--opt_config",
-        "configs/tiny/optimizer.config",
-        "--tracker_config",
-        "configs/tiny/MFDS.json",
-        "--crop_width",
-        "64",
-        "--crop_height",
-        "64",
+    let mut args = vec!["train"];
+    args.extend(TINY);
+    args.extend([
         "--clip_frames",
         "3",
         "--rand_seed",
@@ -38,7 +29,7 @@ fn config(data: &Path, extra: &[&str]) -> RunConfig {
         "--save_path",
         "unused",
         "--print_config",
-    ];
+    ]);
     args.extend(extra);
     let train = [lists.join("300W/300w.train.GTB"), lists.join("300VW/300VW.train.lst.none")];
     args.push("--train_lists");

@@ -6,6 +6,7 @@ use crate::demo::video::Rate;
 use crate::device::DeviceChoice;
 use crate::snapshot::Role;
 use anyhow::{anyhow, bail, Result};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -128,10 +129,8 @@ pub fn run(a: &DemoArgs) -> Result<ExitCode> {
         radius: a.soft_argmax_radius,
     };
     let s = run::run(&o)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
-    } else {
-        println!("{}", describe(&s));
-    }
+    let text = if a.json { serde_json::to_string_pretty(&s)? } else { describe(&s) };
+    // The outputs are in place: a closed stdout (`| head`) loses only the summary.
+    let _ = writeln!(std::io::stdout(), "{text}");
     Ok(ExitCode::SUCCESS)
 }

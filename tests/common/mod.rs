@@ -23,6 +23,20 @@ pub fn command() -> Command {
     c
 }
 
+/// The tiny TSAL configuration of the tests: detector and trackers widths ÷8, 64² crops.
+pub const TINY: [&str; 10] = [
+    "--model_config",
+    "configs/tiny/Detector.config",
+    "--opt_config",
+    "configs/tiny/optimizer.config",
+    "--tracker_config",
+    "configs/tiny/MFDS.json",
+    "--crop_width",
+    "64",
+    "--crop_height",
+    "64",
+];
+
 /// Run `tsal ARGS…` to completion.
 pub fn tsal(args: &[&str]) -> Output {
     command().args(args).output().expect("run tsal")
