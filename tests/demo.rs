@@ -344,6 +344,35 @@ fn bad_inputs_are_one_line_and_leave_nothing() {
     check(demo(&avi, &["--landmarks", s(&o.join("l.txt"))]), "write .json or .csv");
     check(demo(&avi, &["--mu", "2"]), "--mu 2: must be in [0, 1]");
     refused(&["demo", "--model", &model, "--video", &avi], "nothing to write");
+    // A truncated video: what decodes is used, and the shortfall is said.
+    let bytes = std::fs::read(&avi).unwrap();
+    let cut = o.join("cut.avi");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let json = o.join("cut.json");
+    let r = tsal(&[
+        "demo",
+        "--model",
+        &model,
+        "--video",
+        s(&cut),
+        "--landmarks",
+        s(&json),
+        "--box",
+        "200,100,400,300",
+        "--device",
+        "cpu",
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let n = doc["frames"].as_array().unwrap().len();
+    assert!((1..12).contains(&n), "{n} frames of a half file");
+    assert!(
+        stderr(&r).contains(&format!("the file states 12 frames, {n} decoded (a truncated file?)")),
+        "{}",
+        stderr(&r)
+    );
+    std::fs::remove_file(&cut).unwrap();
+    std::fs::remove_file(&json).unwrap();
     // Nothing was written under any output name, and no temporary file is left.
     let mut left: Vec<String> = std::fs::read_dir(o)
         .unwrap()

@@ -129,6 +129,15 @@ pub fn run(a: &DemoArgs) -> Result<ExitCode> {
         radius: a.soft_argmax_radius,
     };
     let s = run::run(&o)?;
+    if let Some(n) = s.info.frames.filter(|&n| n != s.frames) {
+        eprintln!(
+            "tsal: warning: {}: the file states {n} frames, {} decoded (a truncated file?); \
+             the outputs hold the {} decoded",
+            a.video.display(),
+            s.frames,
+            s.frames
+        );
+    }
     let text = if a.json { serde_json::to_string_pretty(&s)? } else { describe(&s) };
     // The outputs are in place: a closed stdout (`| head`) loses only the summary.
     let _ = writeln!(std::io::stdout(), "{text}");

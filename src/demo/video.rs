@@ -90,6 +90,48 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
     Ok(VideoInfo { width, height, rate, frames, rotation })
 }
 
+/// The last line FFmpeg wrote on stderr, read by a thread from the start so that a process
+/// that writes much (a damaged file: one complaint per frame) never blocks on a full pipe.
+#[derive(Clone, Default)]
+pub struct StderrTail(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl StderrTail {
+    fn drain(child: &mut Child) -> Self {
+        let tail = Self::default();
+        if let Some(mut err) = child.stderr.take() {
+            let keep = tail.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = err.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut t = keep.0.lock().unwrap_or_else(|e| e.into_inner());
+                    t.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    if t.len() > 8192 {
+                        let cut = t.len() - 4096;
+                        let cut = (cut..t.len()).find(|&i| t.is_char_boundary(i)).unwrap_or(0);
+                        t.drain(..cut);
+                    }
+                }
+            });
+        }
+        tail
+    }
+
+    /// `": LAST LINE"`, or nothing.
+    fn last_line(&self) -> String {
+        // Give the reader a moment to take what the exited process wrote last.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        t.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| format!(": {}", l.trim()))
+            .unwrap_or_default()
+    }
+}
+
 /// The image files of a folder, sorted by name.
 pub fn folder_frames(dir: &Path) -> Result<Vec<PathBuf>> {
     const EXT: [&str; 5] = ["png", "jpg", "jpeg", "bmp", "ppm"];
@@ -107,7 +149,7 @@ pub fn folder_frames(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Where frames come from.
 pub enum Source {
-    Video { child: Child, out: BufReader<ChildStdout>, frame: usize },
+    Video { child: Child, out: BufReader<ChildStdout>, frame: usize, err: StderrTail },
     Folder { files: Vec<PathBuf>, next: usize },
 }
 
@@ -154,7 +196,8 @@ impl Source {
                 anyhow!("cannot run ffmpeg ({e}): install FFmpeg (apt-get install ffmpeg)")
             })?;
         let out = BufReader::with_capacity(1 << 20, child.stdout.take().expect("piped stdout"));
-        Ok((Source::Video { child, out, frame: 0 }, info))
+        let err = StderrTail::drain(&mut child);
+        Ok((Source::Video { child, out, frame: 0, err }, info))
     }
 
     /// The next frame, or `None` at the end. A folder's image of another size than the first
@@ -178,7 +221,7 @@ impl Source {
                 );
                 Ok(Some(img))
             }
-            Source::Video { child, out, frame } => {
+            Source::Video { child, out, frame, err } => {
                 let len = info.width as usize * info.height as usize * 3;
                 let mut buf = vec![0u8; len];
                 let mut got = 0;
@@ -194,13 +237,9 @@ impl Source {
                     let status = child.wait()?;
                     if !status.success() {
                         crate::interrupt::check()?; // Ctrl-C reached ffmpeg too
-                        let mut err = String::new();
-                        if let Some(e) = child.stderr.as_mut() {
-                            let _ = e.read_to_string(&mut err);
-                        }
-                        let why = err.lines().last().unwrap_or("").trim().to_string();
+                        let why = err.last_line();
                         bail!(
-                            "{}: ffmpeg stopped decoding after {frame} frames ({why})",
+                            "{}: ffmpeg stopped decoding after {frame} frames{why}",
                             name.display()
                         );
                     }
@@ -244,6 +283,7 @@ pub struct Sink {
     partial: PathBuf,
     target: PathBuf,
     size: (u32, u32),
+    err: StderrTail,
 }
 
 impl Sink {
@@ -283,7 +323,8 @@ impl Sink {
                 anyhow!("cannot run ffmpeg ({e}): install FFmpeg (apt-get install ffmpeg)")
             })?;
         let stdin = child.stdin.take();
-        Ok(Self { child, stdin, partial, target: target.to_path_buf(), size })
+        let err = StderrTail::drain(&mut child);
+        Ok(Self { child, stdin, partial, target: target.to_path_buf(), size, err })
     }
 
     pub fn write(&mut self, img: &RgbImage) -> Result<()> {
@@ -300,11 +341,7 @@ impl Sink {
     fn stderr_tail(&mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let mut err = String::new();
-        if let Some(e) = self.child.stderr.as_mut() {
-            let _ = e.read_to_string(&mut err);
-        }
-        err.lines().last().map(|l| format!(": {}", l.trim())).unwrap_or_default()
+        self.err.last_line()
     }
 
     /// Close the stream, wait for FFmpeg, and rename the file into place.
