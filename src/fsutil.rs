@@ -21,7 +21,7 @@ fn next_suffix() -> String {
 }
 
 /// The folder holding `path` (`.` for a bare name).
-fn parent_of(path: &Path) -> &Path {
+pub fn parent_of(path: &Path) -> &Path {
     path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
@@ -47,6 +47,52 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// A file written as a stream (the demo's video and landmarks file) under a temporary name
+/// beside its target that keeps the extension (FFmpeg picks the container from it),
+/// `.NAME.tsal-partial-PID-N.EXT`; [`StagedFile::commit`] renames it into place, and dropping it
+/// uncommitted removes it, so a failed or interrupted run leaves nothing under the target's
+/// name. The file itself is created by whoever writes it, at [`StagedFile::path`].
+pub struct StagedFile {
+    path: PathBuf,
+    target: PathBuf,
+}
+
+impl StagedFile {
+    pub fn new(target: &Path) -> Self {
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let ext =
+            target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+        let path = target.with_file_name(format!(".{name}.tsal-partial-{}{ext}", next_suffix()));
+        Self { path, target: target.to_path_buf() }
+    }
+
+    /// Where the file is being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Rename the finished file into place (`flag` names the output in the error). Dropping it
+    /// afterwards finds nothing left to remove.
+    pub fn commit(&self, flag: &str) -> Result<PathBuf> {
+        std::fs::rename(&self.path, &self.target).with_context(|| {
+            format!("{flag} {}: cannot move the finished file into place", self.target.display())
+        })?;
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        // Uncommitted: nothing under the target's name, no temporary left (after a commit
+        // there is nothing at `path` to remove).
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// The marker file in every folder a [`StagedDir`] writes: what wrote it, so that `--force`
@@ -569,6 +615,15 @@ pub fn relative_path(path: &Path, base: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staged_file_names_keep_the_extension_and_the_folder() {
+        let f = StagedFile::new(Path::new("out/demo.mp4"));
+        let p = f.path();
+        assert_eq!(p.parent(), Some(Path::new("out")));
+        assert_eq!(p.extension().unwrap(), "mp4");
+        assert!(p.file_name().unwrap().to_string_lossy().starts_with(".demo.mp4.tsal-partial-"));
+    }
 
     #[test]
     fn relative_paths() {

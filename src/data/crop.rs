@@ -36,6 +36,20 @@ impl CropSpec {
 pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const STD: [f32; 3] = [0.229, 0.224, 0.225];
 
+fn channel(values: [f32; 3], device: tch::Device) -> tch::Tensor {
+    tch::Tensor::from_slice(&values).view([1, 3, 1, 1]).to_device(device)
+}
+
+/// Normalised detector input `[N, 3, H, W]` → RGB in [0, 1] (what the trackers see).
+pub fn to_unit(x: &tch::Tensor) -> tch::Tensor {
+    x * channel(STD, x.device()) + channel(MEAN, x.device())
+}
+
+/// RGB in [0, 1] `[N, 3, H, W]` → normalised detector input.
+pub fn from_unit(x: &tch::Tensor) -> tch::Tensor {
+    (x - channel(MEAN, x.device())) / channel(STD, x.device())
+}
+
 /// `(v/255 − mean)/std` for every byte value and channel.
 pub fn normalise_table() -> [[f32; 256]; 3] {
     let mut t = [[0f32; 256]; 3];

@@ -35,8 +35,7 @@ impl BoxSource {
 }
 
 /// Why the detector runs on a frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Redetect {
     /// No face is being followed (first frame, or the last search found none).
     NoFace,
@@ -48,6 +47,19 @@ pub enum Redetect {
     OffFrame,
     /// The followed box is under half or over twice the size of the last detected one.
     Implausible,
+}
+
+impl Redetect {
+    /// The name the summary counts it under.
+    pub fn name(self) -> &'static str {
+        match self {
+            Redetect::NoFace => "no-face",
+            Redetect::Every => "every",
+            Redetect::LowConfidence => "low-confidence",
+            Redetect::OffFrame => "off-frame",
+            Redetect::Implausible => "implausible",
+        }
+    }
 }
 
 /// The re-detection policy.

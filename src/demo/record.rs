@@ -5,7 +5,8 @@
 //! under a temporary name and renamed into place at the end, so an interrupted or failed demo
 //! leaves no half-written file under the asked name.
 use super::follow::BoxSource;
-use super::video::{partial_name, VideoInfo};
+use super::video::VideoInfo;
+use crate::fsutil::StagedFile;
 use anyhow::{bail, Context, Result};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -49,8 +50,7 @@ enum Format {
 pub struct Writer {
     out: Option<BufWriter<std::fs::File>>,
     format: Format,
-    partial: PathBuf,
-    target: PathBuf,
+    file: StagedFile,
     roles: Vec<String>,
     num_pts: usize,
     first: bool,
@@ -72,14 +72,13 @@ impl Writer {
             Some("csv") => Format::Csv,
             _ => bail!("--landmarks {}: write .json or .csv", target.display()),
         };
-        let partial = partial_name(target);
-        let file = std::fs::File::create(&partial)
+        let staged = StagedFile::new(target);
+        let file = std::fs::File::create(staged.path())
             .with_context(|| format!("--landmarks {}: cannot write", target.display()))?;
         let mut w = Self {
             out: Some(BufWriter::new(file)),
             format,
-            partial,
-            target: target.to_path_buf(),
+            file: staged,
             roles: roles.iter().map(|s| s.to_string()).collect(),
             num_pts,
             first: true,
@@ -122,7 +121,7 @@ impl Writer {
     fn write_str(&mut self, s: &str) -> Result<()> {
         let out = self.out.as_mut().expect("open until finish");
         out.write_all(s.as_bytes())
-            .with_context(|| format!("--landmarks {}: cannot write", self.target.display()))
+            .with_context(|| format!("--landmarks {}: cannot write", self.file.target().display()))
     }
 
     pub fn write(&mut self, r: &Record) -> Result<()> {
@@ -179,21 +178,10 @@ impl Writer {
             self.write_str("\n]}\n")?;
         }
         let out = self.out.take().expect("open until finish");
-        let file = out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("--landmarks {}: cannot write", self.target.display()))?;
-        file.sync_all().ok();
-        std::fs::rename(&self.partial, &self.target).with_context(|| {
-            format!("--landmarks {}: cannot move into place", self.target.display())
+        let written = out.into_inner().map_err(|e| e.into_error()).with_context(|| {
+            format!("--landmarks {}: cannot write", self.file.target().display())
         })?;
-        Ok(self.target.clone())
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        // Unfinished: nothing under the asked name, and no temporary left behind.
-        let _ = std::fs::remove_file(&self.partial);
+        written.sync_all().ok();
+        self.file.commit("--landmarks")
     }
 }

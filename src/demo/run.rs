@@ -17,6 +17,7 @@ use super::record::{FaceRecord, Record, RoleResult, Writer};
 use super::track::Tracker;
 use super::truth::{self, Measures, Score};
 use super::video::{Rate, Sink, Source, VideoInfo};
+use crate::data::augment::Affine;
 use crate::data::crop::{crop, CropSpec};
 use crate::eval::predict::predict_scored;
 use crate::models::Detector;
@@ -107,24 +108,37 @@ fn colour(role: Role) -> [u8; 3] {
     }
 }
 
-/// Each model's landmarks and confidence on the crop of `bbox`.
-fn landmarks(
-    models: &[Model],
-    img: &RgbImage,
-    bbox: [f64; 4],
-    spec: &CropSpec,
-    num_pts: usize,
-    radius: i64,
-    device: Device,
-) -> Result<Vec<(Vec<[f64; 2]>, f64)>> {
+/// The colour of a role by the name its record carries.
+fn colour_of(name: &str) -> [u8; 3] {
+    colour(if name == Role::Teacher.name() { Role::Teacher } else { Role::Student })
+}
+
+/// A frame cut with a face box: the normalised crop `[1, 3, H, W]` on the device, and the
+/// crop → frame map.
+struct Cut {
+    x: Tensor,
+    to_original: Affine,
+}
+
+fn cut(img: &RgbImage, bbox: [f64; 4], spec: &CropSpec, device: Device) -> Cut {
     let c = crop(img, bbox, spec);
     let x = Tensor::from_slice(&c.pixels)
         .view([1, 3, spec.height as i64, spec.width as i64])
         .to_device(device);
+    Cut { x, to_original: c.to_original }
+}
+
+/// Each model's landmarks and confidence on crop `c`.
+fn landmarks(
+    models: &[Model],
+    c: &Cut,
+    num_pts: usize,
+    radius: i64,
+) -> Result<Vec<(Vec<[f64; 2]>, f64)>> {
     models
         .iter()
         .map(|m| {
-            let mut r = predict_scored(&m.det, &x, &[c.to_original], num_pts, radius)?;
+            let mut r = predict_scored(&m.det, &c.x, &[c.to_original], num_pts, radius)?;
             Ok(r.remove(0))
         })
         .collect()
@@ -237,16 +251,17 @@ pub fn run(o: &Options) -> Result<Summary> {
             for mut job in jrx {
                 let t = Instant::now();
                 if let Some(sink) = sink_ref.as_mut() {
-                    let mut layers = Vec::new();
-                    for f in &job.record.faces {
-                        for (name, r) in &f.roles {
-                            let c = if name == "teacher" { draw::TEACHER } else { draw::STUDENT };
-                            layers.push((r.points.clone(), f.bbox, c));
-                        }
-                    }
-                    let layers: Vec<Layer> = layers
+                    let layers: Vec<Layer> = job
+                        .record
+                        .faces
                         .iter()
-                        .map(|(p, b, c)| Layer { points: p, bbox: Some(*b), colour: *c })
+                        .flat_map(|f| {
+                            f.roles.iter().map(|(name, r)| Layer {
+                                points: &r.points,
+                                bbox: Some(f.bbox),
+                                colour: colour_of(name),
+                            })
+                        })
                         .collect();
                     let legend: Vec<(&str, [u8; 3])> =
                         legend.iter().map(|(l, c)| (l.as_str(), *c)).collect();
@@ -270,26 +285,26 @@ pub fn run(o: &Options) -> Result<Summary> {
                 stages.decode += dt;
                 let t = frames;
                 let mut faces = Vec::new();
-                // The boxes of this frame: (box, how found, whether to refine it).
+                // The boxes of this frame, and how each was found.
                 let mut boxes: Vec<([f64; 4], BoxSource)> = Vec::new();
-                if o.all_faces {
+                // The face detector on this frame, timed and counted by reason.
+                let mut detect = |reason: &str| {
                     let td = Instant::now();
                     let found = finder.find(&img);
                     stages.detect += td.elapsed().as_secs_f64();
                     detect_frames += 1;
-                    *runs.entry("every-frame".into()).or_default() += 1;
+                    *runs.entry(reason.to_string()).or_default() += 1;
+                    found
+                };
+                if o.all_faces {
+                    let found = detect("every-frame");
                     boxes.extend(found.iter().map(|f| (f.landmark_box(), BoxSource::Detected)));
                 } else if let (0, Some(b)) = (t, o.bbox) {
                     boxes.push((b, BoxSource::Given));
                 } else if let Some(why) =
                     o.policy.why_detect(followed.as_ref(), info.width, info.height)
                 {
-                    let td = Instant::now();
-                    let found = finder.find(&img);
-                    stages.detect += td.elapsed().as_secs_f64();
-                    detect_frames += 1;
-                    let name = serde_json::to_value(why)?.as_str().unwrap_or("").to_string();
-                    *runs.entry(name).or_default() += 1;
+                    let found = detect(why.name());
                     match found.first() {
                         Some(f) => boxes.push((f.landmark_box(), BoxSource::Detected)),
                         // Nothing found: keep following a face that is still plausible (a
@@ -314,14 +329,16 @@ pub fn run(o: &Options) -> Result<Summary> {
                 for (k, (b0, src)) in boxes.iter().enumerate() {
                     let tl = Instant::now();
                     let mut bbox = *b0;
-                    let mut res = landmarks(&models, &img, bbox, &spec, num_pts, radius, o.device)?;
+                    let mut c = cut(&img, bbox, &spec, o.device);
+                    let mut res = landmarks(&models, &c, num_pts, radius)?;
                     if *src != BoxSource::Followed {
                         // Re-cut with the landmarks' box, the convention the model trained on,
                         // when it agrees with the first guess (a weak model's points huddle
                         // toward the middle and would shrink the box).
                         if let Some(b) = box_of(&res[0].0).filter(|b| agrees(*b, bbox)) {
                             bbox = b;
-                            res = landmarks(&models, &img, bbox, &spec, num_pts, radius, o.device)?;
+                            c = cut(&img, bbox, &spec, o.device);
+                            res = landmarks(&models, &c, num_pts, radius)?;
                         }
                     }
                     stages.landmarks += tl.elapsed().as_secs_f64();
@@ -329,9 +346,11 @@ pub fn run(o: &Options) -> Result<Summary> {
                     if k == 0 && !o.all_faces {
                         if let Some((pimg, ppts)) = &prev {
                             let tt = Instant::now();
+                            // The previous frame cut with this frame's box, once for every role.
+                            let before = cut(pimg, bbox, &spec, o.device);
                             for (i, m) in models.iter().enumerate() {
                                 if let (Some(tr), Some(pp)) = (&m.tracker, ppts.get(i)) {
-                                    let carried = tr.carry(pimg, &img, bbox, pp)?;
+                                    let carried = tr.carry(&before.x, &c.x, &c.to_original, pp)?;
                                     res[i].0 = tr.fuse(&carried, &res[i].0);
                                 }
                             }
@@ -359,25 +378,18 @@ pub fn run(o: &Options) -> Result<Summary> {
                 // The face to follow into the next frame.
                 followed = match lead {
                     Some((pts, conf, bbox, src)) if !o.all_faces => {
-                        let fresh = src != BoxSource::Followed;
-                        let seen = box_of(&pts).map_or(0.0, size);
-                        // The box size is that of the landmarks on the detection frame.
-                        let wh = match (fresh, followed) {
-                            (false, Some(f)) => [f.bbox[2] - f.bbox[0], f.bbox[3] - f.bbox[1]],
-                            _ => [bbox[2] - bbox[0], bbox[3] - bbox[1]],
-                        };
+                        // A followed box keeps the size, the count and the reference size of
+                        // the detection it descends from; a fresh box starts them.
+                        let kept = if src == BoxSource::Followed { followed } else { None };
+                        let wh = kept.map_or([bbox[2] - bbox[0], bbox[3] - bbox[1]], |f| {
+                            [f.bbox[2] - f.bbox[0], f.bbox[3] - f.bbox[1]]
+                        });
                         super::follow::centred(&pts, wh).map(|b| Followed {
                             bbox: b,
                             confidence: conf,
-                            since_detection: match (fresh, followed) {
-                                (false, Some(f)) => f.since_detection + 1,
-                                _ => 1,
-                            },
-                            detected_size: match (fresh, followed) {
-                                (false, Some(f)) => f.detected_size,
-                                _ => size(bbox),
-                            },
-                            landmark_size: seen,
+                            since_detection: kept.map_or(1, |f| f.since_detection + 1),
+                            detected_size: kept.map_or(size(bbox), |f| f.detected_size),
+                            landmark_size: box_of(&pts).map_or(0.0, size),
                         })
                     }
                     _ => None,
@@ -514,7 +526,7 @@ pub fn parse_box(s: &str) -> Result<[f64; 4]> {
 
 /// Refuse outputs that cannot be written before any work: a missing folder.
 pub fn check_output(flag: &str, p: &Path) -> Result<()> {
-    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = crate::fsutil::parent_of(p);
     if !dir.is_dir() {
         bail!("{flag} {}: the folder {} does not exist", p.display(), dir.display());
     }

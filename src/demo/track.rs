@@ -3,26 +3,25 @@
 //! detection, `μ·carried + (1 − μ)·detected`, the fusion the student learns from in training
 //! (`losses::pseudo`). Both frames are cut with the current face box, so the flow is estimated
 //! on the same crop the detector saw, in [0, 1] RGB as in training.
-use crate::data::crop::{crop, CropSpec, MEAN, STD};
+use crate::data::augment::Affine;
+use crate::data::crop::{to_unit, CropSpec};
 use crate::losses::tracking::carry_points;
 use crate::models::PwcLite;
 use crate::snapshot::Role;
 use anyhow::{bail, ensure, Context, Result};
-use image::RgbImage;
 use std::path::Path;
 use tch::{nn, Device, Kind, Tensor};
 
 pub struct Tracker {
     _vs: nn::VarStore,
     net: PwcLite,
-    crop: CropSpec,
     mu: f64,
     device: Device,
 }
 
 impl Tracker {
     /// The tracker of detector `role` in snapshot `dir` (its run's `config.json` gives the
-    /// tracker config), fusing with weight `mu` on crops `crop`.
+    /// tracker config), fusing with weight `mu`, for crops `crop` (a size the tracker takes).
     pub fn load(dir: &Path, role: Role, crop: CropSpec, mu: f64, device: Device) -> Result<Self> {
         ensure!((0.0..=1.0).contains(&mu), "--mu {mu}: must be in [0, 1]");
         let file = dir.join(format!("tracker_{}.safetensors", role.name()));
@@ -48,29 +47,21 @@ impl Tracker {
         crate::models::weights::load_strict(&vs, &file)
             .with_context(|| format!("{}", file.display()))?;
         vs.freeze();
-        Ok(Self { _vs: vs, net, crop, mu, device })
+        Ok(Self { _vs: vs, net, mu, device })
     }
 
-    fn unit(&self, img: &RgbImage, bbox: [f64; 4]) -> Tensor {
-        let c = crop(img, bbox, &self.crop);
-        let (w, h) = (self.crop.width as i64, self.crop.height as i64);
-        let x = Tensor::from_slice(&c.pixels).view([1, 3, h, w]);
-        let std = Tensor::from_slice(&STD).view([1, 3, 1, 1]);
-        let mean = Tensor::from_slice(&MEAN).view([1, 3, 1, 1]);
-        (x * std + mean).to_device(self.device)
-    }
-
-    /// `previous` (frame pixels, on frame `prev`) carried into frame `cur` by the flow between
-    /// the two frames cut with box `bbox`.
+    /// `previous` (frame pixels, on the previous frame) carried into the current frame by the
+    /// flow between the two frames' crops `prev` and `cur` (`[1, 3, H, W]`, normalised detector
+    /// input on the tracker's device), both cut with the same box, whose crop → frame map is
+    /// `back`.
     pub fn carry(
         &self,
-        prev: &RgbImage,
-        cur: &RgbImage,
-        bbox: [f64; 4],
+        prev: &Tensor,
+        cur: &Tensor,
+        back: &Affine,
         previous: &[[f64; 2]],
     ) -> Result<Vec<[f64; 2]>> {
-        let m = self.crop.matrix(bbox);
-        let back = m.inverse();
+        let m = back.inverse();
         let p = previous.len() as i64;
         let pts: Vec<f32> = previous
             .iter()
@@ -81,7 +72,7 @@ impl Tracker {
             .collect();
         let carried = crate::guard::catch(|| {
             tch::no_grad(|| {
-                let flow = self.net.forward(&self.unit(prev, bbox), &self.unit(cur, bbox), false);
+                let flow = self.net.forward(&to_unit(prev), &to_unit(cur), false);
                 let pts = Tensor::from_slice(&pts).view([1, p, 2]).to_device(self.device);
                 carry_points(&pts, &flow.forward[0]).to_device(Device::Cpu).to_kind(Kind::Double)
             })

@@ -7,6 +7,7 @@
 //! Rotation: FFmpeg applies a rotation tag while decoding, so frames arrive as the video is
 //! displayed, the landmarks are in displayed pixels, and the output is written upright, which
 //! plays the same way.
+use crate::fsutil::StagedFile;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use image::RgbImage;
 use std::io::{BufReader, Read, Write};
@@ -267,21 +268,12 @@ impl Drop for Source {
     }
 }
 
-/// A temporary name beside `target` with the same extension (FFmpeg picks the container from
-/// it): `dir/.NAME.tsal-partial-PID.EXT`.
-pub fn partial_name(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
-    target.with_file_name(format!(".{name}.tsal-partial-{}{ext}", std::process::id()))
-}
-
 /// An output video being written under a temporary name; [`Sink::finish`] renames it into
 /// place, dropping it unfinished removes it.
 pub struct Sink {
     child: Child,
     stdin: Option<ChildStdin>,
-    partial: PathBuf,
-    target: PathBuf,
+    file: StagedFile,
     size: (u32, u32),
     err: StderrTail,
 }
@@ -307,14 +299,14 @@ impl Sink {
                 target.display()
             ),
         };
-        let partial = partial_name(target);
+        let file = StagedFile::new(target);
         let mut child = Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"])
             .args(["-s", &format!("{}x{}", size.0, size.1), "-framerate", &rate.to_string()])
             .args(["-i", "-"])
             .args(&codec)
             .args(["-fps_mode", "passthrough"])
-            .arg(&partial)
+            .arg(file.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -324,7 +316,7 @@ impl Sink {
             })?;
         let stdin = child.stdin.take();
         let err = StderrTail::drain(&mut child);
-        Ok(Self { child, stdin, partial, target: target.to_path_buf(), size, err })
+        Ok(Self { child, stdin, file, size, err })
     }
 
     pub fn write(&mut self, img: &RgbImage) -> Result<()> {
@@ -333,7 +325,7 @@ impl Sink {
         if let Err(e) = stdin.write_all(img.as_raw()) {
             crate::interrupt::check()?;
             let why = self.stderr_tail();
-            bail!("--out {}: ffmpeg stopped encoding ({e}{why})", self.target.display());
+            bail!("--out {}: ffmpeg stopped encoding ({e}{why})", self.file.target().display());
         }
         Ok(())
     }
@@ -351,24 +343,20 @@ impl Sink {
         if !status.success() {
             crate::interrupt::check()?;
             let why = self.stderr_tail();
-            bail!("--out {}: ffmpeg failed{why}", self.target.display());
+            bail!("--out {}: ffmpeg failed{why}", self.file.target().display());
         }
-        std::fs::rename(&self.partial, &self.target).with_context(|| {
-            format!("--out {}: cannot move the video into place", self.target.display())
-        })?;
-        Ok(self.target.clone())
+        self.file.commit("--out")
     }
 }
 
 impl Drop for Sink {
     fn drop(&mut self) {
+        // Unfinished: stop FFmpeg before the staged file (a field, dropped after this) goes.
         if self.stdin.is_some() {
             drop(self.stdin.take());
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        // Unfinished (or renamed, in which case there is nothing left to remove).
-        let _ = std::fs::remove_file(&self.partial);
     }
 }
 
@@ -383,13 +371,5 @@ mod tests {
         assert_eq!(Rate::parse("25"), Some(Rate { num: 25, den: 1 }));
         assert_eq!(Rate::parse("0/0"), None);
         assert_eq!(Rate::parse("x"), None);
-    }
-
-    #[test]
-    fn partial_names_keep_the_extension_and_the_folder() {
-        let p = partial_name(Path::new("out/demo.mp4"));
-        assert_eq!(p.parent(), Some(Path::new("out")));
-        assert_eq!(p.extension().unwrap(), "mp4");
-        assert!(p.file_name().unwrap().to_string_lossy().starts_with(".demo.mp4.tsal-partial-"));
     }
 }

@@ -35,13 +35,13 @@ use crate::config::run::{Consistency, RunConfig, TsalConfig};
 use crate::config::tracker::TrackerLoss;
 use crate::config::OptConfig;
 use crate::data::batch::Batch;
-use crate::data::crop::{MEAN, STD};
+use crate::data::crop::{from_unit, to_unit};
 use crate::losses::{self, heatmap::stage_mse, pseudo, sic, tracking};
 use crate::models::DetectorOutput;
 use crate::snapshot::Role;
 use anyhow::{ensure, Result};
 use std::collections::BTreeMap;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// Term names per role, in the order the round reports them.
 pub const DETECTOR_TERMS: [&str; 6] = ["heatmap", "focal", "offset", "sic", "unsup", "total"];
@@ -83,17 +83,6 @@ impl Averaging {
         ema::average_into(&mut self.detectors, lambda);
         ema::average_into(&mut self.trackers, lambda);
     }
-}
-
-/// Normalised detector input → RGB in [0, 1], and back.
-fn channel(values: [f32; 3], device: Device) -> Tensor {
-    Tensor::from_slice(&values).view([1, 3, 1, 1]).to_device(device)
-}
-fn to_unit(x: &Tensor) -> Tensor {
-    x * channel(STD, x.device()) + channel(MEAN, x.device())
-}
-fn from_unit(x: &Tensor) -> Tensor {
-    (x - channel(MEAN, x.device())) / channel(STD, x.device())
 }
 
 /// Row indices of the pairs: frame j and frame j+1 of every clip, j < F − 1.
