@@ -135,7 +135,7 @@ impl StderrTail {
 
 /// The image files of a folder, sorted by name.
 pub fn folder_frames(dir: &Path) -> Result<Vec<PathBuf>> {
-    const EXT: [&str; 5] = ["png", "jpg", "jpeg", "bmp", "ppm"];
+    const EXT: [&str; 9] = ["png", "jpg", "jpeg", "bmp", "ppm", "pgm", "tif", "tiff", "webp"];
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("{}: cannot read the folder", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -160,7 +160,10 @@ impl Source {
         if path.is_dir() {
             let files = folder_frames(path)?;
             let first = files.first().ok_or_else(|| {
-                anyhow!("{}: no image files (png, jpg) in the folder", path.display())
+                anyhow!(
+                    "{}: no image files (png, jpg, bmp, ppm, pgm, tiff, webp) in the folder",
+                    path.display()
+                )
             })?;
             let img = crate::formats::image_io::decode(first)
                 .with_context(|| format!("{}", first.display()))?;
