@@ -55,4 +55,4 @@ $tsal eval --model "$out/runs/quickstart" --snapshot last --which both \
 clip=$(dirname "$(dirname "$(head -n 1 "$data/lists/300VW/300VW.test-1.lst" | cut -d' ' -f1)")")
 clip=$data/lists/300VW/$clip
 $tsal demo --model "$out/runs/quickstart" --video "$clip/vid.avi" --which both --device "$device" \
-  --truth "$clip/annot" --out "$out/demo.mp4" --landmarks "$out/demo.json"
+  --truth "$clip/annot" --out "$out/demo.mp4" --landmarks "$out/demo.json" --force

@@ -118,7 +118,7 @@ pub struct Marker {
 }
 
 impl Marker {
-    fn now(kind: &Kind) -> Self {
+    pub(crate) fn now(kind: &Kind) -> Self {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -383,6 +383,107 @@ fn clean_leftovers(target: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A temporary file of [`write_atomic`] (`.NAME.tmp-PID-N`) or [`StagedFile`]
+/// (`.NAME.tsal-partial-PID-N[.EXT]`): the target's name and the writing process.
+fn parse_temporary(entry: &str) -> Option<(&str, u32)> {
+    let rest = entry.strip_prefix('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (name, tail) = if let Some((name, tail)) = rest.rsplit_once(".tmp-") {
+        (name, tail)
+    } else {
+        let (name, tail) = rest.split_once(".tsal-partial-")?;
+        // The extension, if any, is the target's own: `PID-N` then `.EXT`.
+        (name, tail.split_once('.').map_or(tail, |(pn, _)| pn))
+    };
+    let (pid, n) = tail.split_once('-')?;
+    if name.is_empty() || !digits(pid) || !digits(n) {
+        return None;
+    }
+    Some((name, pid.parse().ok()?))
+}
+
+/// Clean up what dead tsal processes of this host left in folder `dir`: the temporary files of
+/// [`write_atomic`] and [`StagedFile`] (for targets named in `names`, or all when `None`), and
+/// with `None` also every staging or set-aside folder (as [`StagedDir`] does for its own
+/// target). One line on stderr for each; nothing of a live process, or of this one, is touched.
+pub fn clean_dead_temporaries(dir: &Path, names: Option<&[&str]>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let me = std::process::id();
+    let mut folders: Vec<String> = Vec::new();
+    for e in entries.flatten() {
+        let entry = e.file_name().to_string_lossy().into_owned();
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir {
+            if names.is_none() {
+                // `.NAME.partial-PID-N` / `.NAME.old-PID-N`: judged by the target's own rules.
+                let target = entry.strip_prefix('.').and_then(|r| {
+                    r.rsplit_once(".partial-").or_else(|| r.rsplit_once(".old-")).map(|(n, _)| n)
+                });
+                if let Some(t) = target.filter(|t| parse_leftover(&entry, t).is_some()) {
+                    folders.push(t.to_string());
+                }
+            }
+            continue;
+        }
+        let Some((name, pid)) = parse_temporary(&entry) else { continue };
+        if pid == me || names.is_some_and(|n| !n.contains(&name)) || process_alive(pid) {
+            continue;
+        }
+        let path = dir.join(&entry);
+        match std::fs::remove_file(&path) {
+            Ok(()) => eprintln!(
+                "tsal: removed a partial file left by process {pid}, which is no longer \
+                 running: {}",
+                path.display()
+            ),
+            Err(e) => eprintln!("tsal: warning: cannot remove {}: {e}", path.display()),
+        }
+    }
+    folders.sort();
+    folders.dedup();
+    for t in folders {
+        if let Err(e) = clean_leftovers(&dir.join(&t)) {
+            eprintln!("tsal: warning: {e:#}");
+        }
+    }
+}
+
+/// Whether `err` (any cause in its chain) is a full disk or an exhausted quota. libtorch's
+/// writers report it only as text (`IoError(Os { code: 28, … })`).
+pub fn is_disk_full(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        let io = c.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error);
+        if matches!(io, Some(libc::ENOSPC | libc::EDQUOT)) {
+            return true;
+        }
+        let text = c.to_string();
+        text.contains("No space left on device") || text.contains("Disk quota exceeded")
+    })
+}
+
+/// The one line for an error whose cause is a full disk: the contexts above the raw I/O error
+/// (which repeats paths and prints the OS structure), then "no space left on device"; a
+/// context that already says so stands alone.
+pub fn disk_full_line(err: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for c in err.chain() {
+        let text = c.to_string();
+        if text.starts_with("no space left on device") {
+            parts.push(text);
+            return parts.join(": ");
+        }
+        let raw = c.downcast_ref::<std::io::Error>().is_some()
+            || text.contains("No space left on device")
+            || text.contains("Disk quota exceeded");
+        if raw {
+            break;
+        }
+        parts.push(text);
+    }
+    parts.push("no space left on device".to_string());
+    parts.join(": ")
+}
+
 /// A folder under construction. Everything is written below [`StagedDir::path`] (a hidden
 /// `.NAME.partial-PID-N` next to the target, with the [`MARKER`] in it); [`StagedDir::commit`]
 /// puts it in place, and dropping it uncommitted removes it, so that a failed or interrupted
@@ -644,6 +745,36 @@ mod tests {
             assert_eq!(parse_leftover(other, "out"), None, "{other}");
         }
         assert_eq!(parse_leftover(".a.b.partial-5-1", "a.b"), Some((Leftover::Partial, 5)));
+    }
+
+    #[test]
+    fn temporary_names() {
+        assert_eq!(parse_temporary(".last.json.tmp-12-3"), Some(("last.json", 12)));
+        assert_eq!(parse_temporary(".demo.mp4.tsal-partial-7-0.mp4"), Some(("demo.mp4", 7)));
+        assert_eq!(parse_temporary(".landmarks.tsal-partial-7-1"), Some(("landmarks", 7)));
+        for other in [".a.tmp-", ".a.tmp-1", ".a.tmp-x-1", "a.tmp-1-2", "..tmp-1-2", ".a.json"] {
+            assert_eq!(parse_temporary(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_full_disk_reads_as_one_line_without_the_raw_error() {
+        let raw = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let e = anyhow::Error::new(raw).context("cannot write run/.last.json.tmp-1-2");
+        assert!(is_disk_full(&e));
+        assert_eq!(
+            disk_full_line(&e),
+            "cannot write run/.last.json.tmp-1-2: no space left on device"
+        );
+        // libtorch's writers: text only.
+        let tch = anyhow::anyhow!("safetensors error x: IoError(Os {{ code: 28, kind: StorageFull, message: \"No space left on device\" }})")
+            .context("no space left on device while writing snapshot s; kept t");
+        assert!(is_disk_full(&tch));
+        assert_eq!(
+            disk_full_line(&tch),
+            "no space left on device while writing snapshot s; kept t"
+        );
+        assert!(!is_disk_full(&anyhow::anyhow!("permission denied")));
     }
 
     #[test]

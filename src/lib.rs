@@ -15,6 +15,7 @@ pub mod fsutil;
 pub mod guard;
 pub mod heap;
 pub mod interrupt;
+pub mod lock;
 pub mod losses;
 pub mod models;
 pub mod parallel;

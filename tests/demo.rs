@@ -385,3 +385,97 @@ fn bad_inputs_are_one_line_and_leave_nothing() {
     left.sort();
     assert_eq!(left, ["empty.mp4", "foreign", "frames", "notes.txt", "plain"]);
 }
+
+/// The pid of a process that has ended (a stand-in for a demo killed while writing).
+fn dead_pid() -> u32 {
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+#[test]
+fn outputs_never_replace_the_input_and_existing_files_only_with_force() {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path();
+    let input = o.join("in.avi");
+    std::fs::copy(video_dir().join("vid.avi"), &input).unwrap();
+    let link = o.join("same.avi");
+    std::fs::hard_link(&input, &link).unwrap();
+    let bytes = std::fs::read(&input).unwrap();
+    let model = s(&run_dir()).to_string();
+    let demo = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> =
+            ["demo", "--model", &model, "--video", s(&input), "--device", "cpu"]
+                .map(String::from)
+                .to_vec();
+        v.extend(["--box", "200,100,400,300"].map(String::from));
+        v.extend(extra.iter().map(|x| x.to_string()));
+        v
+    };
+    let run = |args: Vec<String>| tsal(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let refused_with = |args: Vec<String>, expect: &str| {
+        refused(&args.iter().map(String::as_str).collect::<Vec<_>>(), expect);
+    };
+    // The input itself, under its own name or another (same inode), even with --force.
+    refused_with(demo(&["--out", s(&input), "--force"]), "is the input video");
+    refused_with(demo(&["--out", s(&link), "--force"]), "is the input video");
+    assert_eq!(std::fs::read(&input).unwrap(), bytes);
+    // A file that exists: refused without --force, left as it was.
+    let notes = o.join("notes.json");
+    std::fs::write(&notes, "my notes").unwrap();
+    refused_with(demo(&["--landmarks", s(&notes)]), "the file exists; pass --force");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes");
+    // With --force it is replaced, saying so, and a dead demo's temporary for it is removed.
+    let pid = dead_pid();
+    let debris = o.join(format!(".notes.json.tsal-partial-{pid}-0.json"));
+    std::fs::write(&debris, "half").unwrap();
+    let r = run(demo(&["--landmarks", s(&notes), "--force"]));
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(stderr(&r).contains(&format!("replaced {} (--force)", notes.display())));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&notes).unwrap()).unwrap();
+    assert_eq!(doc["frames"].as_array().unwrap().len(), 12);
+    assert!(!debris.exists(), "{}", stderr(&r));
+}
+
+#[test]
+fn a_snapshot_with_a_non_finite_tracker_is_refused_naming_the_tensor() {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path();
+    let last: Value =
+        serde_json::from_slice(&std::fs::read(run_dir().join("last.json")).unwrap()).unwrap();
+    let snap = run_dir().join(last["snapshot"].as_str().unwrap());
+    let copy = o.join("snap");
+    std::fs::create_dir(&copy).unwrap();
+    for e in std::fs::read_dir(&snap).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, copy.join(p.file_name().unwrap())).unwrap();
+    }
+    let file = copy.join("tracker_student.safetensors");
+    let mut tensors = tch::Tensor::read_safetensors(&file).unwrap();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let (name, t) = tensors.iter_mut().find(|(k, _)| k.ends_with("weight")).unwrap();
+    let name = name.clone();
+    *t = t.copy();
+    let _ = t.view([-1]).get(0).fill_(f64::NAN);
+    tch::Tensor::write_safetensors(&tensors, &file).unwrap();
+    let json = o.join("t.json");
+    refused(
+        &[
+            "demo",
+            "--model",
+            s(&copy),
+            "--video",
+            s(&video_dir().join("vid.avi")),
+            "--track",
+            "--box",
+            "200,100,400,300",
+            "--landmarks",
+            s(&json),
+            "--device",
+            "cpu",
+        ],
+        &format!("{name} (1 of "),
+    );
+    assert!(!json.exists());
+}

@@ -421,3 +421,219 @@ fn bad_tsal_settings_are_refused_in_one_line_before_the_run_folder_exists() {
         assert!(!save.exists(), "{extra:?} left a run folder");
     }
 }
+
+/// The pid of a process that has ended (a stand-in for one killed with its files half written).
+fn dead_pid() -> u32 {
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+/// One `tsal: error` line on stderr, and it contains every one of `want`.
+fn one_error_line(o: &std::process::Output, want: &[&str]) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    let lines: Vec<&str> = e.lines().filter(|l| l.starts_with("tsal: error")).collect();
+    assert_eq!(lines.len(), 1, "{e}");
+    for w in want {
+        assert!(lines[0].contains(w), "`{w}` not in: {e}");
+    }
+}
+
+/// Put a NaN into the first value of tensor `name` of a safetensors file.
+fn poison(file: &Path, name: &str) {
+    let tensors: Vec<(String, Tensor)> = Tensor::read_safetensors(file)
+        .unwrap()
+        .into_iter()
+        .map(|(k, t)| {
+            if k == name {
+                let t = t.copy();
+                let _ = t.view([-1]).get(0).fill_(f64::NAN);
+                (k, t)
+            } else {
+                (k, t)
+            }
+        })
+        .collect();
+    assert!(tensors.iter().any(|(k, _)| k == name), "{name} not in {}", file.display());
+    Tensor::write_safetensors(&tensors, file).unwrap();
+}
+
+#[test]
+fn a_second_train_on_a_locked_folder_is_refused_and_a_killed_holder_leaves_no_lock() {
+    let d = tempfile::tempdir().unwrap();
+    let save = d.path().join("run");
+    let args = with(tsal_args(&save), &["--epochs", "50"]);
+    let mut child = command()
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(save.join("metrics.jsonl")).is_ok_and(|t| t.lines().count() >= 1)
+    {
+        assert!(t0.elapsed() < Duration::from_secs(300), "no iteration after 300 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let holder = format!("is in use by process {} on ", child.id());
+    // Resuming beside it, and replacing it, are both refused in one line naming it.
+    let o = run(&with(tsal_args(&save), &["--epochs", "50"]));
+    one_error_line(&o, &[&format!("--save_path {}", save.display()), &holder]);
+    let mut other_seed = with(tsal_args(&save), &["--no_resume", "--force"]);
+    set(&mut other_seed, "--rand_seed", "8");
+    let o = run(&other_seed);
+    one_error_line(&o, &[&holder]);
+    // The first run's log and config are untouched.
+    let logs = |save: &Path| {
+        std::fs::read_dir(save)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".log"))
+            .count()
+    };
+    assert_eq!(logs(&save), 1);
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(save.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["run"]["rand_seed"], 7);
+    // kill -9: the lock goes with the process, and the same command continues.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = run(&with(tsal_args(&save), &["--epochs", "50", "--max_iters", "1"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("in use"), "{}", stderr(&o));
+}
+
+#[test]
+fn best_json_is_restored_from_the_snapshots_after_a_death_between_the_pointer_writes() {
+    let d = tempfile::tempdir().unwrap();
+    let save = d.path().join("run");
+    let common = list("300w.test.common.GTB");
+    let args = with(
+        base_args(&save),
+        &["--supervised_only", "--epochs", "1", "--eval_ilists", s(&common)],
+    );
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let best = std::fs::read_to_string(save.join("best.json")).unwrap();
+    // Killed after last.json was renamed into place, before best.json was.
+    std::fs::remove_file(save.join("best.json")).unwrap();
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("restored best.json -> snapshots/epoch-001"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(save.join("best.json")).unwrap(), best);
+    let out = d.path().join("eval");
+    let o = tsal(&[
+        "eval",
+        "--model",
+        s(&save),
+        "--snapshot",
+        "best",
+        "--cpu",
+        "--lists",
+        s(&common),
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Once in place, it is left alone.
+    let o = run(&args);
+    assert!(o.status.success() && !stderr(&o).contains("restored"), "{}", stderr(&o));
+}
+
+#[test]
+fn initial_tracker_files_matter_only_until_the_first_snapshot() {
+    let d = tempfile::tempdir().unwrap();
+    // A tracker weight file: the teacher's tracker of a one-iteration run.
+    let donor = d.path().join("donor");
+    let o = run(&with(tsal_args(&donor), &["--max_iters", "1"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = d.path().join("tracker.safetensors");
+    std::fs::copy(last_snapshot(&donor).join("tracker_teacher.safetensors"), &file).unwrap();
+    let save = d.path().join("run");
+    let start = |weights: &Path, iters: &str| {
+        run(&with(tsal_args(&save), &["--max_iters", iters, "--tracker_weights", s(weights)]))
+    };
+    // A folder is said to be one.
+    let o = start(d.path(), "2");
+    one_error_line(&o, &["--tracker_weights", "is a folder"]);
+    // A truncated file fails the start after the run folder exists ...
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = d.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = start(&cut, "2");
+    one_error_line(&o, &["cut.safetensors"]);
+    assert!(save.join("config.json").is_file() && !save.join("last.json").exists());
+    // ... and the corrected command starts it: no snapshot, nothing to protect.
+    let o = start(&file, "2");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("starting a new run"), "{}", stdout(&o));
+    // The file moves: the run resumes from its snapshot, with the old path or the new one.
+    let moved = d.path().join("moved.safetensors");
+    std::fs::rename(&file, &moved).unwrap();
+    for (weights, iters) in [(&file, "3"), (&moved, "4")] {
+        let o = start(weights, iters);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("resuming from"), "{}", stdout(&o));
+    }
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(save.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["tsal"]["tracker_weights"][0], s(&file), "the run records what it started from");
+    // A tracker deleted from the snapshot is said to be missing, not blamed on the flags.
+    std::fs::remove_file(last_snapshot(&save).join("tracker_student.safetensors")).unwrap();
+    let o = start(&moved, "5");
+    one_error_line(&o, &["tracker_student.safetensors", "missing from the snapshot"]);
+    assert!(!stderr(&o).contains("supervised_only"), "{}", stderr(&o));
+}
+
+#[test]
+fn non_finite_weights_are_named_when_eval_or_train_loads_them() {
+    let d = tempfile::tempdir().unwrap();
+    let save = d.path().join("run");
+    let args = with(base_args(&save), &["--supervised_only", "--max_iters", "2"]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let detector = last_snapshot(&save).join("detector_teacher.safetensors");
+    let name = weights(&detector).into_iter().map(|(k, _)| k).find(|k| k.ends_with("weight"));
+    let name = name.unwrap();
+    poison(&detector, &name);
+    let common = list("300w.test.common.GTB");
+    let o = tsal(&["eval", "--model", s(&save), "--cpu", "--lists", s(&common)]);
+    one_error_line(&o, &["detector_teacher.safetensors", &format!("{name} (1 of "), "non-finite"]);
+    let o = run(&with(base_args(&save), &["--supervised_only", "--max_iters", "3"]));
+    one_error_line(&o, &["detector_teacher.safetensors", &name, "non-finite"]);
+    assert!(!stderr(&o).contains("learning rate"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_same_command_removes_what_a_killed_run_left() {
+    let d = tempfile::tempdir().unwrap();
+    let save = d.path().join("run");
+    let args = with(base_args(&save), &["--supervised_only", "--max_iters", "1"]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // What kill -9 leaves at the rename points: pointer and curve temporaries, a half-written
+    // snapshot folder.
+    let pid = dead_pid();
+    let debris = [
+        save.join(format!(".last.json.tmp-{pid}-3")),
+        save.join(format!(".best.json.tmp-{pid}-4")),
+        save.join(format!(".curves.png.tmp-{pid}-5")),
+    ];
+    for f in &debris {
+        std::fs::write(f, "half").unwrap();
+    }
+    let partial = save.join(format!("snapshots/.epoch-001-iter-000007.partial-{pid}-1"));
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::write(partial.join("detector_teacher.safetensors.tmp"), "half").unwrap();
+    // A live process's temporary is not touched.
+    let live = save.join(format!(".last.json.tmp-{}-0", std::process::id()));
+    std::fs::write(&live, "mine").unwrap();
+    let o = run(&with(base_args(&save), &["--supervised_only", "--max_iters", "2"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in debris.iter().chain([&partial]) {
+        assert!(!f.exists(), "{} is left", f.display());
+    }
+    assert!(stderr(&o).contains(&format!("left by process {pid}")), "{}", stderr(&o));
+    assert!(live.is_file());
+}

@@ -80,15 +80,24 @@ pub struct DemoArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Replace --out / --landmarks files that already exist (never the input video).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(a: &DemoArgs) -> Result<ExitCode> {
     if a.out.is_none() && a.landmarks.is_none() {
         bail!("nothing to write: give --out OUT.mp4, --landmarks OUT.json (or .csv), or both");
     }
+    if a.out.is_some() && a.out == a.landmarks {
+        bail!("--out and --landmarks name the same file; give each its own");
+    }
+    let mut replaced = Vec::new();
     for (flag, p) in [("--out", &a.out), ("--landmarks", &a.landmarks)] {
         if let Some(p) = p {
-            check_output(flag, p)?;
+            if check_output(flag, p, &a.video, a.force)? {
+                replaced.push(p.clone());
+            }
         }
     }
     if !(0.0..=1.0).contains(&a.mu) {
@@ -138,6 +147,9 @@ pub fn run(a: &DemoArgs) -> Result<ExitCode> {
             s.frames,
             s.frames
         );
+    }
+    for p in &replaced {
+        eprintln!("tsal: replaced {} (--force)", p.display());
     }
     let text = if a.json { serde_json::to_string_pretty(&s)? } else { describe(&s) };
     // The outputs are in place: a closed stdout (`| head`) loses only the summary.

@@ -118,7 +118,7 @@ pub fn snapshot_dir(model: &Path, pick: Pick) -> Result<PathBuf> {
     if !is_run {
         return Ok(model.to_path_buf());
     }
-    let run = RunDir { root: model.to_path_buf() };
+    let run = RunDir::at(model);
     let name = match pick {
         Pick::Last => run_dir::LAST,
         Pick::Best => run_dir::BEST,

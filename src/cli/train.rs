@@ -362,7 +362,12 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         };
         return super::eval::run(&eval);
     }
-    cfg.trunk_weights()?;
+    // A run resumed from a snapshot takes its weights from there, not from the files it
+    // started from (which may have moved since).
+    let resumes = !args.no_resume && RunDir::holds_snapshot(&cfg.run.save_path);
+    if !resumes {
+        cfg.check_initial_weights()?;
+    }
     let prep = trainer::prepare(&cfg)?;
     let mut cfg = cfg;
     let mode =

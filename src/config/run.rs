@@ -235,11 +235,6 @@ impl RunConfig {
         if r.print_freq == 0 {
             bail!("--print_freq 0: must be at least 1");
         }
-        if let Some(p) = &self.pretrained {
-            if !p.is_file() {
-                bail!("--pretrained {}: file not found", p.display());
-            }
-        }
         let t = &self.tsal;
         if !(0.0..=1.0).contains(&t.lambda) {
             bail!("--lambda {}: must be in [0, 1] (1 keeps the teacher as it is)", t.lambda);
@@ -257,11 +252,6 @@ impl RunConfig {
                 t.tracker_weights.len()
             );
         }
-        for p in &t.tracker_weights {
-            if !p.is_file() {
-                bail!("--tracker_weights {}: file not found", p.display());
-            }
-        }
         if !r.supervised_only && d.clip_frames < 2 {
             bail!(
                 "--clip_frames {}: the TSAL round tracks between consecutive frames of a clip \
@@ -270,6 +260,35 @@ impl RunConfig {
             );
         }
         Ok(())
+    }
+
+    /// The initial weight files (`--pretrained`, `--tracker_weights`) are files: checked
+    /// before a run starts from them (a resumed run takes its weights from its snapshot).
+    pub fn check_initial_weights(&self) -> Result<()> {
+        let pretrained = self.pretrained.iter().map(|p| ("--pretrained", p));
+        let trackers = self.tsal.tracker_weights.iter().map(|p| ("--tracker_weights", p));
+        for (flag, p) in pretrained.chain(trackers) {
+            if p.is_dir() {
+                bail!(
+                    "{flag} {}: is a folder, not a weight file; pass the file in it",
+                    p.display()
+                );
+            }
+            if !p.is_file() {
+                bail!("{flag} {}: file not found", p.display());
+            }
+        }
+        self.trunk_weights().map(|_| ())
+    }
+
+    /// The same run with no initial weights to load: what a run resumed from a snapshot builds
+    /// before the snapshot's weights replace everything.
+    pub fn without_initial_weights(&self) -> RunConfig {
+        let mut cfg = self.clone();
+        cfg.pretrained = None;
+        cfg.no_pretrained = true;
+        cfg.tsal.tracker_weights.clear();
+        cfg
     }
 
     /// The VGG16 file for the trunk, or `None` to start from scratch. A model config that says

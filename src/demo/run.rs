@@ -524,8 +524,13 @@ pub fn parse_box(s: &str) -> Result<[f64; 4]> {
     Ok(b)
 }
 
-/// Refuse outputs that cannot be written before any work: a missing folder.
-pub fn check_output(flag: &str, p: &Path) -> Result<()> {
+/// Refuse outputs that cannot be written, before any work: a missing folder, a folder, the
+/// input video itself (the same file, by inode, whatever the path says: even `--force` never
+/// replaces it), and an existing file without `force` (which replaces it). Returns whether a
+/// file is there to be replaced. Temporary files that dead tsal processes left for this output
+/// are removed first.
+pub fn check_output(flag: &str, p: &Path, input: &Path, force: bool) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
     let dir = crate::fsutil::parent_of(p);
     if !dir.is_dir() {
         bail!("{flag} {}: the folder {} does not exist", p.display(), dir.display());
@@ -533,5 +538,21 @@ pub fn check_output(flag: &str, p: &Path) -> Result<()> {
     if p.is_dir() {
         bail!("{flag} {}: is a folder", p.display());
     }
-    Ok(())
+    if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
+        crate::fsutil::clean_dead_temporaries(dir, Some(&[name]));
+    }
+    let Ok(meta) = std::fs::metadata(p) else { return Ok(false) };
+    let same =
+        std::fs::metadata(input).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino());
+    if same {
+        bail!(
+            "{flag} {}: is the input video (--video {}); choose another output path",
+            p.display(),
+            input.display()
+        );
+    }
+    if !force {
+        bail!("{flag} {}: the file exists; pass --force to replace it", p.display());
+    }
+    Ok(true)
 }

@@ -14,6 +14,9 @@ use tch::{nn, Tensor};
 /// [`torch_pickle::read`], anything else as safetensors. Reading a nested checkpoint's state
 /// dict, or leaving out non-tensor entries, is said on stderr.
 pub fn read(path: &Path) -> Result<BTreeMap<String, Tensor>> {
+    if path.is_dir() {
+        bail!("{}: is a folder, not a weight file", path.display());
+    }
     if !path.is_file() {
         bail!("{}: weight file not found", path.display());
     }
@@ -119,6 +122,7 @@ pub fn load_into(
             if scope.is_empty() { String::new() } else { format!(" under `{scope}`") }
         );
     }
+    check_finite(report.loaded.iter().map(|n| (n.as_str(), &tensors[n])), source)?;
     tch::no_grad(|| -> Result<()> {
         for n in &report.loaded {
             let mut dst = vars[n].shallow_clone();
@@ -128,6 +132,35 @@ pub fn load_into(
         Ok(())
     })?;
     Ok(report)
+}
+
+/// Refuse tensors holding NaN or ±inf, naming the first few and how many values: a snapshot
+/// of a run that diverged, or a damaged file, would otherwise give NaN predictions (and a
+/// training run would blame its learning rate). Integer tensors cannot hold either.
+pub fn check_finite<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>,
+    source: &Path,
+) -> Result<()> {
+    let mut bad = Vec::new();
+    for (name, t) in tensors {
+        if !t.is_floating_point() {
+            continue;
+        }
+        let n = i64::try_from(t.isfinite().logical_not().sum(tch::Kind::Int64)).unwrap_or(0);
+        if n > 0 {
+            bad.push(format!("{name} ({n} of {})", t.numel()));
+        }
+    }
+    if !bad.is_empty() {
+        bail!(
+            "{}: non-finite values (NaN or inf) in {} tensor(s): {}; the file was written by a run \
+             that diverged, or is damaged",
+            source.display(),
+            bad.len(),
+            abbreviate(&bad)
+        );
+    }
+    Ok(())
 }
 
 /// Load a whole model file strictly: every variable present with its shape, nothing extra.

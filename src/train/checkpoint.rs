@@ -57,6 +57,7 @@ fn read_optimizer(
         .into_iter()
         .map(|(k, t)| (k, t.to_device(device)))
         .collect();
+    weights::check_finite(tensors.iter().map(|(k, t)| (k.as_str(), t)), path)?;
     opt.load_state(&tensors).with_context(|| format!("{}", path.display()))
 }
 
@@ -118,11 +119,7 @@ pub fn load(
     for r in roles.iter_mut() {
         let wpath = dir.join(r.role.file());
         if !wpath.is_file() {
-            bail!(
-                "{}: the snapshot has no {} detector (was the run --supervised_only?)",
-                dir.display(),
-                r.role.name()
-            );
+            bail!("{}", missing_file(dir, &wpath, &format!("the {} detector", r.role.name())));
         }
         weights::load_strict(&r.vs, &wpath)?;
         let device = r.vs.device();
@@ -131,17 +128,34 @@ pub fn load(
     for t in trackers.iter_mut() {
         let wpath = dir.join(t.file());
         if !wpath.is_file() {
-            bail!(
-                "{}: the snapshot has no {} (was the run --supervised_only?)",
-                dir.display(),
-                t.name()
-            );
+            bail!("{}", missing_file(dir, &wpath, &t.name()));
         }
         weights::load_strict(&t.vs, &wpath)?;
         let device = t.vs.device();
         read_optimizer(&dir.join(optimizer_file(&t.name())), &mut t.opt, device)?;
     }
     Ok(state)
+}
+
+/// Why snapshot `dir` lacks `file` (the weights of `what`): a snapshot of a supervised-only run
+/// holds no student or trackers (its config.json says so); any other missing file was removed.
+fn missing_file(dir: &Path, file: &Path, what: &str) -> String {
+    let supervised = std::fs::read_to_string(dir.join(run_dir::CONFIG))
+        .ok()
+        .and_then(|t| serde_json::from_str::<RunConfig>(&t).ok())
+        .map(|c| c.run.supervised_only);
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    match supervised {
+        Some(true) => format!(
+            "{}: the snapshot of a --supervised_only run holds no {what} ({name})",
+            dir.display()
+        ),
+        _ => format!(
+            "{}: {name} ({what}) is missing from the snapshot: it was removed or the snapshot is \
+             damaged; put it back, or point last.json at an earlier snapshot",
+            dir.display()
+        ),
+    }
 }
 
 /// The run's model config in the reference's typed-JSON form (`detector.config` of the

@@ -63,6 +63,12 @@ impl Progress {
         }
     }
 
+    /// A line for the log file only (an error that stderr reports anyway).
+    pub fn log_only(&mut self, s: &str) {
+        let _ = writeln!(self.log, "{s}");
+        let _ = self.log.flush();
+    }
+
     /// Move the bar to iteration `iter` with a short status.
     pub fn tick(&self, iter: u64, msg: &str) {
         if let Some(b) = &self.bar {

@@ -4,6 +4,7 @@
 //! ```text
 //! SAVE_PATH/
 //!   .tsal-output                  marker: a tsal training run
+//!   .tsal-lock                    the process training it (the lock is on the folder)
 //!   config.json                   the RunConfig (tsal train --print_config prints the same)
 //!   seed-<seed>-time-<…>.log      the human log, one per start (the reference's name)
 //!   metrics.jsonl                 one record per --print_freq iterations and per epoch
@@ -14,6 +15,7 @@
 //! ```
 use crate::config::run::{RunConfig, RunSection};
 use crate::fsutil::{self, Kind, Marker};
+use crate::lock::{self, FolderLock};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -53,6 +55,8 @@ pub enum ResumeMode {
 
 pub struct RunDir {
     pub root: PathBuf,
+    /// Held while this process trains in the folder; none for a run that is only read.
+    _lock: Option<FolderLock>,
 }
 
 impl RunDir {
@@ -92,19 +96,54 @@ impl RunDir {
         fsutil::write_atomic(&self.path(name), serde_json::to_string_pretty(ptr)?.as_bytes())
     }
 
-    /// Open `cfg.run.save_path` for training: a new run (the folder is created, marked, and
-    /// `config.json` written), or the run it already holds, whose `config.json` must agree with
-    /// `cfg` except for [`RunSection::FREE_ON_RESUME`] (a seed not given on the command line,
-    /// `seed_given` false, is taken from the run). Returns the folder and whether it resumes.
+    /// A run folder to read (evaluation, plots): nothing is locked or written.
+    pub fn at(root: &Path) -> Self {
+        Self { root: root.to_path_buf(), _lock: None }
+    }
+
+    /// Whether `root` holds a tsal run with a snapshot to continue from (its `last.json`).
+    /// A folder without one holds nothing to protect: a start that failed before its first
+    /// snapshot is started again, with the settings of the command that does so.
+    pub fn holds_snapshot(root: &Path) -> bool {
+        root.join(LAST).is_file() && Marker::read(root).is_some_and(|m| m.written_by == KIND.name)
+    }
+
+    /// Open `cfg.run.save_path` for training, locked for the life of this process (a second
+    /// `tsal train` on it is refused, naming this one): a new run (the folder is created,
+    /// marked, and `config.json` written), or the run it already holds. A run with a snapshot
+    /// continues only if its `config.json` agrees with `cfg` except for
+    /// [`RunSection::FREE_ON_RESUME`] (a seed not given on the command line, `seed_given`
+    /// false, is taken from the run; the initial weights are the run's, as its snapshot replaces
+    /// them). A run without a snapshot starts again with `cfg`. Temporary files and staging
+    /// folders of dead processes are removed. Returns the folder and whether it resumes from a
+    /// snapshot.
     pub fn open(cfg: &mut RunConfig, mode: ResumeMode, seed_given: bool) -> Result<(Self, bool)> {
         let root = cfg.run.save_path.clone();
         let shown = root.display().to_string();
-        let dir = RunDir { root: root.clone() };
-        let holds_run = dir.path(CONFIG).is_file() || dir.path(fsutil::MARKER).is_file();
         if root.exists() && !root.is_dir() {
             bail!("--save_path {shown}: exists and is not a folder");
         }
-        if holds_run {
+        let holds_run =
+            |root: &Path| root.join(CONFIG).is_file() || root.join(fsutil::MARKER).is_file();
+        if !holds_run(&root) && root.is_dir() {
+            let mut others = std::fs::read_dir(&root)
+                .with_context(|| format!("--save_path {shown}: cannot list"))?
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name() != lock::HOLDER);
+            if others.next().is_some() {
+                bail!(
+                    "--save_path {shown}: the folder exists, is not empty and holds no tsal \
+                     run; choose another --save_path"
+                );
+            }
+        }
+        std::fs::create_dir_all(&root).with_context(|| format!("cannot create {shown}"))?;
+        let lock = FolderLock::acquire(&root, &KIND, &format!("--save_path {shown}"))?;
+        let dir = RunDir { root: root.clone(), _lock: Some(lock) };
+        for d in [dir.root.clone(), dir.path(SNAPSHOTS)] {
+            fsutil::clean_dead_temporaries(&d, None);
+        }
+        if holds_run(&root) {
             let ours = Marker::read(&root).is_some_and(|m| m.written_by == KIND.name);
             if !ours {
                 bail!(
@@ -114,23 +153,27 @@ impl RunDir {
                     KIND.name
                 );
             }
+            let has_snapshot = dir.path(LAST).is_file();
             match mode {
-                ResumeMode::Fresh { force: false } => bail!(
+                ResumeMode::Fresh { force: false } if has_snapshot => bail!(
                     "--save_path {shown} holds a run; --no_resume would start over and lose it: \
                      add --force to replace it, or choose another --save_path"
                 ),
-                ResumeMode::Fresh { force: true } => {
-                    std::fs::remove_dir_all(&root)
+                ResumeMode::Fresh { force } if has_snapshot || force => {
+                    empty_folder(&root, &[lock::HOLDER])
                         .with_context(|| format!("--force: cannot remove the old run {shown}"))?;
                     eprintln!("tsal: removed the old run in {shown} (--no_resume --force)");
                 }
-                // Marked, but killed before its config was written: nothing to continue.
-                ResumeMode::Resume if !dir.path(CONFIG).is_file() => {}
-                ResumeMode::Resume => {
+                ResumeMode::Resume if has_snapshot => {
                     let old = read_config(&dir.path(CONFIG))?;
                     if !seed_given {
                         cfg.run.rand_seed = old.run.rand_seed;
                     }
+                    // The snapshot holds the weights: what the run started from is a record,
+                    // and its files need not be where they were.
+                    cfg.pretrained = old.pretrained.clone();
+                    cfg.no_pretrained = old.no_pretrained;
+                    cfg.tsal.tracker_weights = old.tsal.tracker_weights.clone();
                     let diff = differing_keys(&old, cfg)?;
                     if !diff.is_empty() {
                         bail!(
@@ -144,18 +187,60 @@ impl RunDir {
                     write_config(&dir.path(CONFIG), cfg)?;
                     return Ok((dir, true));
                 }
+                // No snapshot: an earlier start stopped before its first (a bad file, a
+                // non-finite loss, a kill); nothing of it is worth keeping but its log.
+                _ => {
+                    let differs = match read_config(&dir.path(CONFIG)) {
+                        Ok(old) => !differing_keys(&old, cfg)?.is_empty(),
+                        Err(_) => false,
+                    };
+                    if differs {
+                        eprintln!(
+                            "tsal: --save_path {shown} holds no snapshot yet (an earlier start \
+                             stopped before its first): starting it with these settings"
+                        );
+                    }
+                    for name in [SNAPSHOTS, REPORTS, METRICS, CURVES, BEST] {
+                        let p = dir.path(name);
+                        let gone = if p.is_dir() {
+                            std::fs::remove_dir_all(&p)
+                        } else {
+                            std::fs::remove_file(&p)
+                        };
+                        match gone {
+                            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                                return Err(e)
+                                    .with_context(|| format!("cannot remove {}", p.display()))
+                            }
+                            _ => {}
+                        }
+                    }
+                }
             }
-        } else if root.is_dir() && std::fs::read_dir(&root)?.next().is_some() {
-            bail!(
-                "--save_path {shown}: the folder exists, is not empty and holds no tsal run; \
-                 choose another --save_path"
-            );
         }
-        std::fs::create_dir_all(&root).with_context(|| format!("cannot create {shown}"))?;
         fsutil::mark(&root, &KIND)?;
         write_config(&dir.path(CONFIG), cfg)?;
         Ok((dir, false))
     }
+}
+
+/// Remove everything in `dir` but the entries named in `keep` (the folder itself stays: its
+/// lock is on it).
+fn empty_folder(dir: &Path, keep: &[&str]) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let e = e?;
+        if keep.iter().any(|k| e.file_name() == *k) {
+            continue;
+        }
+        let p = e.path();
+        if e.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        }
+        .with_context(|| format!("cannot remove {}", p.display()))?;
+    }
+    Ok(())
 }
 
 pub fn read_config(path: &Path) -> Result<RunConfig> {

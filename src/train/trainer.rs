@@ -151,14 +151,16 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
     let (clips, groups) = clip::group(&lines, cfg.data.clip_frames);
 
     // Initial weights: libtorch's generator seeded once, the teacher drawn before the student.
+    // Then the trackers, the teacher's first. A resumed run's snapshot replaces them all, so
+    // the files a run started from are not read again (the same values are drawn either way).
     tch::manual_seed(cfg.run.rand_seed as i64);
-    // Then the trackers, the teacher's first.
-    let mut roles = vec![DetectorRole::new(cfg, Role::Teacher, device)?];
+    let init = if resumed { cfg.without_initial_weights() } else { cfg.clone() };
+    let mut roles = vec![DetectorRole::new(&init, Role::Teacher, device)?];
     let mut trackers = Vec::new();
     if !cfg.run.supervised_only {
-        roles.push(DetectorRole::new(cfg, Role::Student, device)?);
-        trackers.push(TrackerRole::new(cfg, Role::Teacher, device)?);
-        trackers.push(TrackerRole::new(cfg, Role::Student, device)?);
+        roles.push(DetectorRole::new(&init, Role::Student, device)?);
+        trackers.push(TrackerRole::new(&init, Role::Teacher, device)?);
+        trackers.push(TrackerRole::new(&init, Role::Student, device)?);
     }
     let mut state = TrainState { epoch: 0, batch: 0, iter: 0, elapsed_s: 0.0, best: None };
     let metrics_path = run.path(run_dir::METRICS);
@@ -169,6 +171,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
             state = checkpoint::load(&dir, &mut roles, &mut trackers)
                 .with_context(|| format!("resuming from {}", dir.display()))?;
             from = Some(ptr.snapshot);
+            restore_best_pointer(run, &state)?;
         }
     }
     // Paired after loading, so the pairs hold the variables training updates.
@@ -449,6 +452,58 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
     Ok(Ended::Finished)
 }
 
+/// Point `best.json` at the snapshot the resumed state records as the best when it does not
+/// already (a process that died between writing `last.json` and `best.json` left it old or
+/// missing): the snapshot folders' `train_state.json` say which one it is.
+fn restore_best_pointer(run: &RunDir, state: &TrainState) -> Result<()> {
+    let Some((iter, nme)) = state.best else { return Ok(()) };
+    let current = run.read_pointer(run_dir::BEST).ok().flatten();
+    if current.as_ref().is_some_and(|p| p.iter == iter && run.root.join(&p.snapshot).is_dir()) {
+        return Ok(());
+    }
+    let dir = run.path(run_dir::SNAPSHOTS);
+    let mut found: Vec<(std::path::PathBuf, TrainState)> = Vec::new();
+    for e in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let p = e?.path();
+        let st: Option<TrainState> = std::fs::read_to_string(p.join(checkpoint::STATE))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        match st {
+            Some(st)
+                if st.iter == iter
+                    && p.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.')) =>
+            {
+                found.push((p, st))
+            }
+            _ => {}
+        }
+    }
+    // The epoch snapshot (evaluations happen at epoch ends) before any mid-epoch one.
+    found.sort_by_key(|(_, st)| st.batch);
+    let Some((path, st)) = found.into_iter().next() else {
+        eprintln!(
+            "tsal: warning: {}: the best evaluation (iteration {iter}) has no snapshot left; \
+             {} was not restored",
+            run.root.display(),
+            run_dir::BEST
+        );
+        return Ok(());
+    };
+    let rel = path.strip_prefix(&run.root).unwrap_or(&path).to_path_buf();
+    run.write_pointer(
+        run_dir::BEST,
+        &Pointer { snapshot: rel.clone(), iter, epochs_done: st.epoch, mean_nme: Some(nme) },
+    )?;
+    eprintln!(
+        "tsal: restored {} -> {} (iteration {iter}, NME {:.3} %), which the run's state records \
+         as its best",
+        run_dir::BEST,
+        rel.display(),
+        nme * 100.0
+    );
+    Ok(())
+}
+
 /// Write a snapshot at `state` and point `last.json` at it; its path in the run folder.
 fn snapshot(
     run: &RunDir,
@@ -458,16 +513,37 @@ fn snapshot(
     state: &TrainState,
     log: &mut Progress,
 ) -> Result<std::path::PathBuf> {
-    let rel = checkpoint::write(run, cfg, roles, trackers, state)?;
-    run.write_pointer(
-        run_dir::LAST,
-        &Pointer {
+    let written = checkpoint::write(run, cfg, roles, trackers, state).and_then(|rel| {
+        let ptr = Pointer {
             snapshot: rel.clone(),
             iter: state.iter,
             epochs_done: state.epoch,
             mean_nme: None,
-        },
-    )?;
+        };
+        run.write_pointer(run_dir::LAST, &ptr).map(|()| rel)
+    });
+    let rel = match written {
+        Ok(rel) => rel,
+        Err(e) if crate::fsutil::is_disk_full(&e) => {
+            let kept = match run.read_pointer(run_dir::LAST).ok().flatten() {
+                Some(p) => format!(
+                    "the run keeps its last snapshot {} (iteration {}), from which the same \
+                     command continues once there is space",
+                    p.snapshot.display(),
+                    p.iter
+                ),
+                None => "the run has no snapshot yet".to_string(),
+            };
+            let line = format!(
+                "no space left on device while writing the snapshot at iteration {} in {}; {kept}",
+                state.iter,
+                run.root.display()
+            );
+            log.log_only(&format!("error: {line}"));
+            return Err(e.context(line));
+        }
+        Err(e) => return Err(e),
+    };
     log.line(&format!("snapshot {} (iteration {})", rel.display(), state.iter));
     Ok(rel)
 }
