@@ -3,7 +3,7 @@
 //! (ffprobe), points where the face is, the face detector finding the synthetic face, and bad
 //! inputs refused in one line with nothing left under the output's name.
 mod common;
-use common::{s, stderr, stdout, synth, tsal, tsal_ok, TINY};
+use common::{dead_pid, s, stderr, stdout, synth, tsal, tsal_ok, TINY};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -384,14 +384,6 @@ fn bad_inputs_are_one_line_and_leave_nothing() {
         .collect();
     left.sort();
     assert_eq!(left, ["empty.mp4", "foreign", "frames", "notes.txt", "plain"]);
-}
-
-/// The pid of a process that has ended (a stand-in for a demo killed while writing).
-fn dead_pid() -> u32 {
-    let mut c = std::process::Command::new("true").spawn().unwrap();
-    let pid = c.id();
-    c.wait().unwrap();
-    pid
 }
 
 #[test]

@@ -1,4 +1,6 @@
 //! Output that appears whole or not at all, and never at the cost of a user's files.
+mod common;
+use common::dead_pid;
 use std::path::Path;
 use tsal::fsutil::{
     check_target, exchange, write_atomic, Existing, Kind, Marker, StagedDir, MARKER,
@@ -19,14 +21,6 @@ fn write_output(target: &Path, replace: bool, file: &str, text: &str) {
     let s = StagedDir::new(target, replace).unwrap();
     std::fs::write(s.path().join(file), text).unwrap();
     s.commit().unwrap();
-}
-
-/// The pid of a process that has exited (and been reaped).
-fn dead_pid() -> u32 {
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! snapshot, Ctrl-C and non-finite losses leave a usable snapshot, and a save path holding
 //! another run is refused.
 mod common;
-use common::{command, s, stderr, stdout, synth, tsal, tsal_ok, TINY};
+use common::{command, dead_pid, s, stderr, stdout, synth, tsal, tsal_ok, TINY};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -334,23 +334,29 @@ fn a_save_path_holding_another_run_is_refused_with_the_differing_keys() {
     assert!(other.join("thesis.tex").is_file() && !other.join("config.json").exists());
 }
 
+/// A tiny TSAL run of 50 epochs into `save`, in the background, once `metrics.jsonl` holds
+/// `records` records (its output to `io()`).
+fn training_until(
+    save: &Path,
+    records: usize,
+    io: fn() -> std::process::Stdio,
+) -> std::process::Child {
+    let args = with(tsal_args(save), &["--epochs", "50"]);
+    let child = command().args(&args).stdout(io()).stderr(io()).spawn().unwrap();
+    let t0 = Instant::now();
+    let metrics = save.join("metrics.jsonl");
+    while !std::fs::read_to_string(&metrics).is_ok_and(|t| t.lines().count() >= records) {
+        assert!(t0.elapsed() < Duration::from_secs(300), "no iteration after 300 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 #[test]
 fn ctrl_c_writes_a_snapshot_and_exits_130() {
     let d = tempfile::tempdir().unwrap();
     let save = d.path().join("run");
-    let args = with(tsal_args(&save), &["--epochs", "50"]);
-    let child = command()
-        .args(&args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while !std::fs::read_to_string(save.join("metrics.jsonl")).is_ok_and(|t| t.lines().count() >= 3)
-    {
-        assert!(t0.elapsed() < Duration::from_secs(300), "no iteration after 300 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = training_until(&save, 3, std::process::Stdio::piped);
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
@@ -422,14 +428,6 @@ fn bad_tsal_settings_are_refused_in_one_line_before_the_run_folder_exists() {
     }
 }
 
-/// The pid of a process that has ended (a stand-in for one killed with its files half written).
-fn dead_pid() -> u32 {
-    let mut c = std::process::Command::new("true").spawn().unwrap();
-    let pid = c.id();
-    c.wait().unwrap();
-    pid
-}
-
 /// One `tsal: error` line on stderr, and it contains every one of `want`.
 fn one_error_line(o: &std::process::Output, want: &[&str]) {
     let e = stderr(o);
@@ -464,19 +462,7 @@ fn poison(file: &Path, name: &str) {
 fn a_second_train_on_a_locked_folder_is_refused_and_a_killed_holder_leaves_no_lock() {
     let d = tempfile::tempdir().unwrap();
     let save = d.path().join("run");
-    let args = with(tsal_args(&save), &["--epochs", "50"]);
-    let mut child = command()
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while !std::fs::read_to_string(save.join("metrics.jsonl")).is_ok_and(|t| t.lines().count() >= 1)
-    {
-        assert!(t0.elapsed() < Duration::from_secs(300), "no iteration after 300 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = training_until(&save, 1, std::process::Stdio::null);
     let holder = format!("is in use by process {} on ", child.id());
     // Resuming beside it, and replacing it, are both refused in one line naming it.
     let o = run(&with(tsal_args(&save), &["--epochs", "50"]));

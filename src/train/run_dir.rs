@@ -201,19 +201,7 @@ impl RunDir {
                         );
                     }
                     for name in [SNAPSHOTS, REPORTS, METRICS, CURVES, BEST] {
-                        let p = dir.path(name);
-                        let gone = if p.is_dir() {
-                            std::fs::remove_dir_all(&p)
-                        } else {
-                            std::fs::remove_file(&p)
-                        };
-                        match gone {
-                            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                                return Err(e)
-                                    .with_context(|| format!("cannot remove {}", p.display()))
-                            }
-                            _ => {}
-                        }
+                        remove_entry(&dir.path(name))?;
                     }
                 }
             }
@@ -232,15 +220,21 @@ fn empty_folder(dir: &Path, keep: &[&str]) -> Result<()> {
         if keep.iter().any(|k| e.file_name() == *k) {
             continue;
         }
-        let p = e.path();
-        if e.file_type()?.is_dir() {
-            std::fs::remove_dir_all(&p)
-        } else {
-            std::fs::remove_file(&p)
-        }
-        .with_context(|| format!("cannot remove {}", p.display()))?;
+        remove_entry(&e.path())?;
     }
     Ok(())
+}
+
+/// Remove file or folder `p` (a link itself, not what it points at); one that is not there is
+/// fine.
+fn remove_entry(p: &Path) -> Result<()> {
+    let gone = match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+        Ok(_) => std::fs::remove_file(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Err(e),
+    };
+    gone.with_context(|| format!("cannot remove {}", p.display()))
 }
 
 pub fn read_config(path: &Path) -> Result<RunConfig> {

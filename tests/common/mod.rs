@@ -91,3 +91,12 @@ pub fn venv_python() -> PathBuf {
     assert!(p.is_file(), "{} not found: run scripts/setup.sh", p.display());
     p
 }
+
+/// The pid of a process that has exited and been reaped: a stand-in for one killed with its
+/// files half written.
+pub fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
