@@ -20,6 +20,6 @@ pub mod losses;
 pub mod models;
 pub mod parallel;
 pub mod prep;
-pub mod snapshot;
+pub mod run;
 pub mod synth;
 pub mod train;

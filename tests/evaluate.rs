@@ -6,7 +6,7 @@ use tsal::data::crop::CropSpec;
 use tsal::eval::predict::PredictOptions;
 use tsal::eval::score::Missing;
 use tsal::eval::{evaluate, EvalList, Scoring};
-use tsal::snapshot::{load_detector, Role};
+use tsal::run::snapshot::{load_detector, Role};
 
 fn tsal(args: &[&str]) {
     common::tsal_ok(args);

@@ -1,5 +1,5 @@
 //! The snapshot keep policy (`--keep N`) on hand cases.
-use tsal::train::keep::prune;
+use tsal::run::keep::prune;
 
 const ALL: [u64; 4] = [100, 200, 300, 400];
 

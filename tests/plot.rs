@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use tsal::train::curves::WIDTH;
 use tsal::train::curves::{curves_png, height, write_run_curves, LOSS_AREA, NME_AREA, PALETTE};
-use tsal::train::metrics::{ListMetrics, MetricsWriter, Record};
+use tsal::run::metrics::{ListMetrics, MetricsWriter, Record};
 
 const ROLES: [&str; 2] = ["teacher", "student"];
 const TERMS: [&str; 3] = ["heatmap", "offset", "total"];

@@ -2,7 +2,7 @@
 //! cutting back to a snapshot's iteration, and non-finite losses.
 use std::collections::BTreeMap;
 use std::path::Path;
-use tsal::train::metrics::{read, truncate_after, ListMetrics, MetricsWriter, Record};
+use tsal::run::metrics::{read, truncate_after, ListMetrics, MetricsWriter, Record};
 
 fn per_role(role: &str, pairs: &[(&str, f64)]) -> BTreeMap<String, BTreeMap<String, f64>> {
     let inner = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();

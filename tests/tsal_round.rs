@@ -11,7 +11,7 @@ use tsal::data::batch::Batch;
 use tsal::data::clip::{self, ClipKind};
 use tsal::data::loader::HostBatch;
 use tsal::data::sample::ClipBuilder;
-use tsal::snapshot::Role;
+use tsal::run::snapshot::Role;
 use tsal::train::roles::{DetectorRole, TrackerRole};
 use tsal::train::round::{self, Averaging, Pairs};
 use tsal::train::trainer::training_lines;

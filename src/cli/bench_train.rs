@@ -14,7 +14,7 @@ use crate::data::{clip, loader};
 use crate::device::DeviceChoice;
 use crate::formats::list;
 use crate::models::{Detector, DetectorSpec};
-use crate::snapshot::Role;
+use crate::run::snapshot::Role;
 use crate::train::groups::training_groups;
 use crate::train::optim::Optimizer;
 use crate::train::roles::{DetectorRole, TrackerRole};

@@ -1,10 +1,11 @@
 //! `tsal demo`: a snapshot's landmarks on a video; the work is in [`crate::demo`].
-use super::eval::{snapshot_dir, Pick, Which};
+use super::eval::Which;
+use crate::run::resolve::{snapshot_dir, Pick};
 use crate::demo::follow::Policy;
 use crate::demo::run::{self, check_output, describe, parse_box, Options};
 use crate::demo::video::Rate;
 use crate::device::DeviceChoice;
-use crate::snapshot::Role;
+use crate::run::snapshot::Role;
 use anyhow::{anyhow, bail, Result};
 use std::io::Write;
 use std::path::PathBuf;

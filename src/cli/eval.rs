@@ -14,7 +14,8 @@ use crate::eval::report::{self, ListReport};
 use crate::eval::score::{self, Missing};
 use crate::formats::list::ListEntry;
 use crate::fsutil::StagedDir;
-use crate::snapshot::Role;
+use crate::run::resolve::{self, snapshot_dir, Pick};
+use crate::run::snapshot::Role;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -94,12 +95,6 @@ pub struct EvalArgs {
 /// Most lines per inference batch.
 const MAX_BATCH: i64 = 4096;
 
-/// `--snapshot`: which snapshot of a run folder.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pick {
-    Last,
-    Best,
-}
 
 /// What the settings resolve to: from the flags, and from the snapshot when there is one.
 struct Settings {
@@ -107,35 +102,6 @@ struct Settings {
     crop: crate::data::crop::CropSpec,
     /// The snapshot folder (a run folder's pointer followed).
     snapshot: Option<PathBuf>,
-}
-
-/// The snapshot folder `--model` names: itself, or for a run folder the snapshot its
-/// `last.json` (`best.json`) points at.
-pub fn snapshot_dir(model: &Path, pick: Pick) -> Result<PathBuf> {
-    use crate::train::run_dir::{self, RunDir};
-    let is_run =
-        model.join(run_dir::CONFIG).is_file() && !model.join(crate::snapshot::META).is_file();
-    if !is_run {
-        return Ok(model.to_path_buf());
-    }
-    let run = RunDir::at(model);
-    let name = match pick {
-        Pick::Last => run_dir::LAST,
-        Pick::Best => run_dir::BEST,
-    };
-    match run.read_pointer(name)? {
-        Some(p) => Ok(model.join(p.snapshot)),
-        None => bail!(
-            "--model {}: a training run without a {} snapshot yet ({name} is missing){}",
-            model.display(),
-            if pick == Pick::Best { "best" } else { "" },
-            if pick == Pick::Best {
-                " (it has no evaluated epoch: use --snapshot last)"
-            } else {
-                ""
-            }
-        ),
-    }
 }
 
 fn settings(a: &EvalArgs) -> Result<Settings> {
@@ -147,18 +113,13 @@ fn settings(a: &EvalArgs) -> Result<Settings> {
         });
     };
     let dir = snapshot_dir(model, a.snapshot)?;
-    let (meta, _) = crate::snapshot::read_meta(&dir)?;
+    let (meta, _) = crate::run::snapshot::read_meta(&dir)?;
     let shown = format!("the snapshot {}", dir.display());
     if let Some(n) = a.num_pts.filter(|&n| n != meta.num_pts) {
         bail!("--num_pts {n}: {shown} predicts {} points; leave the flag out", meta.num_pts);
     }
     // A snapshot written by training carries its run's configuration.
-    let run_cfg = dir.join(crate::train::run_dir::CONFIG);
-    let known = if run_cfg.is_file() {
-        Some(crate::train::run_dir::read_config(&run_cfg)?.crop)
-    } else {
-        None
-    };
+    let known = resolve::trained_crop(&dir)?;
     Ok(Settings {
         num_pts: meta.num_pts,
         crop: a.crop.resolve(known, &shown)?,
@@ -302,7 +263,7 @@ fn eval_model(
     // Every detector is loaded, and every image found, before the first prediction.
     let mut detectors = Vec::new();
     for &role in roles {
-        let (vs, det, meta, cfg) = crate::snapshot::load_detector(snapshot, role, device)?;
+        let (vs, det, meta, cfg) = crate::run::snapshot::load_detector(snapshot, role, device)?;
         detectors.push((role, vs, det, meta, cfg));
     }
     evaluate::check_images(all, workers)?;

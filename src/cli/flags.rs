@@ -16,8 +16,8 @@ pub const OPT_CONFIG: &str = "configs/SGD.config";
 /// 300W's 68 landmarks.
 pub const NUM_PTS: usize = 68;
 /// The reference's crop: 256×256, the box expanded by 0.2 per side.
-pub const CROP_SIDE: u32 = 256;
-pub const PRE_CROP_EXPAND: f64 = 0.2;
+pub const CROP_SIDE: u32 = CropSpec::REFERENCE.width;
+pub const PRE_CROP_EXPAND: f64 = CropSpec::REFERENCE.expand;
 
 #[derive(clap::Args, Debug, Clone, Serialize)]
 pub struct Points {
@@ -87,8 +87,7 @@ impl CropOverride {
     /// The crop: each given flag, else `known`'s value (a snapshot's run), else the default.
     /// A given flag that differs from `known` is an error naming both.
     pub fn resolve(&self, known: Option<CropSpec>, source: &str) -> anyhow::Result<CropSpec> {
-        let d = CropSpec { expand: PRE_CROP_EXPAND, width: CROP_SIDE, height: CROP_SIDE };
-        let base = known.unwrap_or(d);
+        let base = known.unwrap_or(CropSpec::REFERENCE);
         if let Some(k) = known {
             let clash = |flag: &str, given: String, have: String| {
                 anyhow::anyhow!(

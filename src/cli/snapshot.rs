@@ -2,7 +2,7 @@
 //! trying `tsal eval --model` before any training, and as the starting point training writes.
 use crate::config::ModelConfig;
 use crate::models::{Detector, DetectorSpec};
-use crate::snapshot::{self, Meta};
+use crate::run::snapshot::{self, Meta};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -8,7 +8,7 @@ use crate::config::run::{
 };
 use crate::config::{ModelConfig, OptConfig, TrackerConfig};
 use crate::device::DeviceChoice;
-use crate::train::run_dir::{ResumeMode, RunDir};
+use crate::run::folder::{ResumeMode, RunDir};
 use crate::train::trainer;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -334,7 +334,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             eval_vlists: args.eval_vlists.clone(),
             predictions: None,
             model: args.load_test_model.clone(),
-            snapshot: super::eval::Pick::Last,
+            snapshot: crate::run::resolve::Pick::Last,
             soft_argmax_radius: None,
             which: super::eval::Which::Teacher,
             batch_size: 32,
@@ -343,7 +343,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             // A snapshot written by training knows its crop; one from `snapshot init` takes
             // this command's crop flags.
             crop: match &args.load_test_model {
-                Some(m) if m.join(crate::train::run_dir::CONFIG).is_file() => {
+                Some(m) if m.join(crate::run::folder::CONFIG).is_file() => {
                     flags::CropOverride::default()
                 }
                 _ => flags::CropOverride {

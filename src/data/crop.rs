@@ -16,6 +16,11 @@ pub struct CropSpec {
 }
 
 impl CropSpec {
+    /// The reference's crop: 256×256, the face box expanded by 0.2 on each side (the defaults
+    /// of `--crop_width`, `--crop_height` and `--pre_crop_expand` in the reference
+    /// `lib/config_utils/args.py`).
+    pub const REFERENCE: CropSpec = CropSpec { expand: 0.2, width: 256, height: 256 };
+
     /// Original-image pixels → crop pixels: the expanded box's edges go to the crop's edges,
     /// `x ↦ (x − X1)·W / W_box`.
     pub fn matrix(&self, bbox: [f64; 4]) -> Affine {
@@ -32,7 +37,7 @@ impl CropSpec {
     }
 }
 
-/// ImageNet normalisation (spec §4.4).
+/// ImageNet normalisation (the reference's `Normalize`, `exps/main.py:60-79`).
 pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const STD: [f32; 3] = [0.229, 0.224, 0.225];
 

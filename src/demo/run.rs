@@ -21,7 +21,7 @@ use crate::data::augment::Affine;
 use crate::data::crop::{crop, CropSpec};
 use crate::eval::predict::predict_scored;
 use crate::models::Detector;
-use crate::snapshot::Role;
+use crate::run::snapshot::Role;
 use anyhow::{anyhow, bail, Result};
 use image::RgbImage;
 use std::collections::BTreeMap;
@@ -156,19 +156,14 @@ fn agrees(b: [f64; 4], guess: [f64; 4]) -> bool {
 pub fn run(o: &Options) -> Result<Summary> {
     let t0 = Instant::now();
     // Everything that can be wrong is found before the first frame.
-    let (meta, model_cfg) = crate::snapshot::read_meta(&o.snapshot)?;
+    let (meta, model_cfg) = crate::run::snapshot::read_meta(&o.snapshot)?;
     let num_pts = meta.num_pts;
-    let run_cfg = o.snapshot.join(crate::train::run_dir::CONFIG);
-    let spec = if run_cfg.is_file() {
-        crate::train::run_dir::read_config(&run_cfg)?.crop
-    } else {
-        // A snapshot made outside training (`tsal snapshot init`): the reference's crop.
-        CropSpec { expand: 0.2, width: 256, height: 256 }
-    };
+    // A snapshot made outside training (`tsal snapshot init`): the reference's crop.
+    let spec = crate::run::resolve::trained_crop(&o.snapshot)?.unwrap_or(CropSpec::REFERENCE);
     let radius = o.radius.unwrap_or(model_cfg.argmax as i64);
     let mut models = Vec::new();
     for &role in &o.roles {
-        let (vs, det, _, _) = crate::snapshot::load_detector(&o.snapshot, role, o.device)?;
+        let (vs, det, _, _) = crate::run::snapshot::load_detector(&o.snapshot, role, o.device)?;
         let tracker = if o.track {
             Some(Tracker::load(&o.snapshot, role, spec, o.mu, o.device)?)
         } else {

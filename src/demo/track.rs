@@ -7,7 +7,7 @@ use crate::data::augment::Affine;
 use crate::data::crop::{to_unit, CropSpec};
 use crate::losses::tracking::carry_points;
 use crate::models::PwcLite;
-use crate::snapshot::Role;
+use crate::run::snapshot::Role;
 use anyhow::{bail, ensure, Context, Result};
 use std::path::Path;
 use tch::{nn, Device, Kind, Tensor};
@@ -32,10 +32,8 @@ impl Tracker {
                 role.name()
             );
         }
-        let cfg_file = dir.join(crate::train::run_dir::CONFIG);
-        let cfg = crate::train::run_dir::read_config(&cfg_file).with_context(|| {
-            format!("--track: the tracker's configuration in {}", dir.display())
-        })?;
+        let cfg = crate::run::resolve::require_run_config(dir, "--track")
+            .with_context(|| format!("--track: the tracker's configuration in {}", dir.display()))?;
         crate::config::limits::crop(
             crop.width,
             crop.height,

@@ -5,7 +5,6 @@ pub mod detector;
 pub mod layers;
 pub mod ops;
 pub mod pwclite;
-pub mod torch_pickle;
 pub mod vgg_trunk;
 pub mod weights;
 

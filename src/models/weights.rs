@@ -1,9 +1,9 @@
 //! Weight files: reading named tensors (safetensors, or PyTorch `torch.save` files such as
 //! torchvision's `vgg16-397923af.pth`, in the zip or the legacy format, read by
-//! [`super::torch_pickle`]) and loading them into a VarStore **by name**, with every name and
+//! [`crate::formats::torch_pickle`]) and loading them into a VarStore **by name**, with every name and
 //! shape checked. Nested checkpoints (`{'epoch': …, 'state_dict': {...}}`, as ARFlow's `.tar`)
 //! are read directly, from their `state_dict`, `model` or `model_state_dict` entry.
-use super::torch_pickle;
+use crate::formats::torch_pickle;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::Path;

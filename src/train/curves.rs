@@ -13,7 +13,7 @@
 //! dash-dot, cycled) and its label prefixes its legend entries. Legends sit under each panel,
 //! two columns, so they never hide a curve; the image grows taller with them. Text uses the
 //! same 8×8 bitmap font as `ced.png` ([`crate::eval::plot`]).
-use super::metrics::{self, Record};
+use crate::run::metrics::{self, Record};
 use crate::eval::plot::{put, text, OKABE_ITO};
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};

@@ -2,17 +2,13 @@
 //! schedule, one supervised step per role, the run folder with its snapshots, metrics and
 //! curves, and the epoch loop that ties them together. Depends on the primitives (`config`,
 //! `data`, `models`, `losses`, `eval`, `snapshot`); nothing below it imports `train`.
-pub mod checkpoint;
 pub mod curves;
 pub mod ema;
 pub mod groups;
-pub mod keep;
-pub mod metrics;
 pub mod optim;
 pub mod progress;
 pub mod roles;
 pub mod round;
-pub mod run_dir;
 pub mod schedule;
 pub mod step;
 pub mod trainer;

@@ -8,10 +8,12 @@ use crate::config::{OptConfig, TrackerConfig};
 use crate::models::layers::he_init;
 use crate::models::pwclite::PwcLite;
 use crate::models::{weights, Detector, DetectorSpec};
-use crate::snapshot::Role;
+use crate::run::snapshot::Role;
+use crate::run::checkpoint::Trained;
 use anyhow::{Context, Result};
+use std::collections::BTreeMap;
 use std::path::Path;
-use tch::{nn, Device};
+use tch::{nn, Device, Tensor};
 
 pub struct DetectorRole {
     pub role: Role,
@@ -93,4 +95,71 @@ impl TrackerRole {
     pub fn file(&self) -> String {
         format!("{}.safetensors", self.name())
     }
+}
+
+impl Trained for DetectorRole {
+    fn name(&self) -> String {
+        self.role.name().to_string()
+    }
+
+    fn weights_file(&self) -> String {
+        self.role.file()
+    }
+
+    fn detector(&self) -> Option<Role> {
+        Some(self.role)
+    }
+
+    fn vs(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    fn optimizer_state(&self) -> Vec<(String, Tensor)> {
+        self.opt.state()
+    }
+
+    fn load_optimizer_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()> {
+        self.opt.load_state(state)
+    }
+}
+
+impl Trained for TrackerRole {
+    fn name(&self) -> String {
+        TrackerRole::name(self)
+    }
+
+    fn weights_file(&self) -> String {
+        self.file()
+    }
+
+    fn detector(&self) -> Option<Role> {
+        None
+    }
+
+    fn vs(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    fn optimizer_state(&self) -> Vec<(String, Tensor)> {
+        self.opt.state()
+    }
+
+    fn load_optimizer_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()> {
+        self.opt.load_state(state)
+    }
+}
+
+/// Every trained part as a snapshot stores it: the detectors, then their trackers.
+pub fn parts<'a>(roles: &'a [DetectorRole], trackers: &'a [TrackerRole]) -> Vec<&'a dyn Trained> {
+    let detectors = roles.iter().map(|r| r as &dyn Trained);
+    detectors.chain(trackers.iter().map(|t| t as &dyn Trained)).collect()
+}
+
+/// [`parts`], to restore them.
+pub fn parts_mut<'a>(
+    roles: &'a mut [DetectorRole],
+    trackers: &'a mut [TrackerRole],
+) -> Vec<&'a mut dyn Trained> {
+    let detectors = roles.iter_mut().map(|r| r as &mut dyn Trained);
+    detectors.chain(trackers.iter_mut().map(|t| t as &mut dyn Trained)).collect()
 }

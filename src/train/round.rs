@@ -38,7 +38,7 @@ use crate::data::batch::Batch;
 use crate::data::crop::{from_unit, to_unit};
 use crate::losses::{self, heatmap::stage_mse, pseudo, sic, tracking};
 use crate::models::DetectorOutput;
-use crate::snapshot::Role;
+use crate::run::snapshot::Role;
 use anyhow::{ensure, Result};
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};

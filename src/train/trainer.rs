@@ -3,12 +3,12 @@
 //! lists after each epoch ([`crate::eval::evaluate`], the function `tsal eval` runs), a
 //! snapshot after each epoch (and every `--snapshot_every` iterations, at `--max_iters`, and at
 //! Ctrl-C), metrics and curves. A run continues exactly where its last snapshot stood.
-use super::checkpoint::{self, TrainState};
-use super::metrics::{self, ListMetrics, MetricsWriter, Record};
+use crate::run::checkpoint::{self, TrainState};
+use crate::run::metrics::{self, ListMetrics, MetricsWriter, Record};
 use super::progress::Progress;
-use super::roles::{DetectorRole, TrackerRole};
+use super::roles::{parts, parts_mut, DetectorRole, TrackerRole};
 use super::round::{self, round, Averaging, Stats};
-use super::run_dir::{self, Pointer, RunDir};
+use crate::run::folder::{self, Pointer, RunDir};
 use super::schedule;
 use super::schedule::multistep;
 use super::step::{supervised_step, TERMS};
@@ -24,7 +24,7 @@ use crate::eval::score::Missing;
 use crate::formats::list::{self, ListEntry};
 use crate::fsutil::StagedDir;
 use crate::interrupt::{self, Interrupted};
-use crate::snapshot::Role;
+use crate::run::snapshot::Role;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -163,15 +163,15 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
         trackers.push(TrackerRole::new(&init, Role::Student, device)?);
     }
     let mut state = TrainState { epoch: 0, batch: 0, iter: 0, elapsed_s: 0.0, best: None };
-    let metrics_path = run.path(run_dir::METRICS);
+    let metrics_path = run.path(folder::METRICS);
     let mut from = None;
     if resumed {
-        if let Some(ptr) = run.read_pointer(run_dir::LAST)? {
+        if let Some(ptr) = run.read_pointer(folder::LAST)? {
             let dir = run.root.join(&ptr.snapshot);
-            state = checkpoint::load(&dir, &mut roles, &mut trackers)
+            state = checkpoint::load(&dir, &mut parts_mut(&mut roles, &mut trackers))
                 .with_context(|| format!("resuming from {}", dir.display()))?;
             from = Some(ptr.snapshot);
-            restore_best_pointer(run, &state)?;
+            checkpoint::restore_best_pointer(run, &state)?;
         }
     }
     // Paired after loading, so the pairs hold the variables training updates.
@@ -425,7 +425,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
         if improved {
             let best = state.best.expect("set above");
             run.write_pointer(
-                run_dir::BEST,
+                folder::BEST,
                 &Pointer {
                     snapshot: at.clone(),
                     iter: state.iter,
@@ -434,9 +434,11 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
                 },
             )?;
         }
-        prune(run, cfg, &state)?;
+        if let Some(keep) = cfg.run.keep {
+            crate::run::keep::delete_unkept(run, keep, state.best.map(|(i, _)| i))?;
+        }
         if let Err(e) = super::curves::write_run_curves(&run.root) {
-            log.line(&format!("warning: could not draw {}: {e:#}", run_dir::CURVES));
+            log.line(&format!("warning: could not draw {}: {e:#}", folder::CURVES));
         }
         if stop_now && end < planned {
             log.line(&format!("reached --max_iters at iteration {}", state.iter));
@@ -452,59 +454,8 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
     Ok(Ended::Finished)
 }
 
-/// Point `best.json` at the snapshot the resumed state records as the best when it does not
-/// already (a process that died between writing `last.json` and `best.json` left it old or
-/// missing): the snapshot folders' `train_state.json` say which one it is.
-fn restore_best_pointer(run: &RunDir, state: &TrainState) -> Result<()> {
-    let Some((iter, nme)) = state.best else { return Ok(()) };
-    let current = run.read_pointer(run_dir::BEST).ok().flatten();
-    if current.as_ref().is_some_and(|p| p.iter == iter && run.root.join(&p.snapshot).is_dir()) {
-        return Ok(());
-    }
-    let dir = run.path(run_dir::SNAPSHOTS);
-    let mut found: Vec<(std::path::PathBuf, TrainState)> = Vec::new();
-    for e in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let p = e?.path();
-        let st: Option<TrainState> = std::fs::read_to_string(p.join(checkpoint::STATE))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        match st {
-            Some(st)
-                if st.iter == iter
-                    && p.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.')) =>
-            {
-                found.push((p, st))
-            }
-            _ => {}
-        }
-    }
-    // The epoch snapshot (evaluations happen at epoch ends) before any mid-epoch one.
-    found.sort_by_key(|(_, st)| st.batch);
-    let Some((path, st)) = found.into_iter().next() else {
-        eprintln!(
-            "tsal: warning: {}: the best evaluation (iteration {iter}) has no snapshot left; \
-             {} was not restored",
-            run.root.display(),
-            run_dir::BEST
-        );
-        return Ok(());
-    };
-    let rel = path.strip_prefix(&run.root).unwrap_or(&path).to_path_buf();
-    run.write_pointer(
-        run_dir::BEST,
-        &Pointer { snapshot: rel.clone(), iter, epochs_done: st.epoch, mean_nme: Some(nme) },
-    )?;
-    eprintln!(
-        "tsal: restored {} -> {} (iteration {iter}, NME {:.3} %), which the run's state records \
-         as its best",
-        run_dir::BEST,
-        rel.display(),
-        nme * 100.0
-    );
-    Ok(())
-}
-
-/// Write a snapshot at `state` and point `last.json` at it; its path in the run folder.
+/// Write a snapshot at `state` and point `last.json` at it; its path in the run folder. A full
+/// disk is also said in the log.
 fn snapshot(
     run: &RunDir,
     cfg: &RunConfig,
@@ -513,67 +464,13 @@ fn snapshot(
     state: &TrainState,
     log: &mut Progress,
 ) -> Result<std::path::PathBuf> {
-    let written = checkpoint::write(run, cfg, roles, trackers, state).and_then(|rel| {
-        let ptr = Pointer {
-            snapshot: rel.clone(),
-            iter: state.iter,
-            epochs_done: state.epoch,
-            mean_nme: None,
-        };
-        run.write_pointer(run_dir::LAST, &ptr).map(|()| rel)
-    });
-    let rel = match written {
-        Ok(rel) => rel,
-        Err(e) if crate::fsutil::is_disk_full(&e) => {
-            let kept = match run.read_pointer(run_dir::LAST).ok().flatten() {
-                Some(p) => format!(
-                    "the run keeps its last snapshot {} (iteration {}), from which the same \
-                     command continues once there is space",
-                    p.snapshot.display(),
-                    p.iter
-                ),
-                None => "the run has no snapshot yet".to_string(),
-            };
-            let line = format!(
-                "no space left on device while writing the snapshot at iteration {} in {}; {kept}",
-                state.iter,
-                run.root.display()
-            );
-            log.log_only(&format!("error: {line}"));
-            return Err(e.context(line));
+    let rel = checkpoint::save(run, cfg, &parts(roles, trackers), state).inspect_err(|e| {
+        if crate::fsutil::is_disk_full(e) {
+            log.log_only(&format!("error: {}", crate::fsutil::disk_full_line(e)));
         }
-        Err(e) => return Err(e),
-    };
+    })?;
     log.line(&format!("snapshot {} (iteration {})", rel.display(), state.iter));
     Ok(rel)
-}
-
-/// Delete the snapshots `--keep` does not keep (never the last or the best).
-fn prune(run: &RunDir, cfg: &RunConfig, state: &TrainState) -> Result<()> {
-    let Some(keep) = cfg.run.keep else { return Ok(()) };
-    let dir = run.path(run_dir::SNAPSHOTS);
-    let mut found: Vec<(u64, std::path::PathBuf)> = Vec::new();
-    for e in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let p = e?.path();
-        let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        if !name.starts_with("epoch-") {
-            continue; // staging folders and anything else
-        }
-        let st: Option<TrainState> = std::fs::read_to_string(p.join(checkpoint::STATE))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        if let Some(st) = st {
-            found.push((st.iter, p));
-        }
-    }
-    let ids: Vec<u64> = found.iter().map(|(i, _)| *i).collect();
-    let best = state.best.map(|(i, _)| i);
-    for gone in super::keep::prune(&ids, best, Some(keep)) {
-        for (_, p) in found.iter().filter(|(i, _)| *i == gone) {
-            std::fs::remove_dir_all(p).with_context(|| format!("cannot remove {}", p.display()))?;
-        }
-    }
-    Ok(())
 }
 
 fn iter_record(
