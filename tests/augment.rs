@@ -53,7 +53,7 @@ fn find_marker(img: &RgbImage, around: [f64; 2], r: i64) -> [f64; 2] {
 fn landmarks_land_on_the_warped_marker() {
     let p = params();
     let mut rng = ChaCha8Rng::seed_from_u64(4);
-    // The issue asks for 0.5 px; 0.15 also catches a block-centre slip of the prepared sources.
+    // A 0.5 px bound would do; 0.15 also catches a block-centre slip of the prepared sources.
     let mut worst: f64 = 0.0;
     // Enlarging crops (box ~150 px → 256) and shrinking ones (box 600 px: sources averaged in
     // 2×2 blocks before the draw; 900 px: 4×4 blocks, then antialiased again by some draws),

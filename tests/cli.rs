@@ -4,7 +4,7 @@ use common::{stderr, synth, tsal, walk};
 use std::path::Path;
 use std::process::Output;
 
-/// The reference invocation (spec §2; README / scripts/dual_model.sh), exactly as written.
+/// The reference invocation (the reference's README / `scripts/dual_model.sh`), exactly as written.
 const REFERENCE: &[&str] = &[
     "train",
     "--train_lists",

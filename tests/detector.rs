@@ -22,7 +22,7 @@ fn reference_parameter_counts_for_68_points() {
     let vs = nn::VarStore::new(Device::Cpu);
     let _d = Detector::new(&vs.root(), DetectorSpec::reference(68));
     let c = counts(&vs);
-    // Spec §5.1.
+    // The reference's counts (`VGG16_base`, `lib/models/cpm_vgg16.py`).
     assert_eq!(c["features"], 7_635_264);
     assert_eq!(c["CPM_feature"], 1_474_944);
     assert_eq!(c["stages"], 7_606_479);
@@ -136,7 +136,7 @@ fn counted_macs_match_the_field_anchors() {
     let (t, trunk) = count_macs(|| d.trunk.forward(&x));
     let (f, feat) = count_macs(|| d.feature.forward(&t));
     let (_, total) = count_macs(|| d.forward_t(&x, false));
-    // field.md: trunk 18.2, CPM_feature 1.5, stages 7.8 GMAC at 256×256 (27.5 together).
+    // Expected: trunk 18.2, CPM_feature 1.5, stages 7.8 GMAC at 256×256 (27.5 together).
     let g = |n: u64| n as f64 / 1e9;
     assert!((g(trunk) - 18.2).abs() < 0.1, "trunk {} GMAC", g(trunk));
     assert!((g(feat) - 1.5).abs() < 0.05, "CPM_feature {} GMAC", g(feat));

@@ -205,7 +205,7 @@ fn centre_focal_is_per_frame_not_the_broadcast() {
     let per_frame = focal_formula(&logits, &targets, &[(0, 0), (1, 1), (2, 2)]);
     close(val(&loss), per_frame, "per-frame focal");
     // The reference's [N,1,H,W] vs [N,H,W] broadcast scored every prediction against every
-    // target (spec §6.4): a different, larger number.
+    // target (`lib/criterion.py`, `_neg_loss`): a different, larger number.
     let all: Vec<(usize, usize)> = (0..3).flat_map(|i| (0..3).map(move |j| (i, j))).collect();
     let broadcast = focal_formula(&logits, &targets, &all);
     assert!(

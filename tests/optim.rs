@@ -1,6 +1,7 @@
 //! The training optimiser, its parameter groups and the LR schedule: parity with torch.optim
 //! (tests/optim_parity.py, via the project's .venv), exact resume through a safetensors file,
-//! the detector's groups against spec §5.1, and MultiStepLR.
+//! the detector's groups against the reference's `specify_parameter`
+//! (`lib/models/cpm_vgg16.py:294-305`), and MultiStepLR.
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -474,7 +475,7 @@ fn tiny_detector_groups() {
     let mut opt = Optimizer::new(&opt_cfg(OptimizerKind::Sgd, 1.0, true), groups);
     opt.set_base_lr(5e-5);
     let lrs: Vec<f64> = opt.group_lrs().into_iter().map(|(_, lr)| lr).collect();
-    // The reference log's 5e-5, 1e-4, 5e-5, 1e-4, 2e-4, 4e-4, … (spec §5.1), then ours.
+    // The reference log's 5e-5, 1e-4, 5e-5, 1e-4, 2e-4, 4e-4, …, then ours.
     assert_eq!(lrs, [5e-5, 1e-4, 5e-5, 1e-4, 2e-4, 4e-4, 2e-4, 4e-4, 5e-5, 1e-4, 5e-5]);
     let lines = opt.describe();
     assert_eq!(lines.len(), 11);
@@ -529,8 +530,8 @@ fn reference_detector_groups() {
     let groups = detector_groups(&vs, 5e-4).unwrap();
     assert_eq!(groups.len(), 13);
     let n = |r: std::ops::Range<usize>| groups[r].iter().map(|g| g.numel()).sum::<usize>();
-    // Spec §5.1: trunk 7,635,264; CPM_feature 1,474,944; stages 7,606,479; together
-    // 16,716,687 (the reference's only optimised parameters).
+    // The reference's counts (`lib/models/cpm_vgg16.py`): trunk 7,635,264; CPM_feature 1,474,944;
+    // stages 7,606,479; together 16,716,687 (the reference's only optimised parameters).
     assert_eq!(n(0..2), 7_635_264);
     assert_eq!(n(2..4), 1_474_944);
     assert_eq!(n(4..10), 7_606_479);

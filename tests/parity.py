@@ -1,8 +1,9 @@
 """PyTorch parity check for tsal's models.
 
 Builds the detector (CPM-VGG16 + CenterNet branch, scripts/torch_detector.py) and the PWC-Lite
-tracker in PyTorch from the spec (tsal_spec.md §5.1, §5.3), loads tsal-written safetensors weights with
-load_state_dict(strict=True) and compares the outputs on tsal's fixed inputs.
+tracker in PyTorch as the reference code defines them (lib/models/cpm_vgg16.py, VGG16_base;
+lib/models/MFDS_model.py), loads tsal-written safetensors weights with load_state_dict(strict=True)
+and compares the outputs on tsal's fixed inputs.
 
 usage: parity.py detector WEIGHTS IO width_div stages num_pts
        parity.py tracker  WEIGHTS IO

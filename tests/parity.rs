@@ -1,6 +1,6 @@
-//! PyTorch parity: tests/parity.py builds the models from the spec in PyTorch, loads tsal's
-//! safetensors with `load_state_dict(strict=True)` and compares outputs to 1e-4. Skipped, with
-//! a message, when the project's .venv is absent.
+//! PyTorch parity: tests/parity.py builds the models in PyTorch as the reference defines them,
+//! loads tsal's safetensors with `load_state_dict(strict=True)` and compares outputs to 1e-4.
+//! Skipped, with a message, when the project's .venv is absent.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tch::{nn, Device, Kind, Tensor};

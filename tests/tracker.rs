@@ -31,7 +31,7 @@ fn parameter_counts_and_arflow_names() {
     for (k, t) in &v {
         *per.entry(k.split('.').next().unwrap().to_string()).or_default() += t.numel() as i64;
     }
-    // Spec §5.3.
+    // The reference's counts (PWC-Lite, `lib/models/MFDS_model.py`).
     assert_eq!(per["feature_pyramid_extractor"], 1_022_160);
     assert_eq!(per["flow_estimators"], 678_402);
     assert_eq!(per["context_networks"], 519_554);

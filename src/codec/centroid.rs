@@ -1,4 +1,5 @@
-//! Face-centre + offset read-out (the "student" CenterNet view, spec §5.2), in input pixels.
+//! Face-centre + offset read-out (the "student" CenterNet view; reference
+//! `lib/utils/decode.py:66-96`, `nosecenter_decode`), in input pixels.
 //!
 //! The centre map's peaks are kept by 3×3 max-pool non-maximum suppression, the K best are
 //! taken, and at each the offsets give every landmark as `8 · (cell + offset)`: offsets are
@@ -42,8 +43,9 @@ pub fn decode(centre_logits: &Tensor, offsets: &Tensor, k: i64) -> Candidates {
 /// 68-point layout (0-based 30; reference `GeneralDataset.py`).
 pub const CENTRE_LANDMARK: usize = 30;
 
-/// Centre + offset targets of one frame, done as intended (spec §4.6): centre in its own map,
-/// `ind = cy·gw + cx`, offsets `p_j/8 − c` in cells for every visible landmark.
+/// Centre + offset targets of one frame, done as intended (reference
+/// `lib/datasets/GeneralDataset.py:280-321`): centre in its own map, `ind = cy·gw + cx`,
+/// offsets `p_j/8 − c` in cells for every visible landmark.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CentroidTarget {
     /// `[gh, gw]` centre heatmap (a CenterNet Gaussian, peak 1).

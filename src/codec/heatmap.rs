@@ -1,5 +1,6 @@
-//! Heatmap read-out: soft-argmax around each channel's peak (spec §5.1,
-//! `find_tensor_peak_batch`), done for all images and channels at once.
+//! Heatmap read-out: soft-argmax around each channel's peak (reference
+//! `lib/models/cpm_vgg16.py:34-77`, `find_tensor_peak_batch`), done for all images and
+//! channels at once.
 use super::{CELL_CENTRE, STRIDE};
 use tch::{Kind, Tensor};
 
@@ -20,7 +21,8 @@ const FLOOR: f64 = 1e-6;
 /// The window is centred on an integer cell, so the reference's bilinear `grid_sample` with
 /// `align_corners = true` and zero padding reads exactly the cell values (zero outside the
 /// map); here they are gathered directly. Location = `Σ v·d / Σ v + peak`, per axis, then
-/// mapped to input pixels. The reference code used r = 20, its config said 4 (spec §3.2).
+/// mapped to input pixels. The reference code used r = 20 (`lib/models/cpm_vgg16.py:334`), its
+/// config said 4 (`argmax` in `configs/Detector.config`).
 pub fn soft_argmax(heat: &Tensor, radius: i64) -> Peaks {
     let (n, c, h, w) = heat.size4().expect("heatmaps must be [N, C, H, W]");
     let heat = heat.to_kind(Kind::Float);
@@ -58,7 +60,7 @@ pub enum Shape {
     Laplacian,
 }
 
-/// Heatmap targets of one frame (spec §4.5).
+/// Heatmap targets of one frame (reference `lib/pts_utils/generation.py:14-59`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeatmapTarget {
     /// `[P + 1, gh, gw]` row-major: one map per landmark, then the background.
@@ -67,8 +69,9 @@ pub struct HeatmapTarget {
     pub mask: Vec<f32>,
 }
 
-/// The reference's cut-off: target values below it become 0 (spec §4.5). It biases the
-/// soft-argmax of a target by up to ~0.1 px at σ = 6 px (0 px without it); see tests.
+/// The reference's cut-off: target values below it become 0
+/// (`lib/pts_utils/generation.py:14-59`). It biases the soft-argmax of a target by up to
+/// ~0.1 px at σ = 6 px (0 px without it); see tests.
 pub const REFERENCE_CUTOFF: f64 = 0.01;
 
 /// Targets for landmarks `xy` (input pixels) on a `gw×gh` grid of stride 8. With

@@ -3,7 +3,8 @@
 pub mod centroid;
 pub mod heatmap;
 
-/// Heatmap stride in input pixels (reference `downsample`, spec §5.1).
+/// Heatmap stride in input pixels (reference `downsample` in `configs/Detector.config`).
 pub const STRIDE: f64 = 8.0;
-/// Input-pixel position of the centre of heatmap cell 0: `STRIDE / 2 − 0.5` (spec §4.5).
+/// Input-pixel position of the centre of heatmap cell 0: `STRIDE / 2 − 0.5`
+/// (reference `lib/pts_utils/generation.py`).
 pub const CELL_CENTRE: f64 = 3.5;

@@ -1,11 +1,12 @@
-//! The detector's model configuration (`configs/Detector.config`, spec §3.2).
+//! The detector's model configuration (`configs/Detector.config`).
 use super::TypedConfig;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Keys of the reference `Detector.config`. The reference ignored `stages`, `argmax`,
-/// `dilation` and `pooling` (spec §3.2, §9.19); tsal gives `stages` and `argmax` their meaning.
+/// `dilation` and `pooling` (`lib/models/cpm_vgg16.py` hard-codes 3 stages and a soft-argmax
+/// radius of 20); tsal gives `stages` and `argmax` their meaning.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// Architecture name; `cpm_vgg16` is the reference detector.
@@ -25,8 +26,9 @@ pub struct ModelConfig {
     /// tsal: divide every channel width by this (1 = the reference architecture; the tiny
     /// test configuration uses 8).
     pub width_div: usize,
-    /// tsal: how convolutions start (`reference`: N(0, 0.01), spec §5.1; `he`: He normal,
-    /// for trunks trained from scratch). Absent in older files and reference configs.
+    /// tsal: how convolutions start (`reference`: N(0, 0.01), as in reference
+    /// `lib/models/cpm_vgg16.py`; `he`: He normal, for trunks trained from scratch). Absent in
+    /// older files and reference configs.
     #[serde(default)]
     pub init: InitScheme,
 }

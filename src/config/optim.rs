@@ -1,4 +1,5 @@
-//! Optimiser configuration (`configs/SGD.config`, `configs/optimizer.config`, spec §3.3).
+//! Optimiser configuration (`configs/SGD.config`, `configs/optimizer.config`;
+//! reference `lib/optimizer/opt_utils.py:9-37`).
 use super::TypedConfig;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,8 @@ pub enum Reduction {
 /// Which LR multipliers the parameter groups get (`group_lr`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupLr {
-    /// The reference's multipliers (spec §5.1): biases ×2, CPM stages ×4 / ×8.
+    /// The reference's multipliers (`specify_parameter`, `lib/models/cpm_vgg16.py:294-305`):
+    /// biases ×2, CPM stages ×4 / ×8.
     #[default]
     Reference,
     /// Every group at the base LR (what a plain Adam recipe does).
@@ -30,7 +32,7 @@ pub enum GroupLr {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OptConfig {
     pub optimizer: OptimizerKind,
-    /// Base learning rate (reference 5e-5); per-group multipliers apply (spec §5.1).
+    /// Base learning rate (reference 5e-5); per-group multipliers apply ([`GroupLr`]).
     pub lr: f64,
     pub momentum: f64,
     /// Weight decay of weight groups (reference key `Decay`).

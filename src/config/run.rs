@@ -1,4 +1,4 @@
-//! The resolved configuration of a run (design.md: plain data that serialises and
+//! The resolved configuration of a run (plain data that serialises and
 //! deserialises, imports no clap): every flag of `tsal train` in its section, with the
 //! contents of the config files it names, and the seed actually used. It is printed by
 //! `--print_config` and saved as the run's `config.json`; reading that file back gives the same
@@ -56,7 +56,7 @@ impl Consistency {
     }
 }
 
-/// The settings of the TSAL round (issue #11).
+/// The settings of the TSAL round.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TsalConfig {
     /// Recursive average filtering: `teacher ← λ·teacher + (1 − λ)·student` after every
@@ -115,7 +115,8 @@ pub struct DataConfig {
     pub skip_bad: bool,
 }
 
-/// The random part of the augmentation (spec §4.4).
+/// The random part of the augmentation (reference `exps/main.py:60-75`,
+/// `lib/xvision/transforms.py`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AugmentConfig {
     pub scale_prob: f64,

@@ -1,4 +1,4 @@
-//! The tracker's configuration (`configs/MFDS.json`, ARFlow's PWC-Lite Sintel config, spec §3.4).
+//! The tracker's configuration (`configs/MFDS.json`, ARFlow's PWC-Lite Sintel config).
 //! Plain JSON (not typed JSON). Only `model` and `loss` are used; the other sections
 //! (`data`, `data_aug`, `seed`, `train`, `trainer`) are accepted and ignored, as in the reference.
 use anyhow::{Context, Result};

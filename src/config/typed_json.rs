@@ -1,7 +1,7 @@
-//! The reference's typed-JSON configuration format (spec §3.1): a JSON object whose every
-//! value is `[type, value]`, type one of `str`, `int`, `bool`, `float`; the value a scalar or a
-//! list converted element-wise. Numbers may be written as JSON numbers or strings
-//! (`["float", "0.00005"]`); `bool` is `bool(int(x))`, so `"1"`, `1`, `true` all mean true.
+//! The reference's typed-JSON configuration format (`lib/config_utils/configure_utils.py:13-47`): a
+//! JSON object whose every value is `[type, value]`, type one of `str`, `int`, `bool`, `float`; the
+//! value a scalar or a list converted element-wise. Numbers may be written as JSON numbers or
+//! strings (`["float", "0.00005"]`); `bool` is `bool(int(x))`, so `"1"`, `1`, `true` all mean true.
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

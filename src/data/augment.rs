@@ -1,4 +1,4 @@
-//! Augmentation as one affine map per frame (issue #4): pre-crop (box expanded by
+//! Augmentation as one affine map per frame: pre-crop (box expanded by
 //! `pre_crop_expand`), resize to the crop size, random scale, rotation and centre jitter are
 //! composed into a single 2×3 matrix from original-image pixels to crop pixels, and the image is
 //! resampled once. Landmarks go through the same matrix; the inverse maps predictions back.
@@ -64,7 +64,8 @@ impl Affine {
     }
 }
 
-/// The crop and the random augmentation of `tsal train` (spec §2, §4.4).
+/// The crop and the random augmentation of `tsal train` (reference flags in
+/// `lib/config_utils/args.py:9-62`, transforms in `exps/main.py:60-75`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AugParams {
     /// The deterministic part: expanded box → crop.
@@ -152,7 +153,8 @@ pub fn clip_matrices(
     }
 }
 
-/// ImageNet mean colour, the fill outside the source image (spec §4.4: 123, 116, 103).
+/// ImageNet mean colour, the fill outside the source image (reference `AugCrop`,
+/// `lib/xvision/transforms.py:310-352`: 123, 116, 103).
 pub const FILL: [u8; 3] = [123, 116, 103];
 
 /// Source pixels for [`warp`]: a whole decoded image, or what training crops of one face box

@@ -1,4 +1,4 @@
-//! Decoded list lines and the image cache (`--cache_images`, issue #4).
+//! Decoded list lines and the image cache (`--cache_images`).
 //!
 //! A [`Frame`] is one list line read from disk: its pixels and its landmarks. For training,
 //! only what crops of the line's face box need is kept ([`Region::prepare`]: the part a crop

@@ -1,4 +1,4 @@
-//! Training clips (issue #4): the stream the trainer consumes is made of clips of F frames.
+//! Training clips: the stream the trainer consumes is made of clips of F frames.
 //!
 //! * A **still image** (a 300W line) is a clip of F augmented *views* of the same face; each
 //!   view gets its own random transform. Consecutive identical lines (the reference wrote every

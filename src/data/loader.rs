@@ -1,4 +1,4 @@
-//! The training loader (issue #4): worker threads build clips into batches of plain buffers
+//! The training loader: worker threads build clips into batches of plain buffers
 //! and hand them over through a bounded queue, in order. Every clip's randomness comes from
 //! `(seed, epoch, clip index)`, so batches are identical whatever the number of workers, and
 //! whether or not images come from the cache.

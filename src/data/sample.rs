@@ -1,4 +1,4 @@
-//! One clip, ready for the network (issue #4): frames decoded, warped by their matrices,
+//! One clip, ready for the network: frames decoded, warped by their matrices,
 //! normalised, with heatmap and centroid targets. Plain buffers (built on worker threads;
 //! tensors are made on the main thread, `tch::Tensor` is not `Sync`).
 use super::augment::{clip_matrices, crop_matrix, warp, warp_points, Affine, AugParams, Draw};

@@ -1,4 +1,4 @@
-//! Benchmark aggregates (issue #5): lists recognised by their file names as the 300W test sets
+//! Benchmark aggregates: lists recognised by their file names as the 300W test sets
 //! or as 300VW categories, pooled the way papers report them.
 //!
 //! * `300w.test.{common,challenge,full}.{GTB,DET}` name the 300W sets with their box source.

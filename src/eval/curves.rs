@@ -1,13 +1,13 @@
-//! What a list of per-face errors amounts to (field.md "Metric conventions"): mean and standard
-//! deviation, AUC and failure rate at a threshold, and the cumulative error distribution.
+//! What a list of per-face errors amounts to: mean and standard deviation, AUC and failure rate at
+//! a threshold, and the cumulative error distribution.
 use serde::Serialize;
 
-/// The thresholds reports use (field.md: AUC/FR @0.08 and @0.10).
+/// The thresholds reports use (AUC/FR @0.08 and @0.10, the usual ones in face-alignment papers).
 pub const THRESHOLDS: [f64; 2] = [0.08, 0.10];
 
-/// Area under the cumulative error distribution from 0 to `t`, divided by `t`: the exact
-/// integral `mean_i max(0, 1 − e_i/t)` of the step curve (the reference sampled it at 2,000
-/// points with the trapezoid rule, spec §7.1, which differs by < 1/2000). 0 for no faces.
+/// Area under the cumulative error distribution from 0 to `t`, divided by `t`: the exact integral
+/// `mean_i max(0, 1 − e_i/t)` of the step curve (the reference sampled it at 2,000 points with the
+/// trapezoid rule, `lib/xvision/common_eval.py:14-87`, which differs by < 1/2000). 0 for no faces.
 pub fn auc(errors: &[f64], t: f64) -> f64 {
     if errors.is_empty() {
         return 0.0;

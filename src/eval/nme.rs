@@ -1,7 +1,7 @@
-//! Normalised mean error of one face (field.md "Metric conventions"; spec §7.1): the mean over
-//! the visible landmarks of `‖pred − gt‖₂`, divided by a normalising distance that every report
-//! names. A face whose normaliser is degenerate (below 1 px, not finite, or built from invisible
-//! points) or that has no visible point is excluded with its reason, never averaged in.
+//! Normalised mean error of one face (as in reference `lib/xvision/common_eval.py:14-87`): the mean
+//! over the visible landmarks of `‖pred − gt‖₂`, divided by a normalising distance that every
+//! report names. A face whose normaliser is degenerate (below 1 px, not finite, or built from
+//! invisible points) or that has no visible point is excluded with its reason, never averaged in.
 use crate::formats::pts::Landmarks;
 use serde::Serialize;
 

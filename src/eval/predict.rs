@@ -1,4 +1,4 @@
-//! Batched inference over list lines (issue #5): each line is cropped with the deterministic
+//! Batched inference over list lines: each line is cropped with the deterministic
 //! crop ([`crate::data::crop`]: the expanded box resized to the crop; no random draw), the
 //! detector's last-stage heatmaps are read by soft-argmax, and the points are mapped back to
 //! original-image pixels through the crop's inverse ([`predict_batch`], which the demo feeds

@@ -1,4 +1,4 @@
-//! Predictions on disk (issue #5): tsal writes its own as `.pts` files mirroring the images,
+//! Predictions on disk: tsal writes its own as `.pts` files mirroring the images,
 //! and reads predictions of any other method the same way, or from one JSON or CSV file, so
 //! every method is scored by the same code.
 //!

@@ -1,4 +1,4 @@
-//! Scoring one list (issue #5): predictions against the list's annotations with one
+//! Scoring one list: predictions against the list's annotations with one
 //! normaliser, the same code for tsal's own predictions and for predictions of any other
 //! method. Each distinct (image, annotation) pair is scored once: the reference's lists repeat
 //! 300W lines ×10 and pad 300VW videos with duplicate frames, which would otherwise count

@@ -1,5 +1,5 @@
-//! SBR list files (spec §4.1): one face per line,
-//! `image annotation|None x1 y1 x2 y2 [face_size]`, whitespace separated.
+//! SBR list files (reference `lib/datasets/GeneralDataset.py:168-198`, `load_list`): one face
+//! per line, `image annotation|None x1 y1 x2 y2 [face_size]`, whitespace separated.
 //!
 //! * `None` (any case) as annotation marks an unlabelled face.
 //! * The box is the face box in original-image pixels.

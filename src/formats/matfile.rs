@@ -1,8 +1,8 @@
-//! MATLAB Level 5 MAT-files (issue #5): the 300W detector boxes (`Bounding_Boxes/*.mat`) and
+//! MATLAB Level 5 MAT-files: the 300W detector boxes (`Bounding_Boxes/*.mat`) and
 //! AFLW's `AFLWinfo_release.mat` are in this format. Reads numeric, logical, char, cell and
 //! struct arrays, compressed (`miCOMPRESSED`, zlib) or not, in either byte order; writes
 //! uncompressed little-endian files (synthetic `Bounding_Boxes`). v7.3 files are HDF5 and are
-//! refused with that explanation. Layout per MathWorks' "MAT-File Format" (R2015b), §1.
+//! refused with that explanation. Layout per MathWorks' "MAT-File Format" (R2015b), chapter 1.
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -59,7 +59,7 @@ impl Value {
     }
 }
 
-// Data types (§1-10 of the format description).
+// Data types (page 1-10 of the format description).
 const MI_INT8: u32 = 1;
 const MI_UINT8: u32 = 2;
 const MI_INT16: u32 = 3;

@@ -1,6 +1,6 @@
 //! Landmark annotation files.
 //!
-//! Two formats (spec §4.2):
+//! Two formats (reference `lib/datasets/dataset_utils.py:36-102`):
 //! * [`PtsFormat::Ibug`], the `.pts` of 300W/300VW: `version: 1`, `n_points: N`, `{`, N lines
 //!   `x y`, `}`. Every point is visible. The reference parser calls it "v0".
 //! * [`PtsFormat::Sbr`], SBR's point file ("v1", also AFLW): lines `idx x y True|False`, `idx`

@@ -1,10 +1,11 @@
 //! The face-centre focal loss: CornerNet/CenterNet's penalty-reduced focal loss on the
-//! centre map, each frame's prediction against its own target (spec §6.4, reference
-//! `lib/criterion.py:63-88`, done as intended: spec §9 item 7).
+//! centre map, each frame's prediction against its own target (reference
+//! `lib/criterion.py:63-88`, `_neg_loss`, done as intended: the reference scored every
+//! frame's prediction against every frame's target).
 use tch::{Kind, Tensor};
 
 /// Probabilities are clamped to `[CLAMP, 1 − CLAMP]` before the logs (CenterNet's `_sigmoid`,
-/// spec §6.4).
+/// as in reference `lib/criterion.py`).
 pub const CLAMP: f64 = 1e-4;
 
 /// Focal loss of the centre logits, a 0-d f32 tensor.
@@ -12,7 +13,7 @@ pub const CLAMP: f64 = 1e-4;
 /// Shapes: `logits` and `target` `[N, 1, H, W]` (the target is a Gaussian bump whose peak is
 /// exactly 1 at the centre cell), `valid` `[N]` (bool, or 0/1): only valid frames count.
 /// Frame n's prediction is scored against frame n's target only (the reference broadcast
-/// `[N,1,H,W]` against `[N,H,W]` to `[N,N,H,W]`, spec §6.4 / §9 item 7). With
+/// `[N,1,H,W]` against `[N,H,W]` to `[N,N,H,W]` in `lib/criterion.py`, `_neg_loss`). With
 /// `p = clamp(sigmoid(logits), 1e-4, 1 − 1e-4)`, `pos = [g = 1]`, `neg = [g < 1]`, both
 /// restricted to valid frames, summed over the whole batch:
 ///

@@ -1,9 +1,9 @@
 //! The supervised heatmap loss: the masked squared error of every CPM stage against the
-//! heatmap targets (spec §6.8, reference `lib/procedure/losses.py:11-27`).
+//! heatmap targets (reference `lib/procedure/losses.py:11-27`).
 use crate::config::optim::Reduction;
 use tch::{Kind, Tensor};
 
-/// Masked stage heatmap MSE (spec §6.8), a 0-d f32 tensor.
+/// Masked stage heatmap MSE (reference `lib/procedure/losses.py:11-27`), a 0-d f32 tensor.
 ///
 /// Shapes: each of `stages` and `target` `[N, C, H, W]` (C = P + 1: landmarks, then the
 /// background), `mask` `[N, C]` with 0/1 entries (landmark visibility, background 1 for a
@@ -16,10 +16,10 @@ use tch::{Kind, Tensor};
 ///   `Σ mask·(out_s − target)² / (#{mask > 0}·H·W)` (what `MSELoss(mean)` over `masked_select`
 ///   gives), summed over stages.
 /// - `lossnorm`: the result ÷ `(2 · labelled_frames)` (the reference's `annotated_num · 2`,
-///   spec §6.2 step D), for either reduction.
+///   `lib/procedure/basic_main.py`, `basic_train_Rma_model`), for either reduction.
 ///
 /// `labelled_frames = 0` (or no selected element) gives exactly 0, still connected to `stages`
-/// with zero gradients, where the reference divided by zero (spec §9 item 17).
+/// with zero gradients, where the reference divided by zero (`annotated_num = 0`).
 /// Panics on mismatched shapes or a negative `labelled_frames` (programming errors).
 pub fn stage_mse(
     stages: &[Tensor],

@@ -5,8 +5,9 @@
 //! (`tracking`); and the student's fused pseudo-label (`pseudo`).
 //!
 //! Every supervised term is exactly 0 (finite, backward()-able, zero gradients) for a batch without a
-//! labelled frame, where the reference divided by zero (spec §9 item 17). None of them reads a
-//! value back to the host.
+//! labelled frame, where the reference divided by zero (`annotated_num = 0` in
+//! `lib/procedure/basic_main.py`, `basic_train_Rma_model`). None of them reads a value back to
+//! the host.
 pub mod focal;
 pub mod heatmap;
 pub mod offset;
@@ -15,14 +16,15 @@ pub mod sic;
 pub mod tracking;
 
 // Term weights of the per-iteration loss
-// `L = L_sup + 0.01·L_SIC + L_hm + 0.1·L_loc + L_uns` (spec §6.2, step D). The unsupervised
-// term is weighted by the ramp (`train::schedule::ramp_weight`).
+// `L = L_sup + 0.01·L_SIC + L_hm + 0.1·L_loc + L_uns` (reference `lib/procedure/basic_main.py`,
+// `basic_train_Rma_model`). The unsupervised term is weighted by the ramp
+// (`train::schedule::ramp_weight`).
 
-/// Weight of the stage heatmap MSE, `heatmap::stage_mse` (spec §6.2: 1).
+/// Weight of the stage heatmap MSE, `heatmap::stage_mse` (reference: 1).
 pub const HEATMAP_WEIGHT: f64 = 1.0;
-/// Weight of the face-centre focal loss, `focal::centre_focal` (spec §6.2: 1).
+/// Weight of the face-centre focal loss, `focal::centre_focal` (reference: 1).
 pub const CENTRE_FOCAL_WEIGHT: f64 = 1.0;
-/// Weight of the offset regression, `offset::offset_l1` (spec §6.2: 0.1).
+/// Weight of the offset regression, `offset::offset_l1` (reference: 0.1).
 pub const OFFSET_WEIGHT: f64 = 0.1;
-/// Weight of the structure-invariance constraint, `sic::structure_invariance` (spec §6.2: 0.01).
+/// Weight of the structure-invariance constraint, `sic::structure_invariance` (reference: 0.01).
 pub const SIC_WEIGHT: f64 = 0.01;

@@ -1,9 +1,9 @@
-//! The landmark-offset regression at the face-centre cell (CenterNet's `RegLoss`, spec §6.4,
+//! The landmark-offset regression at the face-centre cell (CenterNet's `RegLoss`,
 //! reference `lib/criterion.py:117-157`, done as intended: one centre per frame, offsets in
 //! cells, unlabelled frames excluded).
 use tch::{Kind, Tensor};
 
-/// Added to the mask sum of the denominator (reference `RegLoss`, spec §6.4).
+/// Added to the mask sum of the denominator (reference `RegLoss`, `lib/criterion.py:117-157`).
 pub const EPS: f64 = 1e-4;
 
 /// Smooth-L1 offset loss at the centre cell, a 0-d f32 tensor.

@@ -1,14 +1,17 @@
-//! The student's multi-source pseudo-label (spec §6.7, as intended): the landmarks its tracker
-//! carried from the previous frame, and the centre + offset read-out of the same frame
-//! (`codec::centroid::decode`, K candidates), fused with weight μ. Both sources are in input
-//! pixels; the reference compared pixel-unit tracked landmarks with grid-unit candidates (§9
-//! item 10), so its nearest candidate and its fusion were off by a factor of 8.
+//! The student's multi-source pseudo-label (reference `lib/procedure/basic_main.py`,
+//! `basic_train_Rma_model`, as intended): the landmarks its tracker carried from the previous
+//! frame, and the centre + offset read-out of the same frame (`codec::centroid::decode`, K
+//! candidates), fused with weight μ. Both sources are in input pixels; the reference compared
+//! pixel-unit tracked landmarks with grid-unit candidates (from `lib/utils/decode.py`,
+//! `nosecenter_decode`), so its nearest candidate and its fusion were off by a factor of 8.
 use tch::{Kind, Tensor};
 
-/// The reference's fusion weight of the tracked landmarks (`mu_weight`, spec §6.7: 0.5).
+/// The reference's fusion weight of the tracked landmarks (`mu_weight` in
+/// `basic_train_Rma_model`: 0.5).
 pub const MU: f64 = 0.5;
 
-/// Candidates decoded from the centre map for the choice (the reference's `K = 32`, spec §6.7).
+/// Candidates decoded from the centre map for the choice (the reference's `K = 32` passed to
+/// `lib/utils/decode.py`, `nosecenter_decode`).
 pub const CANDIDATES: i64 = 32;
 
 /// Fused pseudo-labels `[N, P, 2]`, input pixels: for each frame the candidate `k*` nearest to

@@ -1,6 +1,7 @@
-//! The structure-invariance constraint (SIC, spec §6.5, as intended): within one clip the face
-//! keeps its structure, so the magnitude of its landmark-to-centre offsets,
-//! `m_f = Σ_j ‖o_j(f)‖²`, should not change from frame to frame. The reference computed it over
+//! The structure-invariance constraint (SIC, reference `lib/procedure/basic_main.py:395-432`,
+//! as intended): within one clip the face keeps its structure, so the magnitude of its
+//! landmark-to-centre offsets, `m_f = Σ_j ‖o_j(f)‖²`, should not change from frame to frame.
+//! The reference computed it over
 //! every pair of images in the batch, mixing clips (and, through an interleaving mix-up,
 //! subtracted landmark 34…67 offsets from landmark 0…33 ones); we compare frames of the same
 //! clip only.

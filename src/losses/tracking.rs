@@ -1,19 +1,20 @@
-//! The tracker's unsupervised terms (ARFlow's `unFlowLoss` as the reference uses it, spec
-//! §6.3): the bidirectional occlusion check, the census (ternary) photometric distance, and
-//! the edge-aware first-order smoothness of the flow. Images are `[N, 3, H, W]` RGB in [0, 1]
-//! (the range ARFlow's weights were trained on); flows `[N, 2, H, W]` in pixels, (x, y).
-//! The detection-consistency term, which needs the detector, is assembled by the round.
+//! The tracker's unsupervised terms (ARFlow's `unFlowLoss` as the reference uses it,
+//! `lib/models/MFDS_model.py:324-473`): the bidirectional occlusion check, the census (ternary)
+//! photometric distance, and the edge-aware first-order smoothness of the flow. Images are
+//! `[N, 3, H, W]` RGB in [0, 1] (the range ARFlow's weights were trained on); flows
+//! `[N, 2, H, W]` in pixels, (x, y). The detection-consistency term, which needs the detector, is
+//! assembled by the round.
 use crate::config::tracker::TrackerLoss;
 use crate::models::ops::{warp, Padding};
 use anyhow::{ensure, Result};
 use tch::{Kind, Tensor};
 
 /// Occlusion test constants (`|f + b̃|² > OCC_ALPHA·(|f|² + |b̃|²) + OCC_BETA`; ARFlow
-/// `get_occu_mask_bidirection`, spec §6.3).
+/// `get_occu_mask_bidirection`).
 pub const OCC_ALPHA: f64 = 0.01;
 pub const OCC_BETA: f64 = 0.5;
 /// Census transform constants: `t = d / √(CENSUS_EPS + d²)` per neighbour, distance
-/// `δ² / (CENSUS_Q + δ²)` (ARFlow `TernaryLoss`, spec §6.3).
+/// `δ² / (CENSUS_Q + δ²)` (ARFlow `TernaryLoss`).
 pub const CENSUS_EPS: f64 = 0.81;
 pub const CENSUS_Q: f64 = 0.1;
 
@@ -48,8 +49,9 @@ pub fn trusted(mask: Tensor) -> Tensor {
 /// neighbours `q` of a 3×3 patch around `p`, `t_q = (I_q − I_p) / √(0.81 + (I_q − I_p)²)`;
 /// `dist(p) = mean_q δ_q² / (0.1 + δ_q²)` with `δ = t(im) − t(rec)`; the 1-pixel border is
 /// left out; `L = mean(dist·mask·border) / mean(mask)` (ARFlow `loss_photomatric` with only the
-/// ternary term, spec §6.3; ARFlow also counted the distance at occluded pixels, where both
-/// masked images are 0 but their neighbourhoods need not be; we leave those pixels out).
+/// ternary term, as in reference `unFlowLoss`; ARFlow also counted the distance at occluded
+/// pixels, where both masked images are 0 but their neighbourhoods need not be; we leave those
+/// pixels out).
 pub fn census(im: &Tensor, rec: &Tensor, mask: &Tensor) -> Tensor {
     let (_, _, h, w) = im.size4().expect("census: images must be [N, 3, H, W]");
     let t = |x: &Tensor| {
@@ -78,7 +80,7 @@ pub fn census(im: &Tensor, rec: &Tensor, mask: &Tensor) -> Tensor {
 /// the flow divided by `scale` (the reference: `min(H, W)` of the full-resolution level):
 ///
 /// `L = mean(e^{−α·mean_c|∂x I|}·|∂x f|/2)/2 + mean(e^{−α·mean_c|∂y I|}·|∂y f|/2)/2`, α from
-/// the tracker config (`alpha`, MFDS.json: 10; ARFlow `smooth_grad_1st`, spec §6.3). A
+/// the tracker config (`alpha`, MFDS.json: 10; ARFlow `smooth_grad_1st`). A
 /// constant flow gives exactly 0.
 pub fn smoothness(flow: &Tensor, im: &Tensor, scale: f64, alpha: f64) -> Tensor {
     let f = flow / scale;
@@ -120,15 +122,15 @@ impl Unflow {
     }
 }
 
-/// ARFlow's `unFlowLoss` (spec §6.3) for frames `im1`, `im2` `[N, 3, H, W]` in [0, 1] and the
-/// tracker's flow pyramids `fw` (1 → 2) and `bw` (2 → 1), full resolution first, each level in
-/// pixels of its own resolution. At level i (weight `w_scales[i]` ≠ 0) the frames are
-/// area-downsampled to the level's size; `rec1 = warp(im2_i, fw_i)`, `rec2 = warp(im1_i, bw_i)`
-/// (padding `warp_pad`); the photometric term is `census(im1_i, rec1, m1) + census(im2_i, rec2,
-/// m2)` halved, with the occlusion masks of level 0 ([`visible_mask`], [`trusted`])
-/// nearest-downsampled; the
-/// smoothness of level i (weight `w_sm_scales[i]`) is that of `fw_i` on `im1_i` and `bw_i` on
-/// `im2_i`, halved, the flow divided by `min(H, W)` of level 0.
+/// ARFlow's `unFlowLoss` (reference `lib/models/MFDS_model.py:324-473`) for frames `im1`, `im2`
+/// `[N, 3, H, W]` in [0, 1] and the tracker's flow pyramids `fw` (1 → 2) and `bw` (2 → 1), full
+/// resolution first, each level in pixels of its own resolution. At level i (weight
+/// `w_scales[i]` ≠ 0) the frames are area-downsampled to the level's size; `rec1 = warp(im2_i,
+/// fw_i)`, `rec2 = warp(im1_i, bw_i)` (padding `warp_pad`); the photometric term is `census(im1_i,
+/// rec1, m1) + census(im2_i, rec2, m2)` halved, with the occlusion masks of level 0
+/// ([`visible_mask`], [`trusted`]) nearest-downsampled; the smoothness of level i (weight
+/// `w_sm_scales[i]`) is that of `fw_i` on `im1_i` and `bw_i` on `im2_i`, halved, the flow divided
+/// by `min(H, W)` of level 0.
 ///
 /// Only the ternary photometric term is implemented (the reference config's: `w_l1` and
 /// `w_ssim` 0, `w_ternary` 1); other weights, first-order smoothness off, occlusion from the
@@ -211,11 +213,11 @@ pub fn unflow(
     })
 }
 
-/// The detection-consistency distance (spec §6.3, TSAL's addition to the tracker loss): the
-/// detector's stage heatmaps on a real frame against those on the frame the tracker
-/// reconstructed (or, in heatmap space, the real frame's heatmaps carried by the flow),
-/// `Σ_stages mean((real_s − carried_s)²)`. The gradient reaches the tracker through `carried`;
-/// `real` is a target.
+/// The detection-consistency distance (TSAL's addition to the tracker loss, reference
+/// `lib/models/MFDS_model.py`, `unFlowLoss`): the detector's stage heatmaps on a real frame
+/// against those on the frame the tracker reconstructed (or, in heatmap space, the real frame's
+/// heatmaps carried by the flow), `Σ_stages mean((real_s − carried_s)²)`. The gradient reaches the
+/// tracker through `carried`; `real` is a target.
 pub fn detection_consistency(real: &[Tensor], carried: &[Tensor]) -> Tensor {
     assert_eq!(real.len(), carried.len(), "detection consistency: stage counts differ");
     let mut total = Tensor::zeros([], (Kind::Float, carried[0].device()));

@@ -1,8 +1,8 @@
-//! The CenterNet branch on the CPM feature (spec §5.1): ResNet Bottleneck stacks
-//! `layer3_forhm` (×6, stride 2) and `layer4_forhm` (×3, stride 2), three transposed
-//! convolutions `deconv_layers_forhm` back to ×8 resolution, and the heads `hm` (face-centre
-//! heatmap, 1 channel) and `hmhp_offset` (2·num_pts offsets) whose first conv has stride 2, so
-//! both come out at the heatmap grid (input/8).
+//! The CenterNet branch on the CPM feature (reference `lib/models/cpm_vgg16.py:166-340`,
+//! `VGG16_base`): ResNet Bottleneck stacks `layer3_forhm` (×6, stride 2) and `layer4_forhm` (×3,
+//! stride 2), three transposed convolutions `deconv_layers_forhm` back to ×8 resolution, and the
+//! heads `hm` (face-centre heatmap, 1 channel) and `hmhp_offset` (2·num_pts offsets) whose first
+//! conv has stride 2, so both come out at the heatmap grid (input/8).
 use super::layers::{batch_norm, conv, conv_nobias, normal, Conv, Deconv};
 use tch::nn::{self, Init};
 use tch::Tensor;
@@ -91,19 +91,20 @@ pub struct CenterNet {
     offsets: (Conv, Conv),
 }
 
-/// Initial bias of the centre-heatmap logits: sigmoid(−2.19) ≈ 0.1 (CenterNet; spec §5.1).
+/// Initial bias of the centre-heatmap logits: sigmoid(−2.19) ≈ 0.1 (CenterNet's value; reference
+/// `lib/models/cpm_vgg16.py`).
 pub const HM_BIAS: f64 = -2.19;
 
 impl CenterNet {
     pub fn new(root: &nn::Path, c_in: i64, w: CenterNetWidths, num_pts: i64) -> Self {
-        // Reference blocks: layer3 ×6, layer4 ×3 (spec §5.1).
+        // Reference blocks (`lib/models/cpm_vgg16.py`): layer3 ×6, layer4 ×3.
         let (layer3, c3) = layer(root / "layer3_forhm", c_in, w.layer3, 6, 2);
         let (layer4, c4) = layer(root / "layer4_forhm", c3, w.layer4, 3, 2);
         let d = root / "deconv_layers_forhm";
         let mut deconv = Vec::new();
         let mut c = c4;
         for i in 0..3 {
-            // ConvTranspose2d k4 s2 p1, no bias, N(0, 0.001) (spec §5.1), then BN, ReLU.
+            // ConvTranspose2d k4 s2 p1, no bias, N(0, 0.001) (reference init), then BN, ReLU.
             let cfg = nn::ConvTransposeConfig {
                 stride: 2,
                 padding: 1,

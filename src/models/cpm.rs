@@ -1,6 +1,7 @@
-//! `CPM_feature` and the CPM `stages` (spec §5.1): stage 1 reads the 128-channel feature;
-//! every later stage reads `cat(feature, previous stage's heatmaps)`. Outputs `num_pts + 1`
-//! heatmaps (the last one is background) at the trunk's stride, no final activation.
+//! `CPM_feature` and the CPM `stages` (reference `lib/models/cpm_vgg16.py`, `VGG16_base`): stage 1
+//! reads the 128-channel feature; every later stage reads `cat(feature, previous stage's
+//! heatmaps)`. Outputs `num_pts + 1` heatmaps (the last one is background) at the trunk's stride,
+//! no final activation.
 use super::layers::{conv, Conv};
 use tch::{nn, Tensor};
 

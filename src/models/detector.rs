@@ -1,9 +1,9 @@
-//! The detector used for both teacher and student (spec §5.1): VGG16 trunk → `CPM_feature` →
-//! CPM stages (heatmaps) and the CenterNet branch (face centre + landmark offsets). Variable
-//! paths equal the reference PyTorch `state_dict` names. Every ReLU runs in place on the fresh
-//! output of the convolution, BatchNorm or sum before it (the reference's `ReLU(inplace=True)`):
-//! none of those needs its output for backward, and an out-of-place ReLU costs one more
-//! activation-sized allocation, page faults included, per layer.
+//! The detector used for both teacher and student (reference `lib/models/cpm_vgg16.py:166-340`,
+//! `VGG16_base`): VGG16 trunk → `CPM_feature` → CPM stages (heatmaps) and the CenterNet branch
+//! (face centre + landmark offsets). Variable paths equal the reference PyTorch `state_dict` names.
+//! Every ReLU runs in place on the fresh output of the convolution, BatchNorm or sum before it (the
+//! reference's `ReLU(inplace=True)`): none of those needs its output for backward, and an
+//! out-of-place ReLU costs one more activation-sized allocation, page faults included, per layer.
 use super::centernet::{CenterNet, CenterNetWidths};
 use super::cpm::{CpmFeature, CpmStage};
 use super::vgg_trunk::VggTrunk;
@@ -93,8 +93,8 @@ impl Detector {
         Self { spec, trunk, feature, stages, centernet }
     }
 
-    /// Build a detector (re-initialised as its spec's `init` says) and, given `pretrained`,
-    /// load ImageNet VGG16 weights (torchvision's
+    /// Build a detector (re-initialised as its [`DetectorSpec`]'s `init` says) and, given
+    /// `pretrained`, load ImageNet VGG16 weights (torchvision's
     /// `features.*`) into its trunk; every trunk tensor must be present with its shape.
     pub fn with_pretrained(
         vs: &nn::VarStore,

@@ -1,6 +1,7 @@
-//! Layer constructors with the reference's explicit initialisation (spec §5.1): every
-//! convolution N(0, 0.01) with bias 0, BatchNorm γ = 1, β = 0. tch's defaults (Kaiming
-//! uniform convs, Uniform(0, 1) BN weights) are never relied on.
+//! Layer constructors with the reference's explicit initialisation
+//! (`lib/models/cpm_vgg16.py:23-31,342-395`): every convolution N(0, 0.01) with bias 0,
+//! BatchNorm γ = 1, β = 0. tch's defaults (Kaiming uniform convs, Uniform(0, 1) BN weights) are
+//! never relied on.
 use std::cell::Cell;
 use tch::nn::{self, Init, Module};
 use tch::Tensor;
@@ -98,13 +99,13 @@ pub fn batch_norm(p: nn::Path, c: i64) -> nn::BatchNorm {
 }
 
 /// He (Kaiming) normal initialisation of every convolution weight in `vs`: N(0, √(2 / fan_in)),
-/// fan_in = C_in·k·k, biases left at 0. The reference's N(0, 0.01) assumes an ImageNet trunk:
-/// from scratch, a ×0.01 scale per layer makes activations (and gradients) vanish through the
-/// 20-odd layers before the heatmaps. Left alone: BatchNorm, the transposed convolutions
-/// (`deconv_layers_forhm`, N(0, 0.001)), the heads' last convolutions (`hm.2`,
-/// `hmhp_offset.2`), whose reference initialisation is deliberate (spec §5.1), and every
-/// variable under the prefixes in `keep` (the detector keeps each stage's output convolution
-/// small, so initial heatmaps are near 0 rather than in the hundreds).
+/// fan_in = C_in·k·k, biases left at 0. The reference's N(0, 0.01) assumes an ImageNet trunk: from
+/// scratch, a ×0.01 scale per layer makes activations (and gradients) vanish through the 20-odd
+/// layers before the heatmaps. Left alone: BatchNorm, the transposed convolutions
+/// (`deconv_layers_forhm`, N(0, 0.001)), the heads' last convolutions (`hm.2`, `hmhp_offset.2`),
+/// whose reference initialisation is deliberate (`lib/models/cpm_vgg16.py:342-395`), and every
+/// variable under the prefixes in `keep` (the detector keeps each stage's output convolution small,
+/// so initial heatmaps are near 0 rather than in the hundreds).
 pub fn he_init(vs: &nn::VarStore, keep: &[String]) {
     let keep = |name: &str| {
         name.starts_with("deconv_layers_forhm.")

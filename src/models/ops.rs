@@ -2,9 +2,10 @@
 //! bilinear upsampling. All whole-tensor; no per-pixel loops.
 use tch::{Kind, Tensor};
 
-/// Cost volume with maximum displacement `d` (ARFlow's native correlation, spec §5.3):
-/// channel `(2d+1)·i + j` is the channel mean of `x1 · pad_d(x2)[:, :, i:i+H, j:j+W]`, i the
-/// vertical shift. `[N, C, H, W]` ×2 → `[N, (2d+1)², H, W]`.
+/// Cost volume with maximum displacement `d` (ARFlow's native correlation, used by reference
+/// `lib/models/MFDS_model.py`): channel `(2d+1)·i + j` is the channel mean of
+/// `x1 · pad_d(x2)[:, :, i:i+H, j:j+W]`, i the vertical shift. `[N, C, H, W]` ×2 →
+/// `[N, (2d+1)², H, W]`.
 pub fn correlation(x1: &Tensor, x2: &Tensor, d: i64) -> Tensor {
     let (_, _, h, w) = x1.size4().expect("correlation input must be [N, C, H, W]");
     let padded = x2.constant_pad_nd([d, d, d, d]);

@@ -1,6 +1,6 @@
-//! The tracker ("MFDS"/"MFEM"): ARFlow's PWC-Lite optical-flow network (spec §5.3), with
-//! ARFlow's `state_dict` names so the published `pwclite_*.tar` checkpoints (= the reference's
-//! MFEM.tar files) load by name.
+//! The tracker ("MFDS"/"MFEM"): ARFlow's PWC-Lite optical-flow network (reference
+//! `lib/models/MFDS_model.py:475-648`), with ARFlow's `state_dict` names so the published
+//! `pwclite_*.tar` checkpoints (= the reference's MFEM.tar files) load by name.
 use super::layers::{add_macs, normal, Conv as Counted, CONV_STD};
 use super::ops::{correlation, upsample, warp, Padding};
 use crate::config::TrackerConfig;

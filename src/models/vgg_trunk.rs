@@ -1,5 +1,6 @@
-//! The VGG16 trunk, conv1_1 … conv4_3 with ReLUs and three 2×2 max-pools (stride 8), named
-//! like torchvision's `features.N` so `vgg16-397923af.pth` loads by name (spec §5.1).
+//! The VGG16 trunk, conv1_1 … conv4_3 with ReLUs and three 2×2 max-pools (stride 8), named like
+//! torchvision's `features.N` so `vgg16-397923af.pth` loads by name (reference
+//! `lib/models/cpm_vgg16.py`, `VGG16_base`).
 use super::layers::{conv, Conv};
 use tch::{nn, Tensor};
 

@@ -1,5 +1,5 @@
-//! The AFLW lists from `AFLWinfo_release.mat` (issue #5; the reference's `aflw_from_mat.py`,
-//! spec §4.1): 24,386 faces with 19 points. The file holds `data` (faces × 38: x1..x19 then
+//! The AFLW lists from `AFLWinfo_release.mat` (the reference's `aflw_from_mat.py`):
+//! 24,386 faces with 19 points. The file holds `data` (faces × 38: x1..x19 then
 //! y1..y19), `mask_new` (faces × 19 visibility), `bbox` (faces × 4 as `[x1 x2 y1 y2]`), `ra` (a
 //! 1-based permutation: its first 20,000 faces are train, the rest test) and `nameList` (image
 //! paths under the AFLW image folder).

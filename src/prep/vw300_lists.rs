@@ -1,18 +1,18 @@
-//! The 300VW lists from a 300VW tree (issue #5; the reference's `cache_data/generate_300VW.py`).
+//! The 300VW lists from a 300VW tree (the reference's `cache_data/generate_300VW.py`).
 //!
 //! A video folder `NNN/` holds `annot/XXXXXX.pts` and the frames `extraction/XXXXXX.png`; when
 //! the frames are missing they are extracted from `NNN/vid.avi` with ffmpeg. Frames and
 //! annotations are paired by number (a mismatch is an error naming the video). Videos go to the
-//! splits of the 300VW protocol (field.md: 50 train videos, 31 / 19 / 14 in test categories
+//! splits of the 300VW protocol (50 train videos, 31 / 19 / 14 in test categories
 //! 1 / 2 / 3). For each split `S` with videos:
 //! * `300VW.S.lstNNN` and `.none` per video (`.none`: unlabelled), and their concatenations
 //!   `300VW.S.lst` and `.lst.none`;
 //! * `300VW.S.lst.sparse.10` / `.sparse.none.10`: frames with 0-based index `i % 10 == 3`,
-//!   `i > 3`, `i + 3 < len` (spec §4.1), omitted when no video is long enough;
+//!   `i > 3`, `i + 3 < len` (as the reference did), omitted when no video is long enough;
 //! * `300VW.S.lst.first`: the first frame of each video.
 //!
-//! Boxes are the tight box of each frame's landmarks with 2 decimals (spec §4.1). Unlike the
-//! reference, videos are not padded to a multiple of 10 (clips handle short videos).
+//! Boxes are the tight box of each frame's landmarks with 2 decimals, as the reference wrote them.
+//! Unlike the reference, videos are not padded to a multiple of 10 (clips handle short videos).
 use crate::formats::list::format_line;
 use crate::formats::pts;
 use crate::fsutil::relative_path;
@@ -34,7 +34,7 @@ pub const TEST_2: [&str; 19] = [
     "203", "208", "211", "212", "213", "214", "218", "224", "403", "404", "405", "406", "407",
     "408", "409", "412", "550", "551", "553",
 ];
-/// Test category 3 (in the wild; spec §4.1).
+/// Test category 3 (in the wild; the reference's `generate_300VW.py:110-115`).
 pub const TEST_3: [&str; 14] = [
     "410", "411", "516", "517", "526", "528", "529", "530", "531", "533", "557", "558", "559",
     "562",

@@ -1,8 +1,8 @@
-//! The 300W lists from a 300W tree (issue #5; the reference's `cache_data/generate_300W.py`):
+//! The 300W lists from a 300W tree (the reference's `cache_data/generate_300W.py`):
 //! `300w.train` = afw + helen/trainset + lfpw/trainset, `300w.test.common` = helen/testset +
 //! lfpw/testset, `300w.test.challenge` = ibug, `300w.test.full` = common + challenge. Every
 //! image with a `.pts` next to it is a line, in file-name order per folder; the `GTB` box is the
-//! tight box of its landmarks, printed with 4 decimals (field.md: 3,148 / 554 / 135 / 689 faces
+//! tight box of its landmarks, printed with 4 decimals (3,148 / 554 / 135 / 689 faces
 //! on real 300W). When the tree has the official detector boxes
 //! (`Bounding_Boxes/bounding_boxes_<folder>.mat`, `bb_detector` per `imgName`), the same lists
 //! are also written with those boxes as `.DET`. The reference wrote every line 10 times;
