@@ -19,6 +19,7 @@ pub mod lock;
 pub mod losses;
 pub mod models;
 pub mod parallel;
+pub mod plot;
 pub mod prep;
 pub mod run;
 pub mod synth;

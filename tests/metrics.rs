@@ -109,8 +109,8 @@ fn degenerate_faces_are_excluded_with_a_reason() {
     ));
 }
 
-/// The reference's sampled AUC (spec §7.1): accuracy `e < τ` at `linspace(0, t, 2000)`,
-/// trapezoid rule, divided by `t`.
+/// The reference's sampled AUC (`lib/xvision/common_eval.py:14-87`): accuracy `e < τ` at
+/// `linspace(0, t, 2000)`, trapezoid rule, divided by `t`.
 fn sampled_auc(errors: &[f64], t: f64) -> f64 {
     let n = 2000;
     let taus: Vec<f64> = (0..n).map(|i| t * i as f64 / (n - 1) as f64).collect();
@@ -377,10 +377,9 @@ fn benchmarks_pool_300vw_videos_frame_weighted_and_derive_300w_full() {
 /// The CED plot draws a face at 5 % as a vertical step halfway along a 0–10 % axis.
 #[test]
 fn ced_plot_puts_the_step_where_the_error_is() {
-    use tsal::eval::plot::{ced_png, Curve};
-    let img =
-        ced_png(&[Curve { label: "one face".into(), errors: vec![0.05] }], "inter-ocular", 0.10)
-            .unwrap();
+    use tsal::plot::ced::{ced_png, Curve};
+    let one = Curve { label: "one face".into(), steps: ced(&[0.05]) };
+    let img = ced_png(&[one], "inter-ocular", 0.10).unwrap();
     assert_eq!((img.width(), img.height()), (900, 600));
     let blue = |x: u32, y: u32| {
         let p = img.get_pixel(x, y).0;

@@ -4,8 +4,8 @@ use image::RgbImage;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
-use tsal::train::curves::WIDTH;
-use tsal::train::curves::{curves_png, height, write_run_curves, LOSS_AREA, NME_AREA, PALETTE};
+use tsal::plot::training::WIDTH;
+use tsal::plot::training::{curves_png, height, write_run_curves, LOSS_AREA, NME_AREA, PALETTE};
 use tsal::run::metrics::{ListMetrics, MetricsWriter, Record};
 
 const ROLES: [&str; 2] = ["teacher", "student"];

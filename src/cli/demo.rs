@@ -1,10 +1,10 @@
 //! `tsal demo`: a snapshot's landmarks on a video; the work is in [`crate::demo`].
 use super::eval::Which;
-use crate::run::resolve::{snapshot_dir, Pick};
 use crate::demo::follow::Policy;
 use crate::demo::run::{self, check_output, describe, parse_box, Options};
 use crate::demo::video::Rate;
 use crate::device::DeviceChoice;
+use crate::run::resolve::{snapshot_dir, Pick};
 use crate::run::snapshot::Role;
 use anyhow::{anyhow, bail, Result};
 use std::io::Write;

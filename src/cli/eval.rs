@@ -95,7 +95,6 @@ pub struct EvalArgs {
 /// Most lines per inference batch.
 const MAX_BATCH: i64 = 4096;
 
-
 /// What the settings resolve to: from the flags, and from the snapshot when there is one.
 struct Settings {
     num_pts: usize,

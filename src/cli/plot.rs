@@ -1,6 +1,7 @@
 //! `tsal plot`: training curves of one or more run folders (their `metrics.jsonl`) in one PNG,
 //! the same drawing `tsal train` leaves as `curves.png` after each epoch.
-use crate::train::curves::{curves_png, run_label, write_png};
+use crate::plot::canvas::write_png;
+use crate::plot::training::{curves_png, run_label};
 use crate::run::metrics;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;

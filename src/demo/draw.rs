@@ -1,6 +1,6 @@
 //! Landmarks drawn on a frame: antialiased contour polylines of the 68-point layout (jaw, brows,
 //! nose, eyes, lips) and a dot per point, the face box, and a legend naming each colour.
-use crate::eval::plot::text;
+use crate::plot::canvas::text;
 use image::RgbImage;
 use tiny_skia::{Color, LineCap, Paint, PathBuilder, Pixmap, Stroke, Transform};
 
@@ -99,7 +99,7 @@ pub fn draw(img: &mut RgbImage, layers: &[Layer], legend: &[(&str, [u8; 3])]) {
         let y = 4 + k as i64 * 10 * scale;
         for dy in 0..8 * scale {
             for dx in 0..8 * scale {
-                crate::eval::plot::put(img, 4 + dx, y + dy, *colour);
+                crate::plot::canvas::put(img, 4 + dx, y + dy, *colour);
             }
         }
         // A dark shadow under the label keeps it readable on any background.

@@ -32,8 +32,9 @@ impl Tracker {
                 role.name()
             );
         }
-        let cfg = crate::run::resolve::require_run_config(dir, "--track")
-            .with_context(|| format!("--track: the tracker's configuration in {}", dir.display()))?;
+        let cfg = crate::run::resolve::require_run_config(dir, "--track").with_context(|| {
+            format!("--track: the tracker's configuration in {}", dir.display())
+        })?;
         crate::config::limits::crop(
             crop.width,
             crop.height,

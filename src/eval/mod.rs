@@ -1,11 +1,10 @@
-//! Evaluation (issue #5): per-face errors under a named normaliser (`nme`), and what a list of
+//! Evaluation: per-face errors under a named normaliser (`nme`), and what a list of
 //! errors amounts to: mean, AUC, failure rate and the cumulative error distribution (`curves`).
 //! [`evaluate`] is the one entry point for a detector in memory.
 pub mod benchmark;
 pub mod curves;
 pub mod evaluate;
 pub mod nme;
-pub mod plot;
 pub mod predict;
 pub mod predictions;
 pub mod report;

@@ -1,13 +1,13 @@
-//! Evaluation reports (issue #5): `report.md` (a table a person reads, with every exclusion
+//! Evaluation reports: `report.md` (a table a person reads, with every exclusion
 //! named), `report.json` (everything), `per_image.csv` (one row per face). Every report names
 //! its normaliser; NME, AUC and failure rates print as % (× 100) in the tables; JSON and CSV
 //! keep fractions.
 use super::benchmark::{aggregate, Aggregate};
-use super::curves::{Summary, THRESHOLDS};
-use super::plot::{ced_png, Curve};
+use super::curves::{ced, Summary, THRESHOLDS};
 pub use super::score::ListReport;
 use super::score::Missing;
 use crate::fsutil::{write_atomic, Kind};
+use crate::plot::ced::{ced_png, Curve};
 use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -162,16 +162,16 @@ pub fn write(
     };
     let mut curves: Vec<Curve> = reports
         .iter()
-        .map(|r| Curve { label: label(&r.name(), &r.score.summary), errors: r.score.errors() })
+        .map(|r| Curve { label: label(&r.name(), &r.score.summary), steps: ced(&r.score.errors()) })
         .collect();
     // Pooled 300VW categories add a curve; 300W sets are lists already.
     for b in benchmarks.iter().filter(|b| b.lists.len() > 1) {
-        let errors = reports
+        let errors: Vec<f64> = reports
             .iter()
             .filter(|r| b.lists.contains(&r.list))
             .flat_map(|r| r.score.errors())
             .collect();
-        curves.push(Curve { label: label(&b.name, &b.summary), errors });
+        curves.push(Curve { label: label(&b.name, &b.summary), steps: ced(&errors) });
     }
     let normaliser = reports.first().map(|r| r.score.normaliser.name()).unwrap_or("");
     let x_max = THRESHOLDS.iter().copied().fold(0.0, f64::max);

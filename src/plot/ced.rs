@@ -1,15 +1,10 @@
-//! `ced.png` (issue #5): cumulative error distributions, one curve per list (and per benchmark
+//! `ced.png`: cumulative error distributions, one curve per list (and per benchmark
 //! aggregate), x = NME in % under the named normaliser from 0 to the largest threshold, y =
-//! fraction of faces at or below it. Text is drawn with the public-domain 8×8 bitmap font of
-//! the `font8x8` crate, so no font file is needed.
-use super::curves::ced;
+//! fraction of faces at or below it.
+use super::canvas::{put, stroke, text, to_rgb, OKABE_ITO};
 use anyhow::{Context, Result};
-use image::{Rgb, RgbImage};
-use tiny_skia::{Color, LineCap, Paint, PathBuilder, Pixmap, Stroke, Transform};
-
-/// The colour-blind-safe Okabe–Ito colours (training curves start with them too).
-pub(crate) const OKABE_ITO: [[u8; 3]; 6] =
-    [[0, 114, 178], [213, 94, 0], [0, 158, 115], [204, 121, 167], [230, 159, 0], [86, 180, 233]];
+use image::RgbImage;
+use tiny_skia::{Color, Pixmap};
 
 /// Curve colours: Okabe–Ito, then black, cycled.
 const COLOURS: [[u8; 3]; 7] =
@@ -22,10 +17,11 @@ const RIGHT: f32 = 40.0;
 const TOP: f32 = 50.0;
 const BOTTOM: f32 = 70.0;
 
-/// One curve: a label and the errors (fractions) of its faces.
+/// One curve: a label and its steps `[error, fraction of faces ≤ error]` in increasing error
+/// (`eval::curves::ced` of the faces' errors, as fractions).
 pub struct Curve {
     pub label: String,
-    pub errors: Vec<f64>,
+    pub steps: Vec<[f64; 2]>,
 }
 
 /// Draw the CED of every curve up to `x_max` (a fraction, e.g. 0.10) with the normaliser named
@@ -36,22 +32,8 @@ pub fn ced_png(curves: &[Curve], normaliser: &str, x_max: f64) -> Result<RgbImag
     let (x0, x1, y0, y1) = (LEFT, W as f32 - RIGHT, H as f32 - BOTTOM, TOP);
     let px = |e: f64| x0 + (x1 - x0) * (e / x_max).clamp(0.0, 1.0) as f32;
     let py = |f: f64| y0 + (y1 - y0) * f.clamp(0.0, 1.0) as f32;
-    let paint = |c: [u8; 3]| {
-        let mut p = Paint::default();
-        p.set_color_rgba8(c[0], c[1], c[2], 255);
-        p.anti_alias = true;
-        p
-    };
     let line = |pm: &mut Pixmap, pts: &[(f32, f32)], c: [u8; 3], width: f32| {
-        let mut pb = PathBuilder::new();
-        pb.move_to(pts[0].0, pts[0].1);
-        for p in &pts[1..] {
-            pb.line_to(p.0, p.1);
-        }
-        if let Some(path) = pb.finish() {
-            let st = Stroke { width, line_cap: LineCap::Butt, ..Stroke::default() };
-            pm.stroke_path(&path, &paint(c), &st, Transform::identity(), None);
-        }
+        stroke(pm, pts, c, width, &[]);
     };
     // Grid every 1 % of NME and every 0.1 of the fraction; the axes box.
     let ticks = (x_max * 100.0).round() as usize;
@@ -66,10 +48,9 @@ pub fn ced_png(curves: &[Curve], normaliser: &str, x_max: f64) -> Result<RgbImag
     line(&mut pm, &[(x0, y1), (x0, y0), (x1, y0)], [0, 0, 0], 1.5);
     // Curves as steps.
     for (k, c) in curves.iter().enumerate() {
-        let steps = ced(&c.errors);
         let mut pts = vec![(px(0.0), py(0.0))];
         let mut last = 0.0;
-        for s in &steps {
+        for s in &c.steps {
             if s[0] > x_max {
                 break;
             }
@@ -80,10 +61,7 @@ pub fn ced_png(curves: &[Curve], normaliser: &str, x_max: f64) -> Result<RgbImag
         pts.push((px(x_max), py(last)));
         line(&mut pm, &pts, COLOURS[k % COLOURS.len()], 2.0);
     }
-    let mut img = RgbImage::from_fn(W, H, |x, y| {
-        let p = pm.pixel(x, y).expect("inside the pixmap");
-        Rgb([p.red(), p.green(), p.blue()])
-    });
+    let mut img = to_rgb(&pm);
     // Labels.
     let black = [0, 0, 0];
     for i in 0..=ticks {
@@ -131,30 +109,4 @@ pub fn ced_png(curves: &[Curve], normaliser: &str, x_max: f64) -> Result<RgbImag
         text(&mut img, label, bx0 + 40, y, 1, black);
     }
     Ok(img)
-}
-
-pub(crate) fn put(img: &mut RgbImage, x: i64, y: i64, c: [u8; 3]) {
-    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
-        img.put_pixel(x as u32, y as u32, Rgb(c));
-    }
-}
-
-/// ASCII `s` in the 8×8 font at `(x, y)` (top left), each font pixel `scale`² pixels.
-pub(crate) fn text(img: &mut RgbImage, s: &str, x: i64, y: i64, scale: i64, c: [u8; 3]) {
-    for (i, ch) in s.chars().enumerate() {
-        let glyph = font8x8::legacy::BASIC_LEGACY[(ch as usize).min(127)];
-        for (row, bits) in glyph.iter().enumerate() {
-            for col in 0..8 {
-                // Bit 0 is the leftmost pixel.
-                if bits >> col & 1 == 1 {
-                    for sy in 0..scale {
-                        for sx in 0..scale {
-                            let gx = x + (i as i64 * 8 + col) * scale + sx;
-                            put(img, gx, y + row as i64 * scale + sy, c);
-                        }
-                    }
-                }
-            }
-        }
-    }
 }

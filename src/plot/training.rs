@@ -12,15 +12,14 @@
 //! across runs; with several runs each run has its own line style (solid, dashed, dotted,
 //! dash-dot, cycled) and its label prefixes its legend entries. Legends sit under each panel,
 //! two columns, so they never hide a curve; the image grows taller with them. Text uses the
-//! same 8×8 bitmap font as `ced.png` ([`crate::eval::plot`]).
+//! same 8×8 bitmap font as `ced.png` ([`super::canvas`]).
+use super::canvas::{dot, put, stroke, text, to_rgb, write_png, OKABE_ITO};
 use crate::run::metrics::{self, Record};
-use crate::eval::plot::{put, text, OKABE_ITO};
 use anyhow::{Context, Result};
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 use std::collections::BTreeMap;
 use std::path::Path;
-use tiny_skia::{Color, FillRule, LineCap, Paint, PathBuilder, Pixmap, Stroke, StrokeDash};
-use tiny_skia::{LineJoin, Transform};
+use tiny_skia::{Color, Pixmap};
 
 /// The image width in pixels (two panels of 800).
 pub const WIDTH: u32 = 2 * PANEL_W;
@@ -434,39 +433,6 @@ fn shorten(s: &str, max: usize) -> String {
     s[..head].iter().chain(['.', '.', '.'].iter()).chain(s[s.len() - tail..].iter()).collect()
 }
 
-fn paint(c: [u8; 3]) -> Paint<'static> {
-    let mut p = Paint::default();
-    p.set_color_rgba8(c[0], c[1], c[2], 255);
-    p.anti_alias = true;
-    p
-}
-
-/// A polyline through `pts`, `dash` = pixels on, off, … (empty: solid).
-fn stroke(pm: &mut Pixmap, pts: &[(f32, f32)], c: [u8; 3], width: f32, dash: &[f32]) {
-    let mut pb = PathBuilder::new();
-    pb.move_to(pts[0].0, pts[0].1);
-    for p in &pts[1..] {
-        pb.line_to(p.0, p.1);
-    }
-    if let Some(path) = pb.finish() {
-        let st = Stroke {
-            width,
-            line_cap: LineCap::Butt,
-            line_join: LineJoin::Round,
-            dash: if dash.is_empty() { None } else { StrokeDash::new(dash.to_vec(), 0.0) },
-            ..Stroke::default()
-        };
-        pm.stroke_path(&path, &paint(c), &st, Transform::identity(), None);
-    }
-}
-
-/// A filled disc of radius `r` at `(x, y)`.
-fn dot(pm: &mut Pixmap, x: f32, y: f32, r: f32, c: [u8; 3]) {
-    if let Some(path) = PathBuilder::from_circle(x, y, r) {
-        pm.fill_path(&path, &paint(c), FillRule::Winding, Transform::identity(), None);
-    }
-}
-
 /// Draw the losses (left) and the per-list NME (right) of `runs` (label, records). Labels
 /// prefix the legend entries when there are several runs. Runs without records, or without
 /// evaluations yet, give panels that say so.
@@ -481,10 +447,7 @@ pub fn curves_png(runs: &[(String, Vec<Record>)]) -> Result<RgbImage> {
     for p in &panels {
         p.draw(&mut pm);
     }
-    let mut img = RgbImage::from_fn(WIDTH, h, |x, y| {
-        let p = pm.pixel(x, y).expect("inside the pixmap");
-        Rgb([p.red(), p.green(), p.blue()])
-    });
+    let mut img = to_rgb(&pm);
     // A thin rule between the panels.
     for y in 8..h as i64 - 8 {
         put(&mut img, PANEL_W as i64, y, GRID);
@@ -493,14 +456,6 @@ pub fn curves_png(runs: &[(String, Vec<Record>)]) -> Result<RgbImage> {
         p.label(&mut img);
     }
     Ok(img)
-}
-
-/// Encode `img` as PNG and write it to `path` atomically.
-pub fn write_png(path: &Path, img: &RgbImage) -> Result<()> {
-    let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .with_context(|| format!("cannot encode {}", path.display()))?;
-    crate::fsutil::write_atomic(path, &bytes)
 }
 
 /// The label of a run: its folder's name (that of the current folder for `.`).

@@ -2,7 +2,6 @@
 //! schedule, one supervised step per role, the run folder with its snapshots, metrics and
 //! curves, and the epoch loop that ties them together. Depends on the primitives (`config`,
 //! `data`, `models`, `losses`, `eval`, `snapshot`); nothing below it imports `train`.
-pub mod curves;
 pub mod ema;
 pub mod groups;
 pub mod optim;

@@ -3,12 +3,9 @@
 //! lists after each epoch ([`crate::eval::evaluate`], the function `tsal eval` runs), a
 //! snapshot after each epoch (and every `--snapshot_every` iterations, at `--max_iters`, and at
 //! Ctrl-C), metrics and curves. A run continues exactly where its last snapshot stood.
-use crate::run::checkpoint::{self, TrainState};
-use crate::run::metrics::{self, ListMetrics, MetricsWriter, Record};
 use super::progress::Progress;
 use super::roles::{parts, parts_mut, DetectorRole, TrackerRole};
 use super::round::{self, round, Averaging, Stats};
-use crate::run::folder::{self, Pointer, RunDir};
 use super::schedule;
 use super::schedule::multistep;
 use super::step::{supervised_step, TERMS};
@@ -24,6 +21,9 @@ use crate::eval::score::Missing;
 use crate::formats::list::{self, ListEntry};
 use crate::fsutil::StagedDir;
 use crate::interrupt::{self, Interrupted};
+use crate::run::checkpoint::{self, TrainState};
+use crate::run::folder::{self, Pointer, RunDir};
+use crate::run::metrics::{self, ListMetrics, MetricsWriter, Record};
 use crate::run::snapshot::Role;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -437,7 +437,7 @@ pub fn train(cfg: &RunConfig, prep: Prepared, run: &RunDir, resumed: bool) -> Re
         if let Some(keep) = cfg.run.keep {
             crate::run::keep::delete_unkept(run, keep, state.best.map(|(i, _)| i))?;
         }
-        if let Err(e) = super::curves::write_run_curves(&run.root) {
+        if let Err(e) = crate::plot::training::write_run_curves(&run.root) {
             log.line(&format!("warning: could not draw {}: {e:#}", folder::CURVES));
         }
         if stop_now && end < planned {
