@@ -3,6 +3,7 @@
 //! Primitives (`config`, `formats`, `prep`, `data`, `synth`, `device`, `fsutil`, `interrupt`,
 //! `parallel`) never import the orchestration layer (`cli`). `formats` holds the files users
 //! bring, `prep` turns dataset trees into lists, `data` is the training pipeline.
+pub mod bench;
 pub mod cli;
 pub mod codec;
 pub mod config;

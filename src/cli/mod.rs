@@ -5,7 +5,6 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 pub mod bench;
-pub mod bench_train;
 pub mod demo;
 pub mod doctor;
 pub mod eval;

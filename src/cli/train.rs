@@ -78,28 +78,28 @@ pub struct TrainArgs {
     #[serde(flatten)]
     pub crop: flags::Crop,
     /// Heatmap sigma in input pixels (multiplied by --scale_eval).
-    #[arg(long, default_value_t = 6.0)]
+    #[arg(long, default_value_t = TargetConfig::REFERENCE.sigma)]
     pub sigma: f64,
     /// Clips (of F frames each) per batch.
     #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = 2)]
     pub batch_size: usize,
     /// Maximum crop-centre jitter in input pixels.
-    #[arg(long = "crop_perturb_max", visible_alias = "crop-perturb-max", default_value_t = 30)]
+    #[arg(long = "crop_perturb_max", visible_alias = "crop-perturb-max", default_value_t = AugmentConfig::REFERENCE.crop_perturb_max as u32)]
     pub crop_perturb_max: u32,
     /// Maximum rotation in degrees (0 = none).
-    #[arg(long = "rotate_max", visible_alias = "rotate-max", default_value_t = 20)]
+    #[arg(long = "rotate_max", visible_alias = "rotate-max", default_value_t = AugmentConfig::REFERENCE.rotate_max as u32)]
     pub rotate_max: u32,
     /// Probability of the random scale augmentation.
-    #[arg(long = "scale_prob", visible_alias = "scale-prob", default_value_t = 1.0)]
+    #[arg(long = "scale_prob", visible_alias = "scale-prob", default_value_t = AugmentConfig::REFERENCE.scale_prob)]
     pub scale_prob: f64,
     /// Smallest random scale.
-    #[arg(long = "scale_min", visible_alias = "scale-min", default_value_t = 0.9)]
+    #[arg(long = "scale_min", visible_alias = "scale-min", default_value_t = AugmentConfig::REFERENCE.scale_min)]
     pub scale_min: f64,
     /// Largest random scale.
-    #[arg(long = "scale_max", visible_alias = "scale-max", default_value_t = 1.1)]
+    #[arg(long = "scale_max", visible_alias = "scale-max", default_value_t = AugmentConfig::REFERENCE.scale_max)]
     pub scale_max: f64,
     /// Evaluation scale; must equal (scale_min + scale_max) / 2; multiplies sigma.
-    #[arg(long = "scale_eval", visible_alias = "scale-eval", default_value_t = 1.0)]
+    #[arg(long = "scale_eval", visible_alias = "scale-eval", default_value_t = AugmentConfig::REFERENCE.scale_eval)]
     pub scale_eval: f64,
     /// Heatmap shape.
     #[arg(long = "heatmap_type", visible_alias = "heatmap-type", value_enum, default_value_t = HeatmapType::Gaussian)]
@@ -124,7 +124,7 @@ pub struct TrainArgs {
     pub skip_bad: bool,
     /// Heatmap target values below this become 0 (the reference's 0.01, spec §4.5; 0 keeps the
     /// whole bump, which removes the cut-off's up-to-0.12-px bias of the decoded target).
-    #[arg(long = "heatmap_cutoff", visible_alias = "heatmap-cutoff", default_value_t = crate::codec::heatmap::REFERENCE_CUTOFF)]
+    #[arg(long = "heatmap_cutoff", visible_alias = "heatmap-cutoff", default_value_t = TargetConfig::REFERENCE.heatmap_cutoff)]
     pub heatmap_cutoff: f64,
     /// Random seed (random in 1..=100000 when absent, and recorded).
     #[arg(long = "rand_seed", visible_alias = "rand-seed")]

@@ -7,6 +7,7 @@
 use super::limits::{self, Consumer};
 use super::{ModelConfig, OptConfig, TrackerConfig};
 use crate::data::crop::CropSpec;
+use crate::data::loader::LoaderConfig;
 use crate::device::DeviceChoice;
 use crate::formats::list::PathMap;
 use anyhow::{bail, Result};
@@ -130,6 +131,20 @@ pub struct AugmentConfig {
     pub crop_perturb_max: f64,
 }
 
+impl AugmentConfig {
+    /// The reference invocation's augmentation (`scripts/dual_model.sh` and the defaults of
+    /// `lib/config_utils/args.py`): scale 0.9–1.1 always, rotation up to 20°, crop centre
+    /// jitter up to 30 px.
+    pub const REFERENCE: AugmentConfig = AugmentConfig {
+        scale_prob: 1.0,
+        scale_min: 0.9,
+        scale_max: 1.1,
+        scale_eval: 1.0,
+        rotate_max: 20.0,
+        crop_perturb_max: 30.0,
+    };
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HeatmapShape {
@@ -144,6 +159,16 @@ pub struct TargetConfig {
     pub heatmap_type: HeatmapShape,
     /// Target values below this become 0 (the reference's 0.01).
     pub heatmap_cutoff: f64,
+}
+
+impl TargetConfig {
+    /// The reference's targets: Gaussian heatmaps of σ 6 input pixels, cut off below 0.01
+    /// (`lib/pts_utils/generation.py`, `generate_label_map`).
+    pub const REFERENCE: TargetConfig = TargetConfig {
+        sigma: 6.0,
+        heatmap_type: HeatmapShape::Gaussian,
+        heatmap_cutoff: crate::codec::heatmap::REFERENCE_CUTOFF,
+    };
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -310,32 +335,67 @@ impl RunConfig {
 impl RunConfig {
     /// The training loader's settings: the crop and augmentation, targets with σ in input
     /// pixels × `scale_eval` (the reference's `sigma * scale_eval`), the seed.
-    pub fn loader_config(&self) -> crate::data::loader::LoaderConfig {
-        use crate::codec::heatmap::Shape;
-        let (a, d) = (&self.augment, &self.data);
-        crate::data::loader::LoaderConfig {
+    pub fn loader_config(&self) -> LoaderConfig {
+        let d = &self.data;
+        LoaderConfig {
             workers: d.workers,
             seed: self.run.rand_seed,
             clips_per_batch: d.batch_size,
-            aug: crate::data::augment::AugParams {
-                crop: self.crop,
-                scale_prob: a.scale_prob,
-                scale_min: a.scale_min,
-                scale_max: a.scale_max,
-                rotate_max: a.rotate_max,
-                crop_perturb_max: a.crop_perturb_max,
-            },
-            targets: crate::data::sample::TargetParams {
-                num_pts: d.num_pts,
-                sigma: self.targets.sigma * a.scale_eval,
-                shape: match self.targets.heatmap_type {
-                    HeatmapShape::Gaussian => Shape::Gaussian,
-                    HeatmapShape::Laplacian => Shape::Laplacian,
-                },
-                cutoff: self.targets.heatmap_cutoff,
-            },
+            aug: augment_params(&self.augment, self.crop),
+            targets: target_params(&self.targets, &self.augment, d.num_pts),
             cache_bytes: d.cache_mb.map(|mb| mb.saturating_mul(1 << 20)),
             skip_bad: d.skip_bad,
         }
+    }
+}
+
+/// The loader's settings for `tsal train`'s defaults at a square crop of `size` (the reference's
+/// augmentation and targets, no image cache): `clips_per_batch` clips per batch, `workers`
+/// threads, seed `seed`. The benchmarks use it.
+pub fn reference_loader(
+    size: u32,
+    num_pts: usize,
+    clips_per_batch: usize,
+    workers: usize,
+    seed: u64,
+) -> LoaderConfig {
+    let crop = CropSpec { width: size, height: size, ..CropSpec::REFERENCE };
+    let (a, t) = (&AugmentConfig::REFERENCE, &TargetConfig::REFERENCE);
+    LoaderConfig {
+        workers,
+        seed,
+        clips_per_batch,
+        aug: augment_params(a, crop),
+        targets: target_params(t, a, num_pts),
+        cache_bytes: None,
+        skip_bad: false,
+    }
+}
+
+fn augment_params(a: &AugmentConfig, crop: CropSpec) -> crate::data::augment::AugParams {
+    crate::data::augment::AugParams {
+        crop,
+        scale_prob: a.scale_prob,
+        scale_min: a.scale_min,
+        scale_max: a.scale_max,
+        rotate_max: a.rotate_max,
+        crop_perturb_max: a.crop_perturb_max,
+    }
+}
+
+fn target_params(
+    t: &TargetConfig,
+    a: &AugmentConfig,
+    num_pts: usize,
+) -> crate::data::sample::TargetParams {
+    use crate::codec::heatmap::Shape;
+    crate::data::sample::TargetParams {
+        num_pts,
+        sigma: t.sigma * a.scale_eval,
+        shape: match t.heatmap_type {
+            HeatmapShape::Gaussian => Shape::Gaussian,
+            HeatmapShape::Laplacian => Shape::Laplacian,
+        },
+        cutoff: t.heatmap_cutoff,
     }
 }

@@ -1,12 +1,12 @@
 //! `tsal bench train`: frames per second of supervised training steps, teacher and student
 //! stepping on every batch as `tsal train` does, fed by the real loader (the share of wall time
-//! spent waiting for data is reported); the step alone on one batch repeated; with `--breakdown`
-//! that step phase by phase; with `--peer` the same step in PyTorch eager
-//! (`scripts/peer_train.py`) and the ratio of the two.
-use super::flags;
+//! spent waiting for data is reported); the step alone on one batch repeated; with
+//! `breakdown` that step phase by phase; with `round` the full TSAL round on the same batch;
+//! with a [`peer::Peer`] the same step in PyTorch eager and the ratio of the two.
+use super::peer::{self, Peer, PeerGroup, PeerReport};
+use super::timing::{step_time, sync, Phases, StepTime};
 use crate::config::limits::{self, Consumer};
-use crate::config::model::InitScheme;
-use crate::config::optim::{OptimizerKind, Reduction};
+use crate::config::optim::OptimizerKind;
 use crate::config::run::Consistency;
 use crate::config::{ModelConfig, OptConfig};
 use crate::data::batch::Batch;
@@ -21,111 +21,40 @@ use crate::train::roles::{DetectorRole, TrackerRole};
 use crate::train::round;
 use crate::train::step::{supervised_step, supervised_terms};
 use anyhow::{ensure, Context, Result};
-use serde::{Deserialize, Serialize};
-use std::io::Write;
+use serde::Serialize;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 use tch::{nn, Device};
 
-#[derive(clap::Args, Debug)]
-pub struct TrainBench {
-    /// Training lists (their labelled lines, as `tsal train` uses them), e.g.
-    /// quickstart/data/lists/300W/300w.train.GTB.
-    #[arg(long, num_args = 1.., required = true)]
+/// What to measure (the flags of `tsal bench train`).
+pub struct TrainSettings {
+    /// Training lists (their labelled lines; with `round` every line).
     pub lists: Vec<PathBuf>,
-    #[command(flatten)]
-    pub detector: flags::DetectorConfig,
-    #[command(flatten)]
-    pub opt: flags::OptimizerConfig,
-    #[command(flatten)]
-    pub pts: flags::Points,
-    /// Square crop (network input) side in pixels.
-    #[arg(long, default_value_t = flags::CROP_SIDE)]
+    pub model_config: PathBuf,
+    pub opt_config: PathBuf,
+    pub tracker_config: PathBuf,
+    pub num_pts: usize,
+    /// Square crop side.
     pub size: u32,
     /// Clips per batch.
-    #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = 2)]
     pub batch_size: usize,
-    /// Frames per clip (the reference: 10).
-    #[arg(long = "clip_frames", visible_alias = "clip-frames", default_value_t = 10)]
     pub clip_frames: usize,
-    /// Loader threads.
-    #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Timed iterations per measurement (after `--warmup` untimed ones).
-    #[arg(long, default_value_t = 10)]
     pub iters: usize,
-    #[arg(long, default_value_t = 2)]
     pub warmup: usize,
-    /// auto (CUDA device 0 when available), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto", value_parser = clap::value_parser!(DeviceChoice))]
     pub device: DeviceChoice,
-    /// Also time the full TSAL round (teacher, student and both trackers, `train::round`) on
-    /// the same batch; unlabelled lines of `--lists` are then used too. Needs clips of at
-    /// least 2 frames.
-    #[arg(long)]
+    /// Also time the full TSAL round on the same batch.
     pub round: bool,
-    #[command(flatten)]
-    pub tracker: flags::TrackerConfig,
-    /// Detection consistency of the timed round (see `tsal train --help`).
-    #[arg(long, value_enum, default_value_t = super::train::ConsistencyMode::Heatmap)]
-    pub consistency: super::train::ConsistencyMode,
-    /// Step the teacher alone (the supervised baseline).
-    #[arg(long = "supervised_only", visible_alias = "supervised-only")]
+    /// The round's detection consistency.
+    pub consistency: Consistency,
+    /// Step the teacher alone.
     pub supervised_only: bool,
-    /// Also time each phase of the step alone (forward, loss, backward, optimiser), here and in
-    /// the peer.
-    #[arg(long)]
+    /// Also time each phase of the step alone.
     pub breakdown: bool,
-    /// Also run the same step in PyTorch eager (`--peer_script` with `--peer_python`) and
-    /// report the ratio.
-    #[arg(long)]
-    pub peer: bool,
-    /// Python with torch for `--peer` (on a GPU machine e.g. /opt/torch/.venv/bin/python).
-    #[arg(long = "peer_python", visible_alias = "peer-python", default_value = ".venv/bin/python")]
-    pub peer_python: PathBuf,
-    /// The peer script.
-    #[arg(
-        long = "peer_script",
-        visible_alias = "peer-script",
-        default_value = "scripts/peer_train.py"
-    )]
-    pub peer_script: PathBuf,
-    /// Seeds the initial weights and the loader.
-    #[arg(long = "rand_seed", visible_alias = "rand-seed", default_value_t = 1)]
+    /// Also run the same step in PyTorch eager.
+    pub peer: Option<Peer>,
     pub rand_seed: u64,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Seconds per iteration of each phase of a step, summed over the roles.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Phases {
-    /// Forward pass in train mode.
-    pub forward_s: f64,
-    /// The loss terms and reading their values back (one sync).
-    pub loss_s: f64,
-    /// zero_grad and backward.
-    pub backward_s: f64,
-    /// The optimiser step.
-    pub optimizer_s: f64,
-}
-
-/// Steps on one pre-built batch, repeated: every role steps once per iteration.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StepTime {
-    pub iters: usize,
-    /// Mean over the timed iterations.
-    pub seconds_per_iter: f64,
-    /// Frames of the batch per second of iterations (from the mean).
-    pub frames_per_s: f64,
-    /// The median iteration: what the step costs when other processes take the cores during
-    /// some iterations (a shared machine).
-    pub median_seconds_per_iter: f64,
-    /// With `--breakdown`: the phases, from a second pass of `iters` iterations.
-    pub phases: Option<Phases>,
 }
 
 /// Steps fed by the loader: the wait for each batch (building it on the host and moving it to
@@ -139,15 +68,6 @@ pub struct PipelineTime {
     pub wait_s: f64,
     /// `wait_s / seconds`.
     pub wait_fraction: f64,
-}
-
-/// What `scripts/peer_train.py` prints.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PeerReport {
-    pub torch: String,
-    pub threads: i64,
-    pub device: String,
-    pub step: StepTime,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -180,19 +100,13 @@ pub struct TrainReport {
     pub round: Option<StepTime>,
     pub consistency: Option<&'static str>,
     pub peer: Option<PeerReport>,
+    /// The optimiser's momentum, Nesterov and weight decay (printed beside the LR).
+    #[serde(skip)]
+    opt: (f64, bool, f64),
     /// tsal's step-alone frames/s over the peer's (from the means).
     pub ratio: Option<f64>,
     /// The same from the median iterations.
     pub ratio_median: Option<f64>,
-}
-
-/// One parameter group as the peer needs it: the PyTorch `state_dict` names of its tensors.
-#[derive(Serialize)]
-struct PeerGroup {
-    name: String,
-    lr_mult: f64,
-    weight_decay: f64,
-    params: Vec<String>,
 }
 
 /// A freshly initialised role, built as [`DetectorRole::new`] builds one without a pretrained
@@ -220,44 +134,29 @@ fn build_role(
     Ok((DetectorRole { role, vs, det, opt }, peer))
 }
 
-fn sync(device: Device) {
-    if let Device::Cuda(i) = device {
-        tch::Cuda::synchronize(i as i64);
-    }
-}
-
 /// Labelled frames of a host batch (the reference's `annotated_num`).
 fn labelled(hb: &loader::HostBatch) -> i64 {
     hb.samples.iter().flat_map(|s| &s.labelled).filter(|&&l| l).count() as i64
 }
 
-pub fn run(a: &TrainBench) -> Result<ExitCode> {
+/// Build the roles, time the steps through the loader and alone (and the round, and the
+/// peer, when asked).
+pub fn run(a: &TrainSettings) -> Result<TrainReport> {
     let keep_freed_memory = crate::heap::keep_freed_memory();
     // The round runs the trackers too, whose pyramid needs a multiple of 64.
     let by = if a.round { Consumer::Tracker } else { Consumer::Detector };
     limits::side("--size", a.size as i64, by)?;
     limits::count("--batch_size", a.batch_size as i64, 100_000)?;
     limits::count("--clip_frames", a.clip_frames as i64, 1000)?;
-    limits::count("--num_pts", a.pts.num_pts as i64, limits::MAX_POINTS)?;
+    limits::count("--num_pts", a.num_pts as i64, limits::MAX_POINTS)?;
     limits::count("--iters", a.iters as i64, 1_000_000)?;
-    if a.peer {
+    if let Some(p) = &a.peer {
         // Found before minutes of measuring, not after.
-        ensure!(
-            a.peer_script.is_file(),
-            "--peer_script {}: not found (run from the repository root, or give its path)",
-            a.peer_script.display()
-        );
-        let named = a.peer_python.components().count() > 1;
-        ensure!(
-            !named || a.peer_python.is_file(),
-            "--peer_python {}: not found (scripts/setup.sh installs the project's .venv; on a GPU \
-             machine give e.g. /opt/torch/.venv/bin/python)",
-            a.peer_python.display()
-        );
+        p.check()?;
     }
     let device = a.device.resolve()?;
-    let model = ModelConfig::load(&a.detector.model_config).context("--model_config")?;
-    let opt = OptConfig::load(&a.opt.opt_config).context("--opt_config")?;
+    let model = ModelConfig::load(&a.model_config).context("--model_config")?;
+    let opt = OptConfig::load(&a.opt_config).context("--opt_config")?;
 
     let mut lines = Vec::new();
     for l in &a.lists {
@@ -275,15 +174,20 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
     );
     let tracker = match a.round {
         true => Some(crate::config::run::Loaded {
-            path: a.tracker.tracker_config.clone(),
-            config: crate::config::TrackerConfig::load(&a.tracker.tracker_config)
+            path: a.tracker_config.clone(),
+            config: crate::config::TrackerConfig::load(&a.tracker_config)
                 .context("--tracker_config")?,
         }),
         false => None,
     };
     let (clips, _) = clip::group(&lines, a.clip_frames);
-    let cfg =
-        super::bench::reference_loader(a.size, a.pts.num_pts, a.batch_size, a.workers, a.rand_seed);
+    let cfg = crate::config::run::reference_loader(
+        a.size,
+        a.num_pts,
+        a.batch_size,
+        a.workers,
+        a.rand_seed,
+    );
     let loader = loader::Loader::new(Arc::new(lines), Arc::new(clips), cfg);
 
     // Initial weights from libtorch's generator seeded once, the teacher first (as training).
@@ -295,7 +199,7 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
     let mut roles = Vec::new();
     let mut groups = Vec::new();
     for &r in &which {
-        let (role, g) = build_role(&model, &opt, a.pts.num_pts, r, device)?;
+        let (role, g) = build_role(&model, &opt, a.num_pts, r, device)?;
         roles.push(role);
         groups = g;
     }
@@ -306,15 +210,13 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
     let phases = a.breakdown.then(|| breakdown(&mut roles, &b, n_labelled, &opt, a.iters, device));
     let round = match &tracker {
         Some(t) => {
-            let tsal = crate::config::run::TsalConfig {
-                consistency: a.consistency.into(),
-                ..Default::default()
-            };
+            let tsal =
+                crate::config::run::TsalConfig { consistency: a.consistency, ..Default::default() };
             let settings = round::Settings {
                 opt: &opt,
                 tracker_loss: &t.config.loss,
                 tsal: &tsal,
-                num_pts: a.pts.num_pts as i64,
+                num_pts: a.num_pts as i64,
                 radius: model.argmax as i64,
             };
             let times = round_alone(&mut roles, t, &b, n_labelled, settings, a, device)?;
@@ -325,44 +227,22 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
     let step = step_time(times, n_frames, phases.transpose()?);
 
     let threads = tch::get_num_threads();
-    let peer = if a.peer {
-        let spec = serde_json::json!({
-            "model": {
-                "width_div": model.width_div,
-                "stages": model.stages,
-                "num_pts": a.pts.num_pts,
-                "init": match model.init { InitScheme::Reference => "reference", InitScheme::He => "he" },
-            },
-            "batch": {"frames": n_frames, "size": a.size, "labelled": n_labelled},
-            "criterion": match opt.criterion { Reduction::Sum => "sum", Reduction::Mean => "mean" },
-            "lossnorm": opt.lossnorm,
-            "optimizer": {
-                "kind": match opt.optimizer { OptimizerKind::Sgd => "sgd", OptimizerKind::Adam => "adam" },
-                "lr": opt.lr,
-                "momentum": opt.momentum,
-                "nesterov": opt.nesterov,
-            },
-            "groups": groups,
-            "roles": roles.len(),
-            "iters": a.iters,
-            "warmup": a.warmup,
-            "threads": threads,
-            "device": match device { Device::Cuda(i) => format!("cuda:{i}"), _ => "cpu".into() },
-            "breakdown": a.breakdown,
-            "seed": a.rand_seed,
-        });
-        Some(run_peer(a, &spec)?)
-    } else {
-        None
+    let peer = match &a.peer {
+        Some(p) => {
+            let batch = peer::BatchShape { frames: n_frames, size: a.size, labelled: n_labelled };
+            let spec = peer::spec(&model, &opt, a.num_pts, batch, &groups, roles.len(), a, threads);
+            Some(p.run(&spec)?)
+        }
+        None => None,
     };
     let report = TrainReport {
         device: format!("{device:?}"),
         threads,
         keep_freed_memory,
-        model_config: a.detector.model_config.clone(),
+        model_config: a.model_config.clone(),
         stages: model.stages,
         width_div: model.width_div,
-        num_pts: a.pts.num_pts,
+        num_pts: a.num_pts,
         parameters: roles[0].vs.trainable_variables().iter().map(|t| t.numel()).sum(),
         optimizer: opt.optimizer,
         lr: opt.lr,
@@ -380,28 +260,24 @@ pub fn run(a: &TrainBench) -> Result<ExitCode> {
             .map(|p| p.step.median_seconds_per_iter / step.median_seconds_per_iter),
         step,
         round,
-        consistency: tracker.as_ref().map(|_| Consistency::from(a.consistency).name()),
+        consistency: tracker.as_ref().map(|_| a.consistency.name()),
         peer,
+        opt: (opt.momentum, opt.nesterov, opt.decay),
     };
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        report.print(&opt);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(report)
 }
 
 /// The loop of `tsal train`: wait for the next batch (built on the host, moved to the device),
 /// step every role on it; `--warmup` untimed batches, then `--iters` timed ones. Also returns
 /// the largest batch seen and its labelled frames, for the step alone.
 fn through_loader(
-    a: &TrainBench,
+    a: &TrainSettings,
     loader: &loader::Loader,
     roles: &mut [DetectorRole],
     opt: &OptConfig,
     device: Device,
 ) -> Result<(PipelineTime, Batch, i64)> {
-    let (side, n_pts) = (a.size as i64, a.pts.num_pts as i64);
+    let (side, n_pts) = (a.size as i64, a.num_pts as i64);
     let total = a.warmup + a.iters;
     let mut kept: Option<(Batch, i64)> = None;
     let (mut done, mut epoch, mut frames, mut wait) = (0, 0, 0, 0.0);
@@ -480,26 +356,6 @@ fn step_alone(
     Ok(times)
 }
 
-/// Mean and median of per-iteration `times` over batches of `frames` frames.
-fn step_time(mut times: Vec<f64>, frames: usize, phases: Option<Phases>) -> StepTime {
-    let iters = times.len();
-    let per_iter = times.iter().sum::<f64>() / iters.max(1) as f64;
-    times.sort_by(f64::total_cmp);
-    let k = iters / 2;
-    let median = match iters {
-        0 => f64::NAN,
-        n if n % 2 == 1 => times[k],
-        _ => (times[k - 1] + times[k]) / 2.0,
-    };
-    StepTime {
-        iters,
-        seconds_per_iter: per_iter,
-        frames_per_s: frames as f64 / per_iter,
-        median_seconds_per_iter: median,
-        phases,
-    }
-}
-
 /// Seconds of each of `--iters` full TSAL rounds on `b` (after `--warmup` untimed ones), with
 /// two trackers from `tracker` (from scratch) beside `roles` (teacher and student), the ramp
 /// at 1.
@@ -509,7 +365,7 @@ fn round_alone(
     b: &Batch,
     labelled: i64,
     settings: round::Settings,
-    a: &TrainBench,
+    a: &TrainSettings,
     device: Device,
 ) -> Result<Vec<f64>> {
     let mut trackers = Vec::new();
@@ -564,42 +420,9 @@ fn breakdown(
     Ok(p)
 }
 
-/// Run the peer script with `spec` on its stdin; its JSON report.
-fn run_peer(a: &TrainBench, spec: &serde_json::Value) -> Result<PeerReport> {
-    let mut child = Command::new(&a.peer_python)
-        .arg(&a.peer_script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| {
-            format!(
-                "--peer_python {}: cannot run it (scripts/setup.sh installs the project's .venv)",
-                a.peer_python.display()
-            )
-        })?;
-    let mut stdin = child.stdin.take().context("the peer's stdin")?;
-    stdin.write_all(serde_json::to_string(spec)?.as_bytes()).context("writing the peer's spec")?;
-    drop(stdin);
-    let out = child.wait_with_output().context("waiting for the peer")?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    ensure!(
-        out.status.success(),
-        "the PyTorch peer ({} {}) failed ({}):\n{stderr}",
-        a.peer_python.display(),
-        a.peer_script.display(),
-        out.status
-    );
-    serde_json::from_slice(&out.stdout).with_context(|| {
-        format!(
-            "the PyTorch peer's output is not its JSON report:\n{}{stderr}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
 impl TrainReport {
-    fn print(&self, opt: &OptConfig) {
+    pub fn print(&self) {
+        let (momentum, nesterov, decay) = self.opt;
         println!(
             "device {}, {} threads; {} ({} stages, widths ÷{}, {} points, {:.2} M parameters \
              per role); {:?} LR {:e} (momentum {}, nesterov {}, decay {:e}); {}",
@@ -612,9 +435,9 @@ impl TrainReport {
             self.parameters as f64 / 1e6,
             self.optimizer,
             self.lr,
-            opt.momentum,
-            opt.nesterov,
-            opt.decay,
+            momentum,
+            nesterov,
+            decay,
             self.roles.join(" + ")
         );
         println!(
