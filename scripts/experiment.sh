@@ -30,7 +30,7 @@ data=${DATA:-$out/data}
 if [ ! -f "$data/.tsal-output" ]; then
   # 200 training faces (the test sets scale with them: ~36 common, ~10 challenge), 80 videos of
   # 10 frames (about half for training, the rest in test-1/2/3).
-  $tsal synth --out "$data" --force --images 200 --videos 80 --frames 10 --no-avi --seed 11 >/dev/null
+  $tsal synth --out "$data" --force --images 200 --videos 80 --video_frames 10 --no_avi --rand_seed 11 >/dev/null
 fi
 lists=$data/lists
 # Next to the list it is cut from, so its relative paths still resolve.

@@ -390,11 +390,11 @@ fn bad_flags_give_one_line_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("o");
     for (flag, value) in [
-        ("--frames", "0"),
+        ("--video_frames", "0"),
         ("--videos", "0"),
         ("--images", "2"),
         ("--threads", "0"),
-        ("--seed", "x"),
+        ("--rand_seed", "x"),
     ] {
         let r = tsal().args(["synth", "--out"]).arg(&out).args([flag, value]).output().unwrap();
         let err = String::from_utf8_lossy(&r.stderr);

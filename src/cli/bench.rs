@@ -5,7 +5,6 @@ use super::train::ConsistencyMode;
 use crate::bench::train::TrainSettings;
 use crate::bench::{self, data::DataSettings, model::ModelSettings, peer::Peer};
 use crate::config::run::TargetConfig;
-use crate::device::DeviceChoice;
 use anyhow::Result;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -49,9 +48,8 @@ pub struct ModelBench {
     pub iters: usize,
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
-    /// Run on the CPU even when CUDA is available.
-    #[arg(long)]
-    pub cpu: bool,
+    #[command(flatten)]
+    pub device: flags::Device,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -69,7 +67,12 @@ pub struct DataBench {
     #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = 2)]
     pub batch_size: usize,
     /// Frames per clip (the reference: 10).
-    #[arg(long, default_value_t = 10)]
+    #[arg(
+        long = "clip_frames",
+        visible_alias = "clip-frames",
+        alias = "frames",
+        default_value_t = 10
+    )]
     pub frames: usize,
     /// Batches to time.
     #[arg(long, default_value_t = 100)]
@@ -130,9 +133,8 @@ pub struct TrainBench {
     pub iters: usize,
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
-    /// auto (CUDA device 0 when available), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto", value_parser = clap::value_parser!(DeviceChoice))]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub device: flags::Device,
     /// Also time the full TSAL round (teacher, student and both trackers, `train::round`) on
     /// the same batch; unlabelled lines of `--lists` are then used too. Needs clips of at
     /// least 2 frames.
@@ -194,7 +196,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
                 size: m.size,
                 iters: m.iters,
                 warmup: m.warmup,
-                device: crate::device::choose(m.cpu),
+                device: m.device.resolve()?,
             };
             emit(&bench::model::run(&s)?, m.json, |r| r.print())
         }
@@ -228,7 +230,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
                 workers: t.workers,
                 iters: t.iters,
                 warmup: t.warmup,
-                device: t.device,
+                device: t.device.choice(),
                 round: t.round,
                 consistency: t.consistency.into(),
                 supervised_only: t.supervised_only,

@@ -3,7 +3,6 @@ use super::eval::Which;
 use crate::demo::follow::Policy;
 use crate::demo::run::{self, check_output, describe, parse_box, Options};
 use crate::demo::video::Rate;
-use crate::device::DeviceChoice;
 use crate::run::resolve::{snapshot_dir, Pick};
 use crate::run::snapshot::Role;
 use anyhow::{anyhow, bail, Result};
@@ -75,9 +74,8 @@ pub struct DemoArgs {
     /// Soft-argmax radius in heatmap cells [default: the model config's `argmax`].
     #[arg(long = "soft_argmax_radius", visible_alias = "soft-argmax-radius")]
     pub soft_argmax_radius: Option<i64>,
-    /// auto (CUDA device 0 when available), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto", value_parser = clap::value_parser!(DeviceChoice))]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub device: super::flags::Device,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -8,7 +8,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub json: bool,
     /// Fail (exit 1) unless CUDA is available: for GPU machines.
-    #[arg(long)]
+    #[arg(long = "require_cuda", visible_alias = "require-cuda")]
     pub require_cuda: bool,
 }
 

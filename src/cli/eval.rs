@@ -55,9 +55,8 @@ pub struct EvalArgs {
     /// Threads decoding and cropping images (default: all cores).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Run on the CPU even when CUDA is available.
-    #[arg(long)]
-    pub cpu: bool,
+    #[command(flatten)]
+    pub device: flags::Device,
     /// The evaluation crop (as in training).
     #[command(flatten)]
     pub crop: flags::CropOverride,
@@ -258,7 +257,7 @@ fn eval_model(
         Which::Student => &[Role::Student],
         Which::Both => &[Role::Teacher, Role::Student],
     };
-    let device = crate::device::choose(a.cpu);
+    let device = a.device.resolve()?;
     // Every detector is loaded, and every image found, before the first prediction.
     let mut detectors = Vec::new();
     for &role in roles {

@@ -3,6 +3,7 @@
 //! `lists` cannot drift apart. The reference's snake_case spelling stays the flag's name, with
 //! a kebab-case alias.
 use crate::data::crop::CropSpec;
+use crate::device::DeviceChoice;
 use crate::formats::list::PathMap;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -110,6 +111,35 @@ impl CropOverride {
             width: self.crop_width.unwrap_or(base.width),
             height: self.crop_height.unwrap_or(base.height),
         })
+    }
+}
+
+/// `--device`, with `--cpu` kept (hidden) for commands written before every subcommand took
+/// `--device`.
+#[derive(clap::Args, Debug, Clone, Copy, Serialize)]
+pub struct Device {
+    /// Where to run: auto (CUDA device 0 when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto", value_parser = clap::value_parser!(DeviceChoice))]
+    pub device: DeviceChoice,
+    /// The same as --device cpu.
+    #[arg(long, hide = true, conflicts_with = "device")]
+    #[serde(skip)]
+    pub cpu: bool,
+}
+
+impl Device {
+    /// The device asked for (`--cpu` meaning `--device cpu`).
+    pub fn choice(&self) -> DeviceChoice {
+        if self.cpu {
+            DeviceChoice::Cpu
+        } else {
+            self.device
+        }
+    }
+
+    /// The device itself; an unavailable CUDA device is an error.
+    pub fn resolve(&self) -> anyhow::Result<tch::Device> {
+        self.choice().resolve()
     }
 }
 

@@ -41,7 +41,7 @@ pub struct CheckArgs {
     #[arg(long = "num_pts", visible_alias = "num-pts")]
     pub num_pts: Option<usize>,
     /// Only read image headers instead of decoding every image.
-    #[arg(long)]
+    #[arg(long = "header_only", visible_alias = "header-only")]
     pub header_only: bool,
     /// Worker threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
@@ -50,7 +50,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub json: bool,
     /// Print at most this many problems per list.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long = "max_problems", visible_alias = "max-problems", default_value_t = 20)]
     pub max_problems: usize,
 }
 

@@ -31,7 +31,7 @@ pub struct InitArgs {
     #[command(flatten)]
     pub pts: super::flags::Points,
     /// Seed of the random initialisation (teacher: SEED, student: SEED + 1).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long = "rand_seed", visible_alias = "rand-seed", alias = "seed", default_value_t = 0)]
     pub seed: i64,
     /// ImageNet VGG16 weights for both trunks (torchvision's `vgg16-397923af.pth` or safetensors).
     #[arg(long, value_name = "FILE")]
@@ -59,7 +59,7 @@ pub fn run(a: &SnapshotArgs) -> Result<ExitCode> {
         tsal: env!("CARGO_PKG_VERSION").to_string(),
         num_pts: a.pts.num_pts,
         made_by: format!(
-            "snapshot init --seed {}{}",
+            "snapshot init --rand_seed {}{}",
             a.seed,
             a.pretrained
                 .as_ref()

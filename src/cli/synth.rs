@@ -23,7 +23,7 @@ pub struct SynthArgs {
     #[arg(long)]
     pub force: bool,
     /// Random seed; the same seed gives the same bytes whatever --threads is.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long = "rand_seed", visible_alias = "rand-seed", alias = "seed", default_value_t = 0)]
     pub seed: u64,
     /// 300W training images; the common test set gets about 18% of this, the challenge set 5%.
     #[arg(long, default_value_t = synth::DEFAULT_IMAGES, value_parser = clap::value_parser!(u64).range(3..=1_000_000).map(|v| v as usize))]
@@ -33,10 +33,10 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = synth::DEFAULT_VIDEOS, value_parser = clap::value_parser!(u64).range(1..=80).map(|v| v as usize))]
     pub videos: usize,
     /// Frames per video.
-    #[arg(long, default_value_t = synth::DEFAULT_FRAMES, value_parser = clap::value_parser!(u64).range(1..=999_999).map(|v| v as usize))]
+    #[arg(long = "video_frames", visible_alias = "video-frames", alias = "frames", default_value_t = synth::DEFAULT_FRAMES, value_parser = clap::value_parser!(u64).range(1..=999_999).map(|v| v as usize))]
     pub frames: usize,
     /// Do not encode 300VW vid.avi files (ffmpeg not needed).
-    #[arg(long, alias = "no_avi")]
+    #[arg(long = "no_avi", visible_alias = "no-avi")]
     pub no_avi: bool,
     /// Worker threads [default: available parallelism].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024).map(|v| v as usize))]

@@ -7,7 +7,6 @@ use crate::config::run::{
     TargetConfig, TsalConfig,
 };
 use crate::config::{ModelConfig, OptConfig, TrackerConfig};
-use crate::device::DeviceChoice;
 use crate::run::folder::{ResumeMode, RunDir};
 use crate::train::trainer;
 use anyhow::{bail, Context, Result};
@@ -155,9 +154,9 @@ pub struct TrainArgs {
     /// Start the trunk from scratch although the model config says `pretrained`.
     #[arg(long = "no_pretrained", visible_alias = "no-pretrained", conflicts_with = "pretrained")]
     pub no_pretrained: bool,
-    /// Where to train: auto (CUDA device 0 when available), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto", value_parser = clap::value_parser!(DeviceChoice))]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub device: flags::Device,
     /// Epochs to train (overrides the optimiser config's `epochs`; the LR schedule keeps its
     /// milestones).
     #[arg(long)]
@@ -304,7 +303,7 @@ impl TrainArgs {
                 max_iters: self.max_iters,
                 snapshot_every: self.snapshot_every,
                 keep: self.keep,
-                device: self.device,
+                device: self.device.choice(),
                 supervised_only: self.supervised_only,
             },
             tsal: TsalConfig {
@@ -339,7 +338,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             which: super::eval::Which::Teacher,
             batch_size: 32,
             workers: Some(args.workers),
-            cpu: false,
+            device: args.device,
             // A snapshot written by training knows its crop; one from `snapshot init` takes
             // this command's crop flags.
             crop: match &args.load_test_model {
