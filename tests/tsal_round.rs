@@ -205,8 +205,9 @@ fn gradients_go_where_intended(mode: &str) {
     let before: Vec<_> =
         dets.iter().map(|d| copy(&d.vs)).chain(trackers.iter().map(|t| copy(&t.vs))).collect();
     let mut avg = Averaging::new(&dets, &trackers).unwrap();
-    let stats =
-        round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, settings, ramp, 1).unwrap();
+    let stats = round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, settings, ramp, 1)
+        .unwrap()
+        .by_role();
     for (role, terms) in &stats {
         for (name, v) in terms {
             assert!(v.is_finite(), "{role} {name} = {v}");

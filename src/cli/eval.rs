@@ -50,7 +50,7 @@ pub struct EvalArgs {
     #[arg(long = "soft_argmax_radius", visible_alias = "soft-argmax-radius", requires = "model")]
     pub soft_argmax_radius: Option<usize>,
     /// Lines per inference batch.
-    #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = 32)]
+    #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = crate::eval::predict::EVAL_BATCH)]
     pub batch_size: usize,
     /// Threads decoding and cropping images (default: all cores).
     #[arg(long)]

@@ -336,7 +336,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             snapshot: crate::run::resolve::Pick::Last,
             soft_argmax_radius: None,
             which: super::eval::Which::Teacher,
-            batch_size: 32,
+            batch_size: crate::eval::predict::EVAL_BATCH,
             workers: Some(args.workers),
             device: args.device,
             // A snapshot written by training knows its crop; one from `snapshot init` takes

@@ -15,6 +15,10 @@ use std::collections::HashMap;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
+/// Lines per inference batch unless asked otherwise (`tsal eval --batch_size`, and training's
+/// evaluation after each epoch, so both give the same numbers).
+pub const EVAL_BATCH: usize = 32;
+
 #[derive(Clone, Debug)]
 pub struct PredictOptions {
     pub crop: CropSpec,

@@ -29,6 +29,7 @@
 //!    the trackers ([`super::ema`]).
 use super::ema;
 use super::roles::{DetectorRole, TrackerRole};
+use super::stats::{DetectorStats, IterStats, RoundTerms, TrackerStats};
 use super::step::{host_values, refuse_non_finite, supervised_terms, Terms};
 use crate::codec::{centroid, heatmap::soft_argmax, STRIDE};
 use crate::config::run::{Consistency, RunConfig, TsalConfig};
@@ -40,24 +41,12 @@ use crate::losses::{self, heatmap::stage_mse, pseudo, sic, tracking};
 use crate::models::DetectorOutput;
 use crate::run::snapshot::Role;
 use anyhow::{ensure, Result};
-use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 
-/// Term names per role, in the order the round reports them.
+/// The terms the round reports for each detector and each tracker, in the order it computes
+/// them ([`super::stats`] holds them, with the diagnostics).
 pub const DETECTOR_TERMS: [&str; 6] = ["heatmap", "focal", "offset", "sic", "unsup", "total"];
 pub const TRACKER_TERMS: [&str; 4] = ["census", "smooth", "consistency", "total"];
-/// Diagnostics on pairs whose two frames are annotated (absent from a batch without one): the
-/// mean distance in input pixels between the annotated landmarks of frame j+1 and those of
-/// frame j carried by a tracker's flow (`track_px`, trackers), and between them and the
-/// student's fused pseudo-label (`pseudo_px`, student), and the distance with no motion
-/// model at all, frame j's annotation itself (`static_px`, in `round`). Not losses: nothing
-/// trains on them.
-pub const DIAGNOSTICS: [&str; 3] = ["track_px", "pseudo_px", "static_px"];
-/// The `round` entry of the metrics: the ramp weight, λ and μ in force.
-pub const ROUND: &str = "round";
-
-/// Role name → term → value of one iteration.
-pub type Stats = BTreeMap<String, BTreeMap<String, f64>>;
 
 /// The variables the recursive average ties together, paired once (after any resume) so the
 /// per-iteration pass only runs kernels.
@@ -391,19 +380,19 @@ pub fn round(
     cfg: Settings,
     ramp: f64,
     iter: u64,
-) -> Result<Stats> {
+) -> Result<IterStats> {
     ensure!(
         dets.len() == 2 && trackers.len() == 2,
         "the round needs two detectors and two trackers"
     );
     let pairs = Pairs::new(b)?;
-    let mut stats = Stats::new();
 
     // 1. Detector forwards.
     let outs: Vec<DetectorOutput> = dets.iter().map(|d| d.det.forward_t(&b.images, true)).collect();
 
     // 2. Tracker steps.
     let mut tracked = Vec::with_capacity(2);
+    let mut tracker_stats = Vec::with_capacity(2);
     for (k, (d, tr)) in dets.iter_mut().zip(trackers.iter_mut()).enumerate() {
         let terms = tracker_loss(d, tr, &outs[k], &pairs, cfg, ramp)?;
         let v = host_values(&[&terms.census, &terms.smooth, &terms.consistency, &terms.total])?;
@@ -411,20 +400,18 @@ pub fn round(
         tr.opt.zero_grad();
         terms.total.backward();
         tr.opt.step();
-        let mut named: BTreeMap<String, f64> =
-            TRACKER_TERMS.iter().map(|s| s.to_string()).zip(v).collect();
-        if let Some((p1, _, _)) = &pairs.annotated {
+        let track_px = pairs.annotated.as_ref().and_then(|(p1, _, _)| {
             let carried = tch::no_grad(|| tracking::carry_points(p1, &terms.tracked.forward));
-            if let Some(d) = pairs.distance_to_annotation(&carried) {
-                named.insert(DIAGNOSTICS[0].to_string(), d);
-            }
-        }
-        stats.insert(tr.name(), named);
+            pairs.distance_to_annotation(&carried)
+        });
+        let [census, smooth, consistency, total] = [v[0], v[1], v[2], v[3]];
+        tracker_stats.push(TrackerStats { census, smooth, consistency, total, track_px });
         tracked.push(terms.tracked);
     }
 
     // 3. Detector losses, all checked before either detector steps.
     let mut totals = Vec::with_capacity(2);
+    let mut detector_stats = Vec::with_capacity(2);
     for (k, d) in dets.iter().enumerate() {
         let terms = detector_loss(d.role, &outs[k], &tracked[k], b, &pairs, labelled, cfg, ramp);
         let s = &terms.supervised;
@@ -437,12 +424,16 @@ pub fn round(
             &terms.total,
         ])?;
         refuse_non_finite(&DETECTOR_TERMS, &v, d.role.name(), iter)?;
-        let mut named: BTreeMap<String, f64> =
-            DETECTOR_TERMS.iter().map(|s| s.to_string()).zip(v).collect();
-        if let Some(d) = terms.pseudo_label.as_ref().and_then(|f| pairs.distance_to_annotation(f)) {
-            named.insert(DIAGNOSTICS[1].to_string(), d);
-        }
-        stats.insert(d.role.name().to_string(), named);
+        let pseudo_px = terms.pseudo_label.as_ref().and_then(|f| pairs.distance_to_annotation(f));
+        detector_stats.push(DetectorStats {
+            heatmap: v[0],
+            focal: v[1],
+            offset: v[2],
+            sic: Some(v[3]),
+            unsup: Some(v[4]),
+            total: v[5],
+            pseudo_px,
+        });
         totals.push(terms.total);
     }
     for (d, total) in dets.iter_mut().zip(&totals) {
@@ -454,15 +445,12 @@ pub fn round(
     // 4. Recursive average filtering.
     let t = cfg.tsal;
     avg.apply(t.lambda);
-    let mut named: BTreeMap<String, f64> = [("ramp", ramp), ("lambda", t.lambda), ("mu", t.mu)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    if let Some(d) =
-        pairs.annotated.as_ref().and_then(|(p1, _, _)| pairs.distance_to_annotation(p1))
-    {
-        named.insert(DIAGNOSTICS[2].to_string(), d);
-    }
-    stats.insert(ROUND.to_string(), named);
-    Ok(stats)
+    let static_px =
+        pairs.annotated.as_ref().and_then(|(p1, _, _)| pairs.distance_to_annotation(p1));
+    Ok(IterStats {
+        teacher: detector_stats[0],
+        student: Some(detector_stats[1]),
+        trackers: Some([tracker_stats[0], tracker_stats[1]]),
+        round: Some(RoundTerms { ramp, lambda: t.lambda, mu: t.mu, static_px }),
+    })
 }
