@@ -146,10 +146,14 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
     // The round runs the trackers too, whose pyramid needs a multiple of 64.
     let by = if a.round { Consumer::Tracker } else { Consumer::Detector };
     limits::side("--size", a.size as i64, by)?;
-    limits::count("--batch_size", a.batch_size as i64, 100_000)?;
-    limits::count("--clip_frames", a.clip_frames as i64, 1000)?;
-    limits::count("--num_pts", a.num_pts as i64, limits::MAX_POINTS)?;
-    limits::count("--iters", a.iters as i64, 1_000_000)?;
+    for (flag, n, max) in [
+        ("--batch_size", a.batch_size, 100_000),
+        ("--clip_frames", a.clip_frames, 1000),
+        ("--num_pts", a.num_pts, limits::MAX_POINTS as usize),
+        ("--iters", a.iters, 1_000_000),
+    ] {
+        limits::count(flag, n as i64, max as i64)?;
+    }
     if let Some(p) = &a.peer {
         // Found before minutes of measuring, not after.
         p.check()?;
@@ -158,20 +162,7 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
     let model = ModelConfig::load(&a.model_config).context("--model_config")?;
     let opt = OptConfig::load(&a.opt_config).context("--opt_config")?;
 
-    let mut lines = Vec::new();
-    for l in &a.lists {
-        let entries = list::read(l, &[]).with_context(|| format!("--lists {}", l.display()))?;
-        lines.extend(entries.into_iter().filter(|e| a.round || e.is_labelled()));
-    }
-    ensure!(
-        lines.iter().any(|e| e.is_labelled()),
-        "--lists: no labelled line (supervised steps need annotations)"
-    );
-    ensure!(
-        !a.round || (a.clip_frames >= 2 && !a.supervised_only),
-        "--round: the TSAL round needs --clip_frames of at least 2 and the student (no \
-         --supervised_only)"
-    );
+    let lines = read_lines(a)?;
     let tracker = match a.round {
         true => Some(crate::config::run::Loaded {
             path: a.tracker_config.clone(),
@@ -265,6 +256,26 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
         opt: (opt.momentum, opt.nesterov, opt.decay),
     };
     Ok(report)
+}
+
+/// The lines of the lists the steps train on: the labelled ones (every one for the round),
+/// checked for what the steps need.
+fn read_lines(a: &TrainSettings) -> Result<Vec<list::ListEntry>> {
+    let mut lines = Vec::new();
+    for l in &a.lists {
+        let entries = list::read(l, &[]).with_context(|| format!("--lists {}", l.display()))?;
+        lines.extend(entries.into_iter().filter(|e| a.round || e.is_labelled()));
+    }
+    ensure!(
+        lines.iter().any(|e| e.is_labelled()),
+        "--lists: no labelled line (supervised steps need annotations)"
+    );
+    ensure!(
+        !a.round || (a.clip_frames >= 2 && !a.supervised_only),
+        "--round: the TSAL round needs --clip_frames of at least 2 and the student (no \
+         --supervised_only)"
+    );
+    Ok(lines)
 }
 
 /// The loop of `tsal train`: wait for the next batch (built on the host, moved to the device),
