@@ -1,9 +1,11 @@
 //! Evaluation: per-face errors under a named normaliser (`nme`), and what a list of
 //! errors amounts to: mean, AUC, failure rate and the cumulative error distribution (`curves`).
-//! [`evaluate`] is the one entry point for a detector in memory.
+//! [`evaluate`] is the one entry point for a detector in memory; [`job`] is the work of `tsal
+//! eval` (a snapshot's detectors or another method's predictions, scored and reported).
 pub mod benchmark;
 pub mod curves;
 pub mod evaluate;
+pub mod job;
 pub mod nme;
 pub mod predict;
 pub mod predictions;
