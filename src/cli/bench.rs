@@ -1,12 +1,12 @@
 //! `tsal bench model | data | train`: the flags, turned into the settings of [`crate::bench`],
 //! whose reports are printed as text or JSON.
+use super::emit;
 use super::flags;
 use super::train::ConsistencyMode;
 use crate::bench::train::TrainSettings;
 use crate::bench::{self, data::DataSettings, model::ModelSettings, peer::Peer};
 use crate::config::run::TargetConfig;
 use anyhow::Result;
-use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -172,16 +172,6 @@ pub struct TrainBench {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Print `report` as pretty JSON, or as text with `text`.
-fn emit<R: Serialize>(report: &R, json: bool, text: impl FnOnce(&R)) -> Result<ExitCode> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-    } else {
-        text(report);
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(a: &BenchArgs) -> Result<ExitCode> {

@@ -60,6 +60,20 @@ pub enum Command {
     Plot(plot::PlotArgs),
 }
 
+/// Print a command's `report` as pretty JSON (`--json`), or as text with `text`.
+pub fn emit<R: serde::Serialize>(
+    report: &R,
+    json: bool,
+    text: impl FnOnce(&R),
+) -> Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        text(report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Parse `std::env::args` and run the subcommand.
 pub fn run() -> Result<ExitCode> {
     run_with(Cli::parse())

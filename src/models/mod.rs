@@ -2,6 +2,7 @@
 pub mod centernet;
 pub mod cpm;
 pub mod detector;
+pub mod inspect;
 pub mod layers;
 pub mod ops;
 pub mod pwclite;

@@ -155,3 +155,70 @@ fn check_image(path: &Path, header_only: bool) -> (Result<(), String>, bool) {
 pub fn check_lists(paths: &[PathBuf], maps: &[PathMap], opts: &CheckOptions) -> Vec<ListReport> {
     paths.iter().map(|p| check_list(p, maps, opts)).collect()
 }
+
+/// The problems (at most `max_problems` per list) on stderr, then one row per list and a
+/// total on stdout.
+pub fn print_table(reports: &[ListReport], max_problems: usize) {
+    for r in reports {
+        for p in r.problems.iter().take(max_problems) {
+            eprintln!("{p}");
+        }
+        if r.problems.len() > max_problems {
+            eprintln!(
+                "{}: … and {} more problems",
+                r.list.display(),
+                r.problems.len() - max_problems
+            );
+        }
+    }
+    let name_w =
+        reports.iter().map(|r| r.list.display().to_string().len()).max().unwrap_or(4).max(5);
+    let row = |cells: [String; 9]| {
+        let [name, rest @ ..] = cells;
+        let widths = [7, 8, 10, 6, 7, 4, 7, 8];
+        let rest: Vec<String> = rest.iter().zip(widths).map(|(c, w)| format!("{c:>w$}")).collect();
+        println!("{name:<name_w$}  {}", rest.join(" "));
+    };
+    let heads = [
+        "list",
+        "lines",
+        "labelled",
+        "unlabelled",
+        "videos",
+        "images",
+        "pts",
+        "missing",
+        "problems",
+    ];
+    row(heads.map(String::from));
+    for r in reports {
+        let pts = r.num_pts.map_or("-".to_string(), |n| n.to_string());
+        let n = [r.lines, r.labelled, r.unlabelled, r.videos, r.images];
+        let [a, b, c, d, e] = n.map(|v| v.to_string());
+        row([
+            r.list.display().to_string(),
+            a,
+            b,
+            c,
+            d,
+            e,
+            pts,
+            r.missing_files.to_string(),
+            r.problems.len().to_string(),
+        ]);
+    }
+    if reports.len() > 1 {
+        let sum = |f: fn(&ListReport) -> usize| reports.iter().map(f).sum::<usize>().to_string();
+        row([
+            format!("total ({} lists)", reports.len()),
+            sum(|r| r.lines),
+            sum(|r| r.labelled),
+            sum(|r| r.unlabelled),
+            String::new(),
+            String::new(),
+            String::new(),
+            sum(|r| r.missing_files),
+            sum(|r| r.problems.len()),
+        ]);
+    }
+}
