@@ -42,7 +42,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub track: bool,
     /// --track's weight of the carried landmarks (training's μ).
-    #[arg(long, default_value_t = crate::losses::pseudo::MU, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = crate::config::run::DEFAULT_MU, allow_negative_numbers = true)]
     pub mu: f64,
     /// Run the face detector again every N frames (0: only when the landmarks lose the face).
     #[arg(long = "detect_every", visible_alias = "detect-every", default_value_t = 0)]

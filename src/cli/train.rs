@@ -181,7 +181,7 @@ pub struct TrainArgs {
     pub lambda: f64,
     /// Weight of the tracked landmarks in the student's pseudo-label; the centre + offset
     /// read-out gets 1 − μ (the reference's 0.5).
-    #[arg(long, default_value_t = crate::losses::pseudo::MU, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = crate::config::run::DEFAULT_MU, allow_negative_numbers = true)]
     pub mu: f64,
     /// Where the trackers' detection consistency is measured: `heatmap` carries the real
     /// frames' heatmaps by the flow (no detector pass); `image` runs the frozen detector on the

@@ -78,7 +78,7 @@ impl Default for TsalConfig {
     fn default() -> Self {
         Self {
             lambda: DEFAULT_LAMBDA,
-            mu: crate::losses::pseudo::MU,
+            mu: DEFAULT_MU,
             consistency: Consistency::Heatmap,
             tracker_weights: Vec::new(),
             unsup_weight: 1.0,
@@ -89,6 +89,10 @@ impl Default for TsalConfig {
 /// The default λ of the recursive average (chosen by the README's experiment; the reference
 /// code's 0.6 ran in both directions, its run names say 0.7 / 0.8 / 0.999).
 pub const DEFAULT_LAMBDA: f64 = 0.8;
+
+/// The fusion weight of the tracked landmarks in the student's pseudo-label by default: the
+/// reference's `mu_weight` in `basic_train_Rma_model`, 0.5.
+pub const DEFAULT_MU: f64 = 0.5;
 
 /// A config file and what it held when the run was resolved.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

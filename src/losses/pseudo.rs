@@ -6,9 +6,8 @@
 //! `nosecenter_decode`), so its nearest candidate and its fusion were off by a factor of 8.
 use tch::{Kind, Tensor};
 
-/// The reference's fusion weight of the tracked landmarks (`mu_weight` in
-/// `basic_train_Rma_model`: 0.5).
-pub const MU: f64 = 0.5;
+/// The fusion weight of the tracked landmarks by default (`--mu`).
+pub use crate::config::run::DEFAULT_MU as MU;
 
 /// Candidates decoded from the centre map for the choice (the reference's `K = 32` passed to
 /// `lib/utils/decode.py`, `nosecenter_decode`).
