@@ -10,10 +10,11 @@ time each phase. It prints one JSON object on stdout: the torch version, threads
 `step` = {iters, seconds_per_iter (mean), frames_per_s, median_seconds_per_iter, phases}.
 
 One step of one role, as `tsal::train::step::supervised_step`: forward in train mode, the stage
-heatmap MSE + centre focal + offset smooth-L1 terms weighted 1 / 1 / 0.1 (spec §6.2 step D),
-the four values read back (one sync), zero_grad (to None), backward, optimiser step. Every role
-steps on every batch. Initial weights follow tsal's schemes (their statistics, not their
-values); inputs and targets are random, with the shapes and value ranges of a real batch.
+heatmap MSE + centre focal + offset smooth-L1 terms weighted 1 / 1 / 0.1 (the reference's
+`basic_train_Rma_model`, `lib/procedure/basic_main.py`), the four values read back (one sync),
+zero_grad (to None), backward, optimiser step. Every role steps on every batch. Initial weights
+follow tsal's schemes (their statistics, not their values); inputs and targets are random, with
+the shapes and value ranges of a real batch.
 """
 import json
 import math
@@ -28,11 +29,13 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_detector import Detector  # noqa: E402
 
-# Loss weights and constants of tsal's src/losses (spec §6.2, §6.4).
+# Loss weights and constants of tsal's src/losses (the reference's lib/procedure/basic_main.py
+# and lib/criterion.py).
 HEATMAP_WEIGHT, CENTRE_FOCAL_WEIGHT, OFFSET_WEIGHT = 1.0, 1.0, 0.1
 FOCAL_CLAMP = 1e-4
 OFFSET_EPS = 1e-4
-# tsal's src/models/layers.rs and centernet.rs (spec §5.1).
+# tsal's src/models/layers.rs and centernet.rs (the reference's initialisation,
+# lib/models/cpm_vgg16.py:23-31,342-395).
 CONV_STD, DECONV_STD, OFFSET_HEAD_STD, HM_BIAS = 0.01, 0.001, 0.001, -2.19
 
 
@@ -103,7 +106,8 @@ def offset_l1(offsets, ind, target, mask, valid):
 
 def bumps(n, c, g, sigma):
     """[n, c, g, g] Gaussian bumps of peak 1 and std `sigma` cells at random centres, values
-    below the reference cut-off 0.01 set to 0 (spec §4.5); and the centres' flat indices."""
+    below the reference cut-off 0.01 (`lib/pts_utils/generation.py:14-59`) set to 0; and the
+    centres' flat indices."""
     ind = torch.randint(0, g * g, (n, c))
     cy, cx = (ind // g).float(), (ind % g).float()
     r = torch.arange(g, dtype=torch.float32)
@@ -115,9 +119,9 @@ def bumps(n, c, g, sigma):
 def make_batch(spec, device):
     """Random inputs and targets with a real batch's shapes and value ranges: images
     [N, 3, S, S] ~ N(0, 1); heatmaps [N, P+1, S/8, S/8], one bump of σ 6 input pixels per
-    landmark (spec §2) and the background 1 − their maximum, mask 1; a centre map [N, 1, S/8, S/8]
-    with its peak of exactly 1 at `centre_ind`; offsets [N, 2P] in cells, mask 1; every frame
-    valid."""
+    landmark (the reference's `--sigma 6`) and the background 1 − their maximum, mask 1; a
+    centre map [N, 1, S/8, S/8] with its peak of exactly 1 at `centre_ind`; offsets [N, 2P] in
+    cells, mask 1; every frame valid."""
     n, s, p = spec["batch"]["frames"], spec["batch"]["size"], spec["model"]["num_pts"]
     g = s // 8
     marks, _ = bumps(n, p, g, 6.0 / 8)

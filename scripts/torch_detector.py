@@ -1,5 +1,5 @@
-"""The tsal detector (CPM-VGG16 + CenterNet branch) in PyTorch, from the spec (tsal_spec.md
-§5.1), with the reference's `state_dict` names, so tsal's safetensors load with
+"""The tsal detector (CPM-VGG16 + CenterNet branch) in PyTorch, after the reference's `VGG16_base`
+(`lib/models/cpm_vgg16.py:166-340`), with its `state_dict` names, so tsal's safetensors load with
 `load_state_dict(strict=True)`. Shared by tests/parity.py (forward parity) and
 scripts/peer_train.py (the PyTorch peer of `tsal bench train`).
 

@@ -1,5 +1,5 @@
-//! Snapshot folders (design.md §7): the detectors of a run at one point, loadable without
-//! repeating any flag.
+//! Snapshot folders: one folder per saved point of a run, holding its detectors, loadable
+//! without repeating any flag.
 //!
 //! ```text
 //! SNAPSHOT/

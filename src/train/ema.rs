@@ -1,4 +1,5 @@
-//! Recursive average filtering (spec §6.2 step E; the paper's "the teacher absorbs the
+//! Recursive average filtering (the "second update" that ends each iteration of the reference's
+//! `basic_train_Rma_model`, `lib/procedure/basic_main.py`; the paper's "the teacher absorbs the
 //! student"): after both optimiser steps of an iteration, `teacher ← λ·teacher + (1 − λ)·student`
 //! for every trainable variable, matched by name, and the same between the two trackers.
 //!

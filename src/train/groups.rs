@@ -1,12 +1,12 @@
 //! Parameter groups of the detector: which variables train with which learning-rate multiplier
 //! and weight decay.
 //!
-//! The CPM part follows the reference's `specify_parameter` (`cpm_vgg16.py:294-305`, spec
-//! §5.1): weights at the base LR with weight decay, biases at twice the LR without decay, and
-//! the CPM stages at 4× (weights) / 8× (biases), so the randomly initialised stages learn faster
-//! than the ImageNet trunk. The reference left the CenterNet branch (`layer3_forhm`,
-//! `layer4_forhm`, `deconv_layers_forhm`, `hm`, `hmhp_offset`) and every BatchNorm out of all
-//! its optimisers, so they never trained (spec §9 item 13). We fix that: the branch's
+//! The CPM part follows the reference's `specify_parameter` (`lib/models/cpm_vgg16.py:294-305`):
+//! weights at the base LR with weight decay, biases at twice the LR without decay, and the CPM
+//! stages at 4× (weights) / 8× (biases), so the randomly initialised stages learn faster than
+//! the ImageNet trunk. The reference left the CenterNet branch (`layer3_forhm`, `layer4_forhm`,
+//! `deconv_layers_forhm`, `hm`, `hmhp_offset`) and every BatchNorm out of all its optimisers
+//! (`specify_parameter` returns none of them), so they never trained. We fix that: the branch's
 //! convolutions are treated like the layers right after the trunk (`CPM_feature`: weights ×1
 //! with decay, biases ×2 without), and normalisation parameters train at ×1 without decay (the
 //! usual convention: decaying a BatchNorm scale only shrinks what the next layer undoes).
@@ -17,7 +17,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tch::{nn, Tensor};
 
-/// LR multipliers of the reference's groups (`specify_parameter`, spec §5.1).
+/// LR multipliers of the reference's groups (`specify_parameter`,
+/// `lib/models/cpm_vgg16.py:294-305`).
 pub const TRUNK_WEIGHT_LR: f64 = 1.0;
 pub const TRUNK_BIAS_LR: f64 = 2.0;
 pub const FEATURE_WEIGHT_LR: f64 = 1.0;
@@ -29,7 +30,7 @@ pub const CENTERNET_WEIGHT_LR: f64 = 1.0;
 pub const CENTERNET_BIAS_LR: f64 = 2.0;
 pub const NORM_LR: f64 = 1.0;
 
-/// Top-level modules of the CenterNet branch (spec §5.1).
+/// Top-level modules of the CenterNet branch (`VGG16_base`, `lib/models/cpm_vgg16.py:166-340`).
 const CENTERNET: [&str; 5] =
     ["layer3_forhm", "layer4_forhm", "deconv_layers_forhm", "hm", "hmhp_offset"];
 
@@ -179,7 +180,8 @@ pub fn training_groups(vs: &nn::VarStore, opt: &OptConfig) -> Result<Vec<ParamGr
 }
 
 /// Every trainable variable of a tracker VarStore in one group `tracker` (×1, `decay`): the
-/// reference built each tracker's optimiser on all its parameters at the base LR (spec §6.1).
+/// reference built each tracker's optimiser on all its parameters at the base LR
+/// (`exps/main.py`).
 pub fn tracker_groups(vs: &nn::VarStore, decay: f64) -> Result<Vec<ParamGroup>> {
     let all = vs.variables();
     let mut names = trainable_names(vs, &all)?;

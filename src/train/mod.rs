@@ -1,7 +1,12 @@
-//! Training (issue #10): the optimiser with savable state and its parameter groups, the LR
-//! schedule, one supervised step per role, the run folder with its snapshots, metrics and
-//! curves, and the epoch loop that ties them together. Depends on the primitives (`config`,
-//! `data`, `models`, `losses`, `eval`, `snapshot`); nothing below it imports `train`.
+//! Training: the optimiser with savable state ([`optim`]) and its parameter groups
+//! ([`groups`]), the LR schedule and the ramp of the unsupervised weight ([`schedule`]), the
+//! four trained roles ([`roles`]), one supervised step ([`step`]), the TSAL round ([`round`])
+//! with its typed statistics ([`stats`]), the recursive average ([`ema`]), the training log and
+//! its window ([`progress`]), the per-epoch evaluation ([`evaluation`]) and the
+//! [`trainer::Trainer`] that ties them together. The run folder, its snapshots, checkpoints,
+//! retention and metrics live in `run`, the curves in `plot`. Depends on the primitives
+//! (`config`, `data`, `models`, `losses`, `eval`) and on `run` and `plot`; nothing below it
+//! imports `train`.
 pub mod ema;
 pub mod evaluation;
 pub mod groups;

@@ -4,9 +4,10 @@
 //!
 //! Semantics are those of `torch.optim.SGD(lr, momentum, dampening=0, weight_decay, nesterov)`
 //! and `torch.optim.Adam(lr, betas=(0.9, 0.999), eps=1e-8, weight_decay, amsgrad=False)` with
-//! per-group LR and weight decay (spec §3.3), step for step: the same update order, the same
-//! lazily initialised momentum buffer (= the first decayed gradient), per-parameter step
-//! counts, parameters without a gradient skipped, and `zero_grad` setting gradients to none.
+//! per-group LR and weight decay (the reference's `lib/optimizer/opt_utils.py:9-37`), step for
+//! step: the same update order, the same lazily initialised momentum buffer (= the first
+//! decayed gradient), per-parameter step counts, parameters without a gradient skipped, and
+//! `zero_grad` setting gradients to none.
 //!
 //! tch 0.24 does not expose libtorch's fused multi-tensor kernels (`_foreach_*`, `_fused_sgd_`,
 //! `_fused_adam_` are excluded by its generator), so each parameter costs a handful of
@@ -25,7 +26,7 @@ use std::collections::{BTreeMap, HashSet};
 use tch::{COptimizer, Device, Kind, Tensor};
 
 /// Adam's moment decay rates and denominator epsilon: PyTorch's defaults, which the reference
-/// used (`opt_utils.py`, spec §3.3: `Adam(lr, amsgrad=False)`).
+/// used (`lib/optimizer/opt_utils.py:9-37`: `Adam(lr, amsgrad=False)`).
 pub const ADAM_BETAS: (f64, f64) = (0.9, 0.999);
 pub const ADAM_EPS: f64 = 1e-8;
 

@@ -1,6 +1,7 @@
-//! The four trained roles of TSAL (spec §6.1): two detectors (teacher and student, each a
-//! VarStore with PyTorch state_dict names, the network, and its own optimiser), initialised
-//! independently, and one tracker (PWC-Lite) per detector with its own optimiser.
+//! The four trained roles of TSAL (those the reference's `exps/main.py` builds): two detectors
+//! (teacher and student, each a VarStore with PyTorch state_dict names, the network, and its own
+//! optimiser), initialised independently, and one tracker (PWC-Lite) per detector with its own
+//! optimiser.
 use super::groups::{tracker_groups, training_groups};
 use super::optim::Optimizer;
 use crate::config::run::{Loaded, RunConfig};

@@ -1,4 +1,5 @@
-//! One TSAL iteration (spec §6.2, done as intended; issue #11). A batch is B clips of F frames
+//! One TSAL iteration (the reference's `basic_train_Rma_model` in
+//! `lib/procedure/basic_main.py`, done as intended). A batch is B clips of F frames
 //! (rows `b·F + f`); the pairs are the consecutive frames (j, j+1) of each clip.
 //!
 //! 1. **Detector forwards** (teacher and student, train mode, with gradients) on all frames.
@@ -15,13 +16,14 @@
 //!    clip, and the ramp times `--unsup_weight` times its unsupervised term on pairs whose
 //!    frame j+1 is unlabelled:
 //!    * teacher (single source): its heatmaps of frame j+1 against its own heatmaps of frame j
-//!      carried by its tracker's flow (the correct pairing; the reference compared frame j's
-//!      prediction with the frame carried into j+1, §9 item 11), reduced like the supervised
-//!      heatmap term;
+//!      carried by its tracker's flow (the correct pairing; the reference's
+//!      `basic_train_Rma_model` compared frame j's prediction with the frame carried into j+1),
+//!      reduced like the supervised heatmap term;
 //!    * student (multi source): its soft-argmax landmarks of frame j+1 against the fusion of
 //!      its frame-j landmarks carried by its tracker and the nearest of its K centre + offset
-//!      read-outs of frame j carried the same way (both in input pixels, §9 item 10), weight
-//!      μ: the mean squared pixel error.
+//!      read-outs of frame j carried the same way (both in input pixels; the reference fused
+//!      read-outs in heatmap-grid units with soft-argmax landmarks in input pixels), weight μ:
+//!      the mean squared pixel error.
 //!
 //!    Pseudo-labels come from the detached outputs of step 1 and the flows of step 2 before
 //!    the tracker update, under no_grad. One optimiser step per detector.

@@ -6,10 +6,10 @@
 /// Like `MultiStepLR`, the LR is multiplied by `γ^n` at each distinct milestone reached (n = its
 /// multiplicity), in milestone order, so the value is bit-identical to PyTorch's.
 ///
-/// With the reference schedule (`configs/SGD.config`: milestones [90, 110, 130], γ 0.5,
-/// spec §3.3) epoch 89 trains at `base`, epoch 90 at `base/2`, epoch 130 at `base/8`. The
-/// reference called `scheduler.step()` at the START of each epoch (`main.py:269`, spec §6.1,
-/// §9 item 13), so every decay took effect one epoch early; we do not reproduce that.
+/// With the reference schedule (`configs/SGD.config`: milestones [90, 110, 130], γ 0.5) epoch 89
+/// trains at `base`, epoch 90 at `base/2`, epoch 130 at `base/8`. The reference called
+/// `scheduler.step()` at the START of each epoch (`exps/main.py:269`), so every decay took
+/// effect one epoch early; we do not reproduce that.
 pub fn multistep(base: f64, milestones: &[usize], gamma: f64, epoch: usize) -> f64 {
     let mut reached: Vec<usize> = milestones.iter().copied().filter(|&m| m <= epoch).collect();
     reached.sort_unstable();
@@ -21,8 +21,9 @@ pub fn multistep(base: f64, milestones: &[usize], gamma: f64, epoch: usize) -> f
 }
 
 /// Where the unsupervised weight finishes ramping up and starts ramping down, as fractions of
-/// the training: the reference's 60 and 110 epochs of its 150 (`basic_main.py:33-51`, spec
-/// §6.2), which it did not scale with `epochs` (with 50 epochs its weight never reached 1).
+/// the training: the reference's 60 and 110 epochs of its 150 (`rampweight`,
+/// `lib/procedure/basic_main.py:33-51`), which it did not scale with `epochs` (with 50 epochs
+/// its weight never reached 1).
 pub const RAMP_UP_END: f64 = 60.0 / 150.0;
 pub const RAMP_DOWN_START: f64 = 110.0 / 150.0;
 

@@ -1,6 +1,7 @@
-//! One supervised update of a detector role (spec §6.2 step D, the supervised terms):
-//! forward in train mode, the heatmap, centre and offset losses weighted 1 / 1 / 0.1, backward,
-//! one optimiser step. A non-finite loss stops before the step, naming the term.
+//! One supervised update of a detector role (the supervised terms of the reference's
+//! `basic_train_Rma_model`, `lib/procedure/basic_main.py`): forward in train mode, the heatmap,
+//! centre and offset losses weighted 1 / 1 / 0.1, backward, one optimiser step. A non-finite
+//! loss stops before the step, naming the term.
 use super::roles::DetectorRole;
 use crate::config::OptConfig;
 use crate::data::batch::Batch;
