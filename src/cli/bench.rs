@@ -89,7 +89,7 @@ pub struct DataBench {
     /// Memory budget of the image cache, in MiB.
     #[arg(long = "cache_mb", visible_alias = "cache-mb", default_value_t = 8192)]
     pub cache_mb: usize,
-    /// Targets below this value become 0 (the reference: 0.01, spec §4.5).
+    /// Targets below this value become 0 (the reference's 0.01).
     #[arg(long = "heatmap_cutoff", visible_alias = "heatmap-cutoff", default_value_t = TargetConfig::REFERENCE.heatmap_cutoff)]
     pub heatmap_cutoff: f64,
     /// Also time each step (read, warp, normalise, heatmaps, centroid) on one thread.

@@ -1,7 +1,8 @@
 //! The command line: one file per subcommand. Everything here orchestrates; the work itself
 //! lives in the primitive modules.
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 pub mod bench;
@@ -34,6 +35,7 @@ pub enum Command {
     /// Train teacher and student detectors with their trackers, the TSAL round (or supervised
     /// alone with --supervised_only), with the flags of the reference exps/main.py, in a run
     /// folder that continues where it stopped.
+    #[command(after_help = train::EXAMPLES)]
     Train(Box<train::TrainArgs>),
     /// Evaluate on list files: predict with a snapshot (`--model`) or take another method's
     /// predictions (`--predictions`); NME under a named normaliser, AUC, failure rate, CED.
@@ -76,7 +78,31 @@ pub fn emit<R: serde::Serialize>(
 
 /// Parse `std::env::args` and run the subcommand.
 pub fn run() -> Result<ExitCode> {
-    run_with(Cli::parse())
+    run_with(parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit()))
+}
+
+/// Parse a command line (the program's name first), noting which `tsal train` flags were given
+/// on it (they override `--config`).
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let command = Cli::command();
+    let matches = command.clone().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    if let (Command::Train(a), Some(("train", m))) = (&mut cli.command, matches.subcommand()) {
+        let train = command.find_subcommand("train").expect("the train subcommand");
+        a.given = given(train, m);
+    }
+    Ok(cli)
+}
+
+/// The ids of `command`'s flags given on the command line (not their defaults).
+fn given(command: &clap::Command, m: &clap::ArgMatches) -> Vec<String> {
+    let on_line = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
+    let ids = command.get_arguments().map(|a| a.get_id().as_str());
+    ids.filter(|id| on_line(id)).map(String::from).collect()
 }
 
 pub fn run_with(cli: Cli) -> Result<ExitCode> {
