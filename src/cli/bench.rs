@@ -108,69 +108,94 @@ pub struct DataBench {
 pub struct TrainBench {
     /// Training lists (their labelled lines, as `tsal train` uses them), e.g.
     /// quickstart/data/lists/300W/300w.train.GTB.
-    #[arg(long, num_args = 1.., required = true)]
+    #[arg(long, num_args = 1.., required = true, help_heading = "Data")]
     pub lists: Vec<PathBuf>,
-    #[command(flatten)]
-    pub detector: flags::DetectorConfig,
-    #[command(flatten)]
-    pub opt: flags::OptimizerConfig,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Data")]
     pub pts: flags::Points,
     /// Square crop (network input) side in pixels.
-    #[arg(long, default_value_t = flags::CROP_SIDE)]
+    #[arg(long, default_value_t = flags::CROP_SIDE, help_heading = "Data")]
     pub size: u32,
     /// Clips per batch.
-    #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = 2)]
+    #[arg(
+        long = "batch_size",
+        visible_alias = "batch-size",
+        default_value_t = 2,
+        help_heading = "Data"
+    )]
     pub batch_size: usize,
     /// Frames per clip (the reference: 10).
-    #[arg(long = "clip_frames", visible_alias = "clip-frames", default_value_t = 10)]
+    #[arg(
+        long = "clip_frames",
+        visible_alias = "clip-frames",
+        default_value_t = 10,
+        help_heading = "Data"
+    )]
     pub clip_frames: usize,
     /// Loader threads.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, help_heading = "Data")]
     pub workers: usize,
+    #[command(flatten, next_help_heading = "Model")]
+    pub detector: flags::DetectorConfig,
+    #[command(flatten, next_help_heading = "Model")]
+    pub opt: flags::OptimizerConfig,
+    #[command(flatten, next_help_heading = "Model")]
+    pub tracker: flags::TrackerConfig,
+    /// Detection consistency of the timed round (see `tsal train --help`).
+    #[arg(long, value_enum, default_value_t = ConsistencyMode::Heatmap, help_heading = "Model")]
+    pub consistency: ConsistencyMode,
+    /// Seeds the initial weights and the loader.
+    #[arg(
+        long = "rand_seed",
+        visible_alias = "rand-seed",
+        default_value_t = 1,
+        help_heading = "Model"
+    )]
+    pub rand_seed: u64,
     /// Timed iterations per measurement (after `--warmup` untimed ones).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, help_heading = "What to time")]
     pub iters: usize,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, help_heading = "What to time")]
     pub warmup: usize,
-    #[command(flatten)]
-    pub device: flags::Device,
     /// Also time the full TSAL round (teacher, student and both trackers, `train::round`) on
     /// the same batch; unlabelled lines of `--lists` are then used too. Needs clips of at
     /// least 2 frames.
-    #[arg(long)]
+    #[arg(long, help_heading = "What to time")]
     pub round: bool,
-    #[command(flatten)]
-    pub tracker: flags::TrackerConfig,
-    /// Detection consistency of the timed round (see `tsal train --help`).
-    #[arg(long, value_enum, default_value_t = ConsistencyMode::Heatmap)]
-    pub consistency: ConsistencyMode,
     /// Step the teacher alone (the supervised baseline).
-    #[arg(long = "supervised_only", visible_alias = "supervised-only")]
+    #[arg(
+        long = "supervised_only",
+        visible_alias = "supervised-only",
+        help_heading = "What to time"
+    )]
     pub supervised_only: bool,
     /// Also time each phase of the step alone (forward, loss, backward, optimiser), here and in
     /// the peer.
-    #[arg(long)]
+    #[arg(long, help_heading = "What to time")]
     pub breakdown: bool,
     /// Also run the same step in PyTorch eager (`--peer_script` with `--peer_python`) and
     /// report the ratio.
-    #[arg(long)]
+    #[arg(long, help_heading = "The PyTorch peer (--peer)")]
     pub peer: bool,
     /// Python with torch for `--peer` (on a GPU machine e.g. /opt/torch/.venv/bin/python).
-    #[arg(long = "peer_python", visible_alias = "peer-python", default_value = ".venv/bin/python")]
+    #[arg(
+        long = "peer_python",
+        visible_alias = "peer-python",
+        default_value = ".venv/bin/python",
+        help_heading = "The PyTorch peer (--peer)"
+    )]
     pub peer_python: PathBuf,
     /// The peer script.
     #[arg(
         long = "peer_script",
         visible_alias = "peer-script",
-        default_value = "scripts/peer_train.py"
+        default_value = "scripts/peer_train.py",
+        help_heading = "The PyTorch peer (--peer)"
     )]
     pub peer_script: PathBuf,
-    /// Seeds the initial weights and the loader.
-    #[arg(long = "rand_seed", visible_alias = "rand-seed", default_value_t = 1)]
-    pub rand_seed: u64,
+    #[command(flatten, next_help_heading = "Device")]
+    pub device: flags::Device,
     /// Print JSON instead of text.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
 }
 

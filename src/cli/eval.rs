@@ -13,60 +13,60 @@ use anyhow::{bail, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Printed at the end of `tsal eval --help`.
+pub const EXAMPLES: &str = "\
+Examples:
+  # Both detectors of a run's best snapshot on 300W and the three 300VW categories:
+  tsal eval --model runs/tsal-300w --snapshot best --which both --out runs/tsal-300w-eval \\
+    --lists lists/300W/300w.test.common.GTB lists/300W/300w.test.challenge.GTB \\
+    lists/300VW/300VW.test-1.lst lists/300VW/300VW.test-2.lst lists/300VW/300VW.test-3.lst
+
+  # Another method's predictions (a folder of 0-based .pts files), scored the same way:
+  tsal eval --predictions other/predictions --prediction_origin 0 --name other \\
+    --lists lists/300W/300w.test.common.GTB";
+
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
     /// Lists to evaluate, each reported on its own.
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., help_heading = "What to evaluate")]
     pub lists: Vec<PathBuf>,
     /// Image lists (the reference's spelling; added to --lists).
-    #[arg(long = "eval_ilists", visible_alias = "eval-ilists", num_args = 1..)]
+    #[arg(long = "eval_ilists", visible_alias = "eval-ilists", num_args = 1.., help_heading = "What to evaluate")]
     pub eval_ilists: Vec<PathBuf>,
     /// Video lists (the reference's spelling; added to --lists).
-    #[arg(long = "eval_vlists", visible_alias = "eval-vlists", num_args = 1..)]
+    #[arg(long = "eval_vlists", visible_alias = "eval-vlists", num_args = 1.., help_heading = "What to evaluate")]
     pub eval_vlists: Vec<PathBuf>,
     /// Predictions to score: a folder of `.pts` files, a `.json` map `{"KEY": [[x, y], …]}` or
     /// a `.csv` with rows `KEY,x1,y1,…`. An image is found by the longest tail of its path
     /// present (`helen/testset/1.jpg`, `514/extraction/000001.png`, …).
-    #[arg(long, value_name = "DIR_OR_FILE", conflicts_with = "model")]
+    #[arg(
+        long,
+        value_name = "DIR_OR_FILE",
+        conflicts_with = "model",
+        help_heading = "What to evaluate"
+    )]
     pub predictions: Option<PathBuf>,
     /// A snapshot folder to predict with, or a training run folder (its latest snapshot, or
     /// the best with --snapshot best). Crop and point count come from the snapshot's run.
-    #[arg(long, value_name = "SNAPSHOT_OR_RUN")]
+    #[arg(long, value_name = "SNAPSHOT_OR_RUN", help_heading = "What to evaluate")]
     pub model: Option<PathBuf>,
     /// With a run folder as --model: its `last` snapshot or its `best` (lowest mean NME).
-    #[arg(long, value_enum, default_value_t = Pick::Last, requires = "model")]
+    #[arg(long, value_enum, default_value_t = Pick::Last, requires = "model", help_heading = "What to evaluate")]
     pub snapshot: Pick,
     /// Which detector of the snapshot to evaluate.
-    #[arg(long, value_enum, default_value_t = Which::Teacher)]
+    #[arg(long, value_enum, default_value_t = Which::Teacher, help_heading = "What to evaluate")]
     pub which: Which,
-    /// Soft-argmax radius in heatmap cells [default: the model config's `argmax`].
-    #[arg(long = "soft_argmax_radius", visible_alias = "soft-argmax-radius", requires = "model")]
-    pub soft_argmax_radius: Option<usize>,
-    /// Lines per inference batch.
-    #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = crate::eval::predict::EVAL_BATCH)]
-    pub batch_size: usize,
-    /// Threads decoding and cropping images (default: all cores).
-    #[arg(long)]
-    pub workers: Option<usize>,
-    #[command(flatten)]
-    pub device: flags::Device,
-    /// The evaluation crop (as in training).
-    #[command(flatten)]
-    pub crop: flags::CropOverride,
     /// Normaliser (default: inter-ocular for 68 points, face-size for 19, box otherwise).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = "Scoring")]
     pub normaliser: Option<Normaliser>,
     /// Landmarks per face [default: the snapshot's, else 68].
-    #[arg(long = "num_pts", visible_alias = "num-pts")]
+    #[arg(long = "num_pts", visible_alias = "num-pts", help_heading = "Scoring")]
     pub num_pts: Option<usize>,
-    /// Output folder (default: next to the predictions or the snapshot, `<name>-eval`).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Scoring")]
     pub maps: flags::PathMaps,
     /// A face without a usable prediction: `skip` leaves it out (and counts it in the
     /// report), `fail` counts it as a failure at NME = ∞ in the failure rate, AUC and CED.
-    #[arg(long, value_enum, default_value_t = Missing::Skip)]
+    #[arg(long, value_enum, default_value_t = Missing::Skip, help_heading = "Scoring")]
     pub missing: Missing,
     /// The pixel origin of --predictions: 1 when they follow the annotations' convention
     /// (300-W's .pts are 1-based, Matlab style; tsal's own predictions follow its
@@ -77,10 +77,32 @@ pub struct EvalArgs {
         default_value_t = 1,
         value_parser = clap::value_parser!(u8).range(0..=1),
         requires = "predictions"
-    )]
+    , help_heading = "Scoring")]
     pub prediction_origin: u8,
+    /// Soft-argmax radius in heatmap cells [default: the model config's `argmax`].
+    #[arg(
+        long = "soft_argmax_radius",
+        visible_alias = "soft-argmax-radius",
+        requires = "model",
+        help_heading = "Prediction"
+    )]
+    pub soft_argmax_radius: Option<usize>,
+    /// Lines per inference batch.
+    #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = crate::eval::predict::EVAL_BATCH, help_heading = "Prediction")]
+    pub batch_size: usize,
+    /// Threads decoding and cropping images (default: all cores).
+    #[arg(long, help_heading = "Prediction")]
+    pub workers: Option<usize>,
+    /// The evaluation crop (as in training).
+    #[command(flatten, next_help_heading = "Prediction")]
+    pub crop: flags::CropOverride,
+    #[command(flatten, next_help_heading = "Device")]
+    pub device: flags::Device,
+    /// Output folder (default: next to the predictions or the snapshot, `<name>-eval`).
+    #[arg(long, help_heading = "Output")]
+    pub out: Option<PathBuf>,
     /// The method's name in the report's title (default: the predictions' or snapshot's path).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub name: Option<String>,
 }
 

@@ -13,6 +13,7 @@ pub mod flags;
 pub mod inspect;
 pub mod lists;
 pub mod plot;
+pub mod reference;
 pub mod snapshot;
 pub mod synth;
 pub mod train;
@@ -39,10 +40,12 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     /// Evaluate on list files: predict with a snapshot (`--model`) or take another method's
     /// predictions (`--predictions`); NME under a named normaliser, AUC, failure rate, CED.
+    #[command(after_help = eval::EXAMPLES)]
     Eval(eval::EvalArgs),
     /// Landmarks on a video (or a folder of frames): face detection or --box, the box then
     /// following the landmarks, optional flow smoothing (--track); an annotated video and a
     /// landmarks file per frame.
+    #[command(after_help = demo::EXAMPLES)]
     Demo(Box<demo::DemoArgs>),
     /// Validate list files, or build them from raw 300W / 300VW / AFLW trees.
     Lists(lists::ListsArgs),
