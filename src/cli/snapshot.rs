@@ -55,18 +55,9 @@ pub fn run(a: &SnapshotArgs) -> Result<ExitCode> {
         Ok(vs)
     };
     let (teacher, student) = (build(a.seed)?, build(a.seed + 1)?);
-    let meta = Meta {
-        tsal: env!("CARGO_PKG_VERSION").to_string(),
-        num_pts: a.pts.num_pts,
-        made_by: format!(
-            "snapshot init --rand_seed {}{}",
-            a.seed,
-            a.pretrained
-                .as_ref()
-                .map(|p| format!(" --pretrained {}", p.display()))
-                .unwrap_or_default()
-        ),
-    };
+    let pretrained = a.pretrained.as_ref().map(|p| format!(" --pretrained {}", p.display()));
+    let made_by = format!("snapshot init --rand_seed {}{}", a.seed, pretrained.unwrap_or_default());
+    let meta = Meta::new(a.pts.num_pts, made_by);
     snapshot::write(&a.out, &a.detector.model_config, &meta, &teacher, &student, a.force)?;
     println!("wrote {} (teacher and student detectors, {} points)", a.out.display(), a.pts.num_pts);
     Ok(ExitCode::SUCCESS)

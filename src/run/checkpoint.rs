@@ -91,16 +91,13 @@ pub fn write(
     let root = staged.path();
     let detector = |role| parts.iter().find(|p| p.detector() == Some(role)).map(|p| p.vs());
     let teacher = detector(Role::Teacher).context("no teacher role")?;
-    let meta = Meta {
-        tsal: env!("CARGO_PKG_VERSION").to_string(),
-        num_pts: cfg.data.num_pts,
-        made_by: format!(
-            "tsal train, {} iterations ({} epochs{})",
-            state.iter,
-            state.epoch,
-            if state.batch > 0 { format!(" and {} batches", state.batch) } else { String::new() }
-        ),
-    };
+    let made_by = format!(
+        "tsal train, {} iterations ({} epochs{})",
+        state.iter,
+        state.epoch,
+        if state.batch > 0 { format!(" and {} batches", state.batch) } else { String::new() }
+    );
+    let meta = Meta::new(cfg.data.num_pts, made_by);
     snapshot::write_files(root, &model_text, &meta, teacher, detector(Role::Student))?;
     std::fs::write(root.join(folder::CONFIG), serde_json::to_string_pretty(cfg)? + "\n")
         .context("cannot write the snapshot's config.json")?;

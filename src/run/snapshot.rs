@@ -51,6 +51,13 @@ pub struct Meta {
     pub made_by: String,
 }
 
+impl Meta {
+    /// The metadata of a snapshot this tsal writes now: its points per face, what made it.
+    pub fn new(num_pts: usize, made_by: String) -> Self {
+        Self { tsal: env!("CARGO_PKG_VERSION").to_string(), num_pts, made_by }
+    }
+}
+
 /// A snapshot folder, for [`StagedDir`]: its marker names `tsal snapshot`, and `--force` also
 /// recognises a snapshot of a tsal from before markers (a [`Meta`] in `meta.json` and a
 /// `detector.config`).
