@@ -353,7 +353,8 @@ impl TrainArgs {
         let cfg = match &self.config {
             None => self.settings()?,
             Some(path) => {
-                let mut base = read_saved_config(path)?;
+                let mut base = RunConfig::read_strict(path)
+                    .with_context(|| format!("--config {}", path.display()))?;
                 self.override_given(&mut base)?;
                 base
             }
@@ -539,36 +540,6 @@ pub const NOT_SETTINGS: [&str; 14] = [
     "rma_model",
     "help",
 ];
-
-/// A saved run configuration (`--config`): its keys must all be known (a misspelt key would
-/// otherwise be ignored without a word).
-fn read_saved_config(path: &std::path::Path) -> Result<RunConfig> {
-    let shown = format!("--config {}", path.display());
-    let text = std::fs::read_to_string(path).with_context(|| format!("{shown}: cannot read"))?;
-    let given: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{shown}: not JSON"))?;
-    let cfg: RunConfig = serde_json::from_value(given.clone())
-        .with_context(|| format!("{shown}: not a tsal run configuration"))?;
-    let known = serde_json::to_value(&cfg)?;
-    if let Some(key) = unknown_key(&given, &known, "") {
-        bail!("{shown}: unknown key `{key}` (tsal train --print_config shows every key)");
-    }
-    Ok(cfg)
-}
-
-/// The first key path of `given` that `known` lacks, e.g. `targets.sigmaa`.
-fn unknown_key(given: &serde_json::Value, known: &serde_json::Value, at: &str) -> Option<String> {
-    let (serde_json::Value::Object(g), serde_json::Value::Object(k)) = (given, known) else {
-        return None;
-    };
-    g.iter().find_map(|(key, v)| {
-        let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
-        match k.get(key) {
-            None => Some(path),
-            Some(kv) => unknown_key(v, kv, &path),
-        }
-    })
-}
 
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let cfg = args.resolve()?;

@@ -10,7 +10,7 @@ use crate::data::crop::CropSpec;
 use crate::data::loader::LoaderConfig;
 use crate::device::DeviceChoice;
 use crate::formats::list::PathMap;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -351,6 +351,36 @@ impl RunConfig {
             skip_bad: d.skip_bad,
         }
     }
+}
+
+impl RunConfig {
+    /// A saved run configuration (what `--print_config` prints, a run's `config.json`) read
+    /// strictly: every key must be known, so a misspelt one is an error naming it, not a
+    /// setting silently left at its saved value.
+    pub fn read_strict(path: &Path) -> Result<RunConfig> {
+        let text = std::fs::read_to_string(path).context("cannot read")?;
+        let given: serde_json::Value = serde_json::from_str(&text).context("not JSON")?;
+        let cfg: RunConfig =
+            serde_json::from_value(given.clone()).context("not a tsal run configuration")?;
+        if let Some(key) = unknown_key(&given, &serde_json::to_value(&cfg)?, "") {
+            bail!("unknown key `{key}` (tsal train --print_config shows every key)");
+        }
+        Ok(cfg)
+    }
+}
+
+/// The first key path of `given` that `known` lacks, e.g. `targets.sigmaa`.
+fn unknown_key(given: &serde_json::Value, known: &serde_json::Value, at: &str) -> Option<String> {
+    let (serde_json::Value::Object(g), serde_json::Value::Object(k)) = (given, known) else {
+        return None;
+    };
+    g.iter().find_map(|(key, v)| {
+        let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+        match k.get(key) {
+            None => Some(path),
+            Some(kv) => unknown_key(v, kv, &path),
+        }
+    })
 }
 
 /// The loader's settings for `tsal train`'s defaults at a square crop of `size` (the reference's
