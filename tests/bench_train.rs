@@ -156,3 +156,37 @@ fn a_round_at_a_size_the_tracker_cannot_take_is_one_line() {
         assert!(!e.contains("panicked"), "{e}");
     }
 }
+
+/// `--round --breakdown`: the round's time split into its phases (every part of a round named,
+/// both detectors' and both trackers' backward passes apart), summing to about a round.
+#[test]
+fn the_round_is_broken_down_into_its_phases() {
+    let d = tempfile::tempdir().unwrap();
+    let lists = data(d.path());
+    let r =
+        bench(&lists, &["--round", "--breakdown", "--tracker_config", "configs/tiny/MFDS.json"]);
+    let phases = r["round_phases"].as_array().unwrap_or_else(|| panic!("no phases: {r:#}"));
+    let names: Vec<&str> = phases.iter().map(|p| p["phase"].as_str().unwrap()).collect();
+    for want in [
+        "detector forwards",
+        "tracker forwards",
+        "census + smoothness",
+        "detection consistency",
+        "supervised terms",
+        "SIC",
+        "pseudo-labels",
+        "unsupervised terms",
+        "tracker_teacher backward",
+        "tracker_student backward",
+        "teacher backward",
+        "student backward",
+        "optimiser steps",
+        "averaging",
+    ] {
+        assert!(names.contains(&want), "{want} not in {names:?}");
+    }
+    let sum: f64 = phases.iter().map(|p| positive(p, "seconds")).sum();
+    let round = positive(&r, "round.seconds_per_iter");
+    // The same rounds, timed whole and by phase (a second pass): the same order of time.
+    assert!(sum > 0.3 * round && sum < 3.0 * round, "phases {sum} s against a round of {round} s");
+}

@@ -12,6 +12,7 @@ use tsal::data::clip::{self, ClipKind};
 use tsal::data::loader::HostBatch;
 use tsal::data::sample::ClipBuilder;
 use tsal::run::snapshot::Role;
+use tsal::train::laps::Laps;
 use tsal::train::roles::{DetectorRole, TrackerRole};
 use tsal::train::round::{self, Averaging, Pairs};
 use tsal::train::trainer::training_lines;
@@ -144,7 +145,8 @@ fn gradients_go_where_intended(mode: &str) {
     for k in 0..2 {
         zero_all(&mut dets, &mut trackers);
         let (d, tr) = (&mut dets[k], &trackers[k]);
-        let t = round::tracker_loss(d, tr, &outs[k], &pairs, settings, ramp).unwrap();
+        let t =
+            round::tracker_loss(d, tr, &outs[k], &pairs, settings, ramp, &mut Laps::off()).unwrap();
         for x in [&t.census, &t.smooth, &t.consistency, &t.total] {
             assert!(x.double_value(&[]).is_finite());
         }
@@ -160,8 +162,16 @@ fn gradients_go_where_intended(mode: &str) {
         }
         // The consistency term alone also reaches the tracker (through the flow).
         zero_all(&mut dets, &mut trackers);
-        let t2 = round::tracker_loss(&mut dets[k], &trackers[k], &outs[k], &pairs, settings, ramp)
-            .unwrap();
+        let t2 = round::tracker_loss(
+            &mut dets[k],
+            &trackers[k],
+            &outs[k],
+            &pairs,
+            settings,
+            ramp,
+            &mut Laps::off(),
+        )
+        .unwrap();
         t2.consistency.backward();
         assert!(grad_mass(&trackers[k].vs) > 0.0, "{mode}: consistency has no gradient");
         assert_eq!(grad_mass(&dets[k].vs), 0.0);
@@ -174,8 +184,17 @@ fn gradients_go_where_intended(mode: &str) {
         let role = [Role::Teacher, Role::Student][k];
         zero_all(&mut dets, &mut trackers);
         let outs: Vec<_> = dets.iter().map(|d| d.det.forward_t(&b.images, true)).collect();
-        let t =
-            round::detector_loss(role, &outs[k], &tracked[k], &b, &pairs, labelled, settings, ramp);
+        let t = round::detector_loss(
+            role,
+            &outs[k],
+            &tracked[k],
+            &b,
+            &pairs,
+            labelled,
+            settings,
+            ramp,
+            &mut Laps::off(),
+        );
         for x in [&t.supervised.total, &t.sic, &t.unsup, &t.total] {
             assert!(x.double_value(&[]).is_finite());
         }
@@ -188,8 +207,17 @@ fn gradients_go_where_intended(mode: &str) {
         }
         zero_all(&mut dets, &mut trackers);
         let outs: Vec<_> = dets.iter().map(|d| d.det.forward_t(&b.images, true)).collect();
-        let t =
-            round::detector_loss(role, &outs[k], &tracked[k], &b, &pairs, labelled, settings, ramp);
+        let t = round::detector_loss(
+            role,
+            &outs[k],
+            &tracked[k],
+            &b,
+            &pairs,
+            labelled,
+            settings,
+            ramp,
+            &mut Laps::off(),
+        );
         t.unsup.backward();
         assert!(grad_mass(&dets[k].vs) > 0.0, "{mode} {role:?}: unsup has no gradient");
         // The pseudo-label lies in input pixels: inside the crop, not on the 8× smaller grid.

@@ -16,6 +16,7 @@ use crate::formats::list;
 use crate::models::{Detector, DetectorSpec};
 use crate::run::snapshot::Role;
 use crate::train::groups::training_groups;
+use crate::train::laps::Laps;
 use crate::train::optim::Optimizer;
 use crate::train::roles::{DetectorRole, TrackerRole};
 use crate::train::round;
@@ -98,6 +99,9 @@ pub struct TrainReport {
     pub step: StepTime,
     /// The full TSAL round alone on the same batch (`--round`), and its consistency mode.
     pub round: Option<StepTime>,
+    /// With `breakdown`: seconds per round of each of its phases, from a second pass of `iters`
+    /// rounds timed phase by phase.
+    pub round_phases: Option<Vec<Phase>>,
     pub consistency: Option<&'static str>,
     pub peer: Option<PeerReport>,
     /// The optimiser's momentum, Nesterov and weight decay (printed beside the LR).
@@ -199,6 +203,7 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
     let n_frames = b.clips * b.frames;
     let times = step_alone(&mut roles, &b, n_labelled, &opt, a.warmup, a.iters, device)?;
     let phases = a.breakdown.then(|| breakdown(&mut roles, &b, n_labelled, &opt, a.iters, device));
+    let mut round_phases = None;
     let round = match &tracker {
         Some(t) => {
             let tsal =
@@ -210,7 +215,8 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
                 num_pts: a.num_pts as i64,
                 radius: model.argmax as i64,
             };
-            let times = round_alone(&mut roles, t, &b, n_labelled, settings, a, device)?;
+            let (times, phases) = round_alone(&mut roles, t, &b, n_labelled, settings, a, device)?;
+            round_phases = phases;
             Some(step_time(times, n_frames, None))
         }
         None => None,
@@ -251,6 +257,7 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
             .map(|p| p.step.median_seconds_per_iter / step.median_seconds_per_iter),
         step,
         round,
+        round_phases,
         consistency: tracker.as_ref().map(|_| a.consistency.name()),
         peer,
         opt: (opt.momentum, opt.nesterov, opt.decay),
@@ -367,6 +374,13 @@ fn step_alone(
     Ok(times)
 }
 
+/// One phase of a round and its seconds per round.
+#[derive(Clone, Debug, Serialize)]
+pub struct Phase {
+    pub phase: String,
+    pub seconds: f64,
+}
+
 /// Seconds of each of `--iters` full TSAL rounds on `b` (after `--warmup` untimed ones), with
 /// two trackers from `tracker` (from scratch) beside `roles` (teacher and student), the ramp
 /// at 1.
@@ -378,7 +392,7 @@ fn round_alone(
     settings: round::Settings,
     a: &TrainSettings,
     device: Device,
-) -> Result<Vec<f64>> {
+) -> Result<(Vec<f64>, Option<Vec<Phase>>)> {
     let mut trackers = Vec::new();
     for of in [Role::Teacher, Role::Student] {
         trackers.push(TrackerRole::build(tracker, settings.opt, None, of, device)?);
@@ -393,7 +407,26 @@ fn round_alone(
             times.push(t.elapsed().as_secs_f64());
         }
     }
-    Ok(times)
+    if !a.breakdown {
+        return Ok((times, None));
+    }
+    let mut laps = Laps::on(device);
+    for i in 0..a.iters {
+        let it = (a.warmup + a.iters + i) as u64 + 1;
+        round::round_timed(
+            roles,
+            &mut trackers,
+            &mut avg,
+            b,
+            labelled,
+            settings,
+            1.0,
+            it,
+            &mut laps,
+        )?;
+    }
+    let per_round = |(phase, s): (String, f64)| Phase { phase, seconds: s / a.iters as f64 };
+    Ok((times, Some(laps.phases.into_iter().map(per_round).collect())))
 }
 
 /// The phases of [`supervised_step`] timed one by one (synchronising the device between
@@ -497,6 +530,14 @@ impl TrainReport {
                 "  the round takes {:.2}× the time of the supervised steps of the same roles",
                 r.seconds_per_iter / self.step.seconds_per_iter
             );
+            if let Some(phases) = &self.round_phases {
+                let sum: f64 = phases.iter().map(|p| p.seconds).sum();
+                println!("  per round, phase by phase ({sum:.3} s in all):");
+                for p in phases {
+                    let share = 100.0 * p.seconds / sum;
+                    println!("    {:<32} {:>8.4} s {share:>5.1} %", p.phase, p.seconds);
+                }
+            }
         }
     }
 }

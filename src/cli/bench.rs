@@ -169,7 +169,8 @@ pub struct TrainBench {
     )]
     pub supervised_only: bool,
     /// Also time each phase of the step alone (forward, loss, backward, optimiser), here and in
-    /// the peer.
+    /// the peer; with --round, each phase of the round too (forwards, each loss family, each
+    /// role's backward, optimiser steps, averaging).
     #[arg(long, help_heading = "What to time")]
     pub breakdown: bool,
     /// Also run the same step in PyTorch eager (`--peer_script` with `--peer_python`) and

@@ -10,6 +10,7 @@
 pub mod ema;
 pub mod evaluation;
 pub mod groups;
+pub mod laps;
 pub mod optim;
 pub mod progress;
 pub mod roles;

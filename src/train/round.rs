@@ -30,6 +30,7 @@
 //! 4. **Recursive average filtering**: teacher ← λ·teacher + (1 − λ)·student, the same between
 //!    the trackers ([`super::ema`]).
 use super::ema;
+use super::laps::Laps;
 use super::roles::{DetectorRole, TrackerRole};
 use super::stats::{DetectorStats, IterStats, RoundTerms, TrackerStats};
 use super::step::{host_values, refuse_non_finite, supervised_terms, Terms};
@@ -236,11 +237,14 @@ pub fn tracker_loss(
     pairs: &Pairs,
     cfg: Settings,
     ramp: f64,
+    laps: &mut Laps,
 ) -> Result<TrackerTerms> {
     let loss = cfg.tracker_loss;
     let stride = STRIDE as i64;
     let flows = tr.net.forward(&pairs.im1, &pairs.im2, true);
+    laps.lap("tracker forwards");
     let uf = tracking::unflow(loss, &flows.forward, &flows.backward, &pairs.im1, &pairs.im2)?;
+    laps.lap("census + smoothness");
     let real: Vec<Tensor> = out.stages.iter().map(|s| s.detach()).collect();
     let real1: Vec<Tensor> = real.iter().map(|s| s.index_select(0, &pairs.first)).collect();
     let real2: Vec<Tensor> = real.iter().map(|s| s.index_select(0, &pairs.second)).collect();
@@ -265,6 +269,7 @@ pub fn tracker_loss(
             (c, Some(detach(&o2)))
         }
     };
+    laps.lap("detection consistency");
     let census = uf.photometric.shallow_clone();
     let smooth = &uf.smooth * loss.w_smooth;
     let total = &census + &smooth + &consistency * ramp;
@@ -298,11 +303,13 @@ pub fn detector_loss(
     labelled: i64,
     cfg: Settings,
     ramp: f64,
+    laps: &mut Laps,
 ) -> DetectorTerms {
     let dev = b.images.device();
     let (opt, t, p, radius) = (cfg.opt, cfg.tsal, cfg.num_pts, cfg.radius);
     let (ia, ic, m) = (&pairs.first, &pairs.second, pairs.count);
     let supervised = supervised_terms(out, b, labelled, opt);
+    laps.lap("supervised terms");
     let rows = (b.clips * b.frames) as i64;
     let sic = sic::structure_invariance(
         &offsets_at_centre(out, b),
@@ -310,6 +317,7 @@ pub fn detector_loss(
         &pairs.video_rows,
         b.frames as i64,
     );
+    laps.lap("SIC");
     let last = out.stages.last().expect("a detector has stages");
     // The student's pseudo-label: tracked landmarks and centre + offset read-outs, fused.
     let pseudo_label = (role == Role::Student).then(|| {
@@ -340,6 +348,7 @@ pub fn detector_loss(
             pseudo::fuse(&tracked_pts, &candidates, t.mu)
         })
     });
+    laps.lap("pseudo-labels");
     let unsup = if pairs.n_unlabelled == 0 {
         Tensor::zeros([], (Kind::Float, dev))
     } else if let Some(fused) = &pseudo_label {
@@ -365,6 +374,7 @@ pub fn detector_loss(
         let mask = pairs.unlabelled.view([m, 1]) * channels.view([1, p + 1]);
         stage_mse(&stages, &target, &mask, pairs.n_unlabelled, opt.criterion, opt.lossnorm)
     };
+    laps.lap("unsupervised terms");
     let total = &supervised.total + &sic * losses::SIC_WEIGHT + &unsup * (ramp * t.unsup_weight);
     DetectorTerms { supervised, sic, unsup, total, pseudo_label }
 }
@@ -383,29 +393,52 @@ pub fn round(
     ramp: f64,
     iter: u64,
 ) -> Result<IterStats> {
+    round_timed(dets, trackers, avg, b, labelled, cfg, ramp, iter, &mut Laps::off())
+}
+
+/// [`round`], its time split into phases by `laps` (`tsal bench train --round --breakdown`).
+#[allow(clippy::too_many_arguments)]
+pub fn round_timed(
+    dets: &mut [DetectorRole],
+    trackers: &mut [TrackerRole],
+    avg: &mut Averaging,
+    b: &Batch,
+    labelled: i64,
+    cfg: Settings,
+    ramp: f64,
+    iter: u64,
+    laps: &mut Laps,
+) -> Result<IterStats> {
     ensure!(
         dets.len() == 2 && trackers.len() == 2,
         "the round needs two detectors and two trackers"
     );
+    laps.restart();
     let pairs = Pairs::new(b)?;
+    laps.lap("pairs");
 
     // 1. Detector forwards.
     let outs: Vec<DetectorOutput> = dets.iter().map(|d| d.det.forward_t(&b.images, true)).collect();
+    laps.lap("detector forwards");
 
     // 2. Tracker steps.
     let mut tracked = Vec::with_capacity(2);
     let mut tracker_stats = Vec::with_capacity(2);
     for (k, (d, tr)) in dets.iter_mut().zip(trackers.iter_mut()).enumerate() {
-        let terms = tracker_loss(d, tr, &outs[k], &pairs, cfg, ramp)?;
+        let terms = tracker_loss(d, tr, &outs[k], &pairs, cfg, ramp, laps)?;
         let v = host_values(&[&terms.census, &terms.smooth, &terms.consistency, &terms.total])?;
         refuse_non_finite(&TRACKER_TERMS, &v, &tr.name(), iter)?;
+        laps.lap("reading the terms");
         tr.opt.zero_grad();
         terms.total.backward();
+        laps.lap(&format!("{} backward", tr.name()));
         tr.opt.step();
+        laps.lap("optimiser steps");
         let track_px = pairs.annotated.as_ref().and_then(|(p1, _, _)| {
             let carried = tch::no_grad(|| tracking::carry_points(p1, &terms.tracked.forward));
             pairs.distance_to_annotation(&carried)
         });
+        laps.lap("diagnostics");
         let [census, smooth, consistency, total] = [v[0], v[1], v[2], v[3]];
         tracker_stats.push(TrackerStats { census, smooth, consistency, total, track_px });
         tracked.push(terms.tracked);
@@ -415,7 +448,8 @@ pub fn round(
     let mut totals = Vec::with_capacity(2);
     let mut detector_stats = Vec::with_capacity(2);
     for (k, d) in dets.iter().enumerate() {
-        let terms = detector_loss(d.role, &outs[k], &tracked[k], b, &pairs, labelled, cfg, ramp);
+        let terms =
+            detector_loss(d.role, &outs[k], &tracked[k], b, &pairs, labelled, cfg, ramp, laps);
         let s = &terms.supervised;
         let v = host_values(&[
             &s.heatmap,
@@ -426,7 +460,9 @@ pub fn round(
             &terms.total,
         ])?;
         refuse_non_finite(&DETECTOR_TERMS, &v, d.role.name(), iter)?;
+        laps.lap("reading the terms");
         let pseudo_px = terms.pseudo_label.as_ref().and_then(|f| pairs.distance_to_annotation(f));
+        laps.lap("diagnostics");
         detector_stats.push(DetectorStats {
             heatmap: v[0],
             focal: v[1],
@@ -441,14 +477,18 @@ pub fn round(
     for (d, total) in dets.iter_mut().zip(&totals) {
         d.opt.zero_grad();
         total.backward();
+        laps.lap(&format!("{} backward", d.role.name()));
         d.opt.step();
+        laps.lap("optimiser steps");
     }
 
     // 4. Recursive average filtering.
     let t = cfg.tsal;
     avg.apply(t.lambda);
+    laps.lap("averaging");
     let static_px =
         pairs.annotated.as_ref().and_then(|(p1, _, _)| pairs.distance_to_annotation(p1));
+    laps.lap("diagnostics");
     Ok(IterStats {
         teacher: detector_stats[0],
         student: Some(detector_stats[1]),
