@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{nn, Device, Kind, Tensor};
 use tsal::config::TrackerConfig;
-use tsal::models::ops::{correlation, warp, Padding};
+use tsal::models::ops::{correlation, warp, Padding, UNFOLDED_CORRELATION_MAX};
 use tsal::models::PwcLite;
 
 /// libtorch's random generator is one for the process, and the harness runs these tests on
@@ -104,22 +104,94 @@ fn warp_with_a_constant_flow_shifts_exactly() {
 #[test]
 fn correlation_channels_are_shifted_channel_means() {
     let _rng = rng();
-    let x1 = Tensor::randn([2, 5, 6, 7], (Kind::Float, Device::Cpu));
-    let x2 = Tensor::randn([2, 5, 6, 7], (Kind::Float, Device::Cpu));
-    let c = correlation(&x1, &x2, 4);
-    assert_eq!(c.size(), [2, 81, 6, 7]);
-    // Channel 9i + j pairs x1[y, x] with x2[y + i − 4, x + j − 4] (zero outside).
-    for (i, j, y, x) in [(4, 4, 3, 3), (2, 7, 4, 1), (0, 0, 5, 6), (8, 1, 1, 5), (3, 3, 0, 0)] {
-        let (sy, sx) = (y + i - 4, x + j - 4);
-        let want = if (0..6).contains(&sy) && (0..7).contains(&sx) {
-            let a = x1.get(1).select(1, y).select(1, x);
-            let b = x2.get(1).select(1, sy).select(1, sx);
-            f64::try_from((a * b).mean(Kind::Float)).unwrap()
+    // 6×7 is built with one im2col, 9×10 plane by plane (UNFOLDED_CORRELATION_MAX between).
+    for (h, w) in [(6, 7), (9, 10)] {
+        assert_eq!(h * w <= UNFOLDED_CORRELATION_MAX, h == 6);
+        let x1 = Tensor::randn([2, 5, h, w], (Kind::Float, Device::Cpu));
+        let x2 = Tensor::randn([2, 5, h, w], (Kind::Float, Device::Cpu));
+        let c = correlation(&x1, &x2, 4);
+        assert_eq!(c.size(), [2, 81, h, w]);
+        // Every channel 9i + j pairs x1[y, x] with x2[y + i − 4, x + j − 4] (zero outside).
+        let padded = x2.constant_pad_nd([4, 4, 4, 4]);
+        for i in 0..9 {
+            for j in 0..9 {
+                let shifted = padded.narrow(2, i, h).narrow(3, j, w);
+                let want = (&x1 * shifted).mean_dim(1, false, Kind::Float);
+                let d = (c.select(1, 9 * i + j) - want).abs().max().double_value(&[]);
+                assert!(d < 1e-6, "{h}×{w}, channel {}: off by {d}", 9 * i + j);
+            }
+        }
+        // One value by hand: (y, x) = (2, 1), shift (i, j) = (2, 7).
+        let a = x1.get(1).select(1, 2).select(1, 1);
+        let b = x2.get(1).select(1, 0).select(1, 4);
+        let want = f64::try_from((a * b).mean(Kind::Float)).unwrap();
+        assert!((c.double_value(&[1, 9 * 2 + 7, 2, 1]) - want).abs() < 1e-5);
+    }
+}
+
+/// A tracker whose flows are far from zero (the initial weights give flows of ~1e-12 px).
+fn lively_tracker(vs: &nn::VarStore) -> PwcLite {
+    let cfg =
+        TrackerConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny/MFDS.json"))
+            .unwrap();
+    let t = PwcLite::new(&vs.root(), &cfg).unwrap();
+    tch::no_grad(|| {
+        for mut v in vs.trainable_variables() {
+            let _ = v.g_mul_scalar_(20.0);
+        }
+    });
+    t
+}
+
+#[test]
+fn both_directions_in_one_pass_give_the_values_of_two_passes() {
+    let _rng = rng();
+    tch::manual_seed(11);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let t = lively_tracker(&vs);
+    let a = Tensor::rand([3, 3, 64, 64], (Kind::Float, Device::Cpu));
+    let b = Tensor::rand([3, 3, 64, 64], (Kind::Float, Device::Cpu));
+    let both = tch::no_grad(|| t.forward(&a, &b, true));
+    let fw = tch::no_grad(|| t.forward(&a, &b, false));
+    let bw = tch::no_grad(|| t.forward(&b, &a, false));
+    let scale = both.forward[0].abs().max().double_value(&[]);
+    assert!(scale > 1e-2, "flows of {scale} px would prove nothing");
+    for l in 0..5 {
+        assert!(both.forward[l].equal(&fw.forward[l]), "level {l}, forward");
+        assert!(both.backward[l].equal(&bw.forward[l]), "level {l}, backward");
+    }
+    // The pairs of a clip of four frames: each frame's pyramid once, the same flows.
+    let frames = Tensor::rand([4, 3, 64, 64], (Kind::Float, Device::Cpu));
+    let (i, j) = (Tensor::from_slice(&[0i64, 1, 2]), Tensor::from_slice(&[1i64, 2, 3]));
+    let pairs = tch::no_grad(|| t.forward_pairs(&frames, &i, &j, true));
+    let direct =
+        tch::no_grad(|| t.forward(&frames.index_select(0, &i), &frames.index_select(0, &j), true));
+    for l in 0..5 {
+        assert!(pairs.forward[l].equal(&direct.forward[l]), "level {l}, pairs forward");
+        assert!(pairs.backward[l].equal(&direct.backward[l]), "level {l}, pairs backward");
+    }
+    // Gradients: one batch of 2M against two of M summed; the sums run in another order, so
+    // they agree to float rounding.
+    let grads = |fused: bool| -> Vec<Tensor> {
+        let mut v = vs.trainable_variables();
+        for x in v.iter_mut() {
+            x.zero_grad();
+        }
+        let loss = if fused {
+            let o = t.forward(&a, &b, true);
+            o.forward[0].square().mean(Kind::Float) + o.backward[1].abs().mean(Kind::Float)
         } else {
-            0.0
+            t.forward(&a, &b, false).forward[0].square().mean(Kind::Float)
+                + t.forward(&b, &a, false).forward[1].abs().mean(Kind::Float)
         };
-        let got = c.double_value(&[1, 9 * i + j, y, x]);
-        assert!((got - want).abs() < 1e-5, "channel {} at ({y},{x}): {got} vs {want}", 9 * i + j);
+        loss.backward();
+        v.iter().map(|x| x.grad().copy()).collect()
+    };
+    let (g1, g2) = (grads(true), grads(false));
+    for (x, y) in g1.iter().zip(&g2) {
+        let d = (x - y).abs().max().double_value(&[]);
+        let m = y.abs().max().double_value(&[]).max(1e-12);
+        assert!(d <= 1e-4 * m, "gradient off by {d} (max {m})");
     }
 }
 

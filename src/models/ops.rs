@@ -6,18 +6,38 @@ use tch::{Kind, Tensor};
 /// `lib/models/MFDS_model.py`): channel `(2d+1)·i + j` is the channel mean of
 /// `x1 · pad_d(x2)[:, :, i:i+H, j:j+W]`, i the vertical shift. `[N, C, H, W]` ×2 →
 /// `[N, (2d+1)², H, W]`.
+///
+/// Small levels (H·W ≤ [`UNFOLDED_CORRELATION_MAX`]) gather all shifts at once with one
+/// `im2col` (`[N, C·(2d+1)², H·W]`, a few kernels instead of hundreds); larger ones shift plane
+/// by plane, which stays cheaper there and needs no (2d+1)²-fold copy of `x2`. The two agree
+/// to float rounding (the channel sum runs in the same order; only its vectorisation differs).
 pub fn correlation(x1: &Tensor, x2: &Tensor, d: i64) -> Tensor {
-    let (_, _, h, w) = x1.size4().expect("correlation input must be [N, C, H, W]");
+    let (n, c, h, w) = x1.size4().expect("correlation input must be [N, C, H, W]");
+    let k = 2 * d + 1;
+    if h * w <= UNFOLDED_CORRELATION_MAX {
+        let cols = x2.im2col([k, k], [1, 1], [d, d], [1, 1]).view([n, c, k * k, h * w]);
+        return (cols * x1.view([n, c, 1, h * w])).mean_dim(1, false, Kind::Float).view([
+            n,
+            k * k,
+            h,
+            w,
+        ]);
+    }
     let padded = x2.constant_pad_nd([d, d, d, d]);
-    let mut planes = Vec::with_capacity(((2 * d + 1) * (2 * d + 1)) as usize);
-    for i in 0..=2 * d {
+    let mut planes = Vec::with_capacity((k * k) as usize);
+    for i in 0..k {
         let rows = padded.narrow(2, i, h);
-        for j in 0..=2 * d {
+        for j in 0..k {
             planes.push((x1 * rows.narrow(3, j, w)).mean_dim(1, true, Kind::Float));
         }
     }
     Tensor::cat(&planes, 1)
 }
+
+/// Largest level (H·W) whose cost volume [`correlation`] builds with one `im2col`. Forward +
+/// backward of the ÷8 tracker's levels (batch 16, a 2-core x86-64 CPU): the unfolded form is
+/// 2.5–4× faster at 2×2 and 4×4, even at 8×8, and 1.1–1.6× slower from 16×16 on.
+pub const UNFOLDED_CORRELATION_MAX: i64 = 64;
 
 /// How [`warp`] fills samples that fall outside the image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

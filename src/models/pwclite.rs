@@ -205,9 +205,43 @@ impl PwcLite {
 
     /// Flows between `img1` and `img2` (`[N, 3, H, W]`, H and W multiples of 64).
     pub fn forward(&self, img1: &Tensor, img2: &Tensor, with_backward: bool) -> TrackerOutput {
-        let (p1, p2) = (self.features(img1), self.features(img2));
-        let forward = self.two_frames(&p1, &p2);
-        let backward = if with_backward { self.two_frames(&p2, &p1) } else { Vec::new() };
+        let n = img1.size()[0];
+        let p = self.features(&Tensor::cat(&[img1, img2], 0));
+        let p1: Vec<Tensor> = p.iter().map(|t| t.narrow(0, 0, n)).collect();
+        let p2: Vec<Tensor> = p.iter().map(|t| t.narrow(0, n, n)).collect();
+        self.estimate(&p1, &p2, with_backward)
+    }
+
+    /// Flows of the frame pairs (`first[m]`, `second[m]`) among `frames` `[N, 3, H, W]`: each
+    /// frame's pyramid is computed once, however many pairs it belongs to. The same values as
+    /// [`Self::forward`] on the gathered frames.
+    pub fn forward_pairs(
+        &self,
+        frames: &Tensor,
+        first: &Tensor,
+        second: &Tensor,
+        with_backward: bool,
+    ) -> TrackerOutput {
+        let p = self.features(frames);
+        let p1: Vec<Tensor> = p.iter().map(|t| t.index_select(0, first)).collect();
+        let p2: Vec<Tensor> = p.iter().map(|t| t.index_select(0, second)).collect();
+        self.estimate(&p1, &p2, with_backward)
+    }
+
+    /// Both directions in one coarse-to-fine pass over a batch of 2M (pyramids `p1` → `p2`
+    /// stacked on `p2` → `p1`): per-sample the same values as two passes (convolutions and the
+    /// cost volume treat samples independently), with half the kernel launches, which is most
+    /// of the time of these small tensors on a CPU.
+    fn estimate(&self, p1: &[Tensor], p2: &[Tensor], with_backward: bool) -> TrackerOutput {
+        if !with_backward {
+            return TrackerOutput { forward: self.two_frames(p1, p2), backward: Vec::new() };
+        }
+        let m = p1[0].size()[0];
+        let a: Vec<Tensor> = p1.iter().zip(p2).map(|(x, y)| Tensor::cat(&[x, y], 0)).collect();
+        let b: Vec<Tensor> = p2.iter().zip(p1).map(|(x, y)| Tensor::cat(&[x, y], 0)).collect();
+        let both = self.two_frames(&a, &b);
+        let forward = both.iter().map(|f| f.narrow(0, 0, m)).collect();
+        let backward = both.iter().map(|f| f.narrow(0, m, m)).collect();
         TrackerOutput { forward, backward }
     }
 }

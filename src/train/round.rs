@@ -159,7 +159,8 @@ pub struct Pairs {
     /// Both frames annotated: frame j's and frame j+1's landmarks and the landmarks visible in
     /// both (`[M, P]` 0/1, 0 on pairs not both annotated); none without such a pair.
     pub annotated: Option<(Tensor, Tensor, Tensor)>,
-    /// The frames of each pair in [0, 1], `[M, 3, H, W]`.
+    /// The batch's frames in [0, 1], `[N, 3, H, W]`, and those of each pair, `[M, 3, H, W]`.
+    pub frames: Tensor,
     pub im1: Tensor,
     pub im2: Tensor,
 }
@@ -197,6 +198,7 @@ impl Pairs {
         Ok(Self {
             im1: unit.index_select(0, &first),
             im2: unit.index_select(0, &second),
+            frames: unit,
             first,
             second,
             count: m,
@@ -241,7 +243,7 @@ pub fn tracker_loss(
 ) -> Result<TrackerTerms> {
     let loss = cfg.tracker_loss;
     let stride = STRIDE as i64;
-    let flows = tr.net.forward(&pairs.im1, &pairs.im2, true);
+    let flows = tr.net.forward_pairs(&pairs.frames, &pairs.first, &pairs.second, true);
     laps.lap("tracker forwards");
     let uf = tracking::unflow(loss, &flows.forward, &flows.backward, &pairs.im1, &pairs.im2)?;
     laps.lap("census + smoothness");
