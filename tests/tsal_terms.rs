@@ -242,6 +242,57 @@ fn census_and_occlusion_on_a_known_shift() {
 
 use tsal::losses::tracking::{CENSUS_EPS, CENSUS_Q};
 
+/// The census by its definition, left to autograd (in the precision of the inputs).
+fn census_by_autograd(im: &Tensor, rec: &Tensor, mask: &Tensor) -> Tensor {
+    let (n, _, h, w) = im.size4().unwrap();
+    let k = im.kind();
+    let t = |x: &Tensor| {
+        let x = x * mask;
+        let coeff = Tensor::from_slice(&[0.2989f64, 0.5870, 0.1140]).to_kind(k).view([1, 3, 1, 1]);
+        let grey = (x * coeff).sum_dim_intlist([1i64].as_slice(), true, k) * 255.0;
+        let d = grey.im2col([3, 3], [1, 1], [1, 1], [1, 1]).view([n, 9, h, w]) - grey;
+        &d / (d.square() + CENSUS_EPS).sqrt()
+    };
+    let delta = t(im) - t(rec);
+    let dist = (delta.square() / (delta.square() + CENSUS_Q)).mean_dim([1i64].as_slice(), true, k);
+    let border = Tensor::ones([1, 1, h - 2, w - 2], (k, Device::Cpu)).constant_pad_nd([1, 1, 1, 1]);
+    (dist * mask * border).mean(k) / mask.mean(k)
+}
+
+#[test]
+fn census_gradient_written_out_equals_autograd() {
+    use tsal::losses::tracking::census;
+    tch::manual_seed(3);
+    let (n, h, w) = (2, 11, 13);
+    let im = Tensor::rand([n, 3, h, w], (Kind::Double, Device::Cpu));
+    let noise = Tensor::rand([n, 3, h, w], (Kind::Double, Device::Cpu));
+    let mask =
+        Tensor::rand([n, 1, h, w], (Kind::Double, Device::Cpu)).gt(0.25).to_kind(Kind::Double);
+    let grad = |f: fn(&Tensor, &Tensor, &Tensor) -> Tensor, kind: Kind| {
+        let (im, mask) = (im.to_kind(kind), mask.to_kind(kind));
+        let rec = (&im * 0.97 + noise.to_kind(kind) * 0.03).set_requires_grad(true);
+        let l = f(&im, &rec, &mask);
+        let g = Tensor::run_backward(&[&l], &[&rec], false, false).pop().unwrap();
+        (f64::try_from(&l).unwrap(), g.to_kind(Kind::Double))
+    };
+    let (want, want_g) = grad(census_by_autograd, Kind::Double);
+    let (got, got_g) = grad(census, Kind::Double);
+    let scale = f64::try_from(want_g.abs().max()).unwrap();
+    let err = f64::try_from((&got_g - &want_g).abs().max()).unwrap();
+    assert!(want > 1e-3 && scale > 1e-6, "a case with something to compare: {want}, {scale}");
+    assert!((got - want).abs() < 1e-12 * want, "value {got} vs {want}");
+    assert!(err < 1e-10 * scale, "gradient off by {err} (largest {scale})");
+    // Zero gradient outside the mask, as autograd says.
+    let outside = f64::try_from((&got_g * (mask.ones_like() - &mask)).abs().max()).unwrap();
+    assert_eq!(outside, 0.0);
+    // In single precision, both within float rounding of the exact figures (the patches'
+    // grey differences carry ~1e-5 grey levels of rounding, which δ near 0 amplifies).
+    let (got32, got32_g) = grad(census, Kind::Float);
+    assert!((got32 - want).abs() < 1e-5 * want, "float value {got32} vs {want}");
+    let err32 = f64::try_from((&got32_g - &want_g).abs().max()).unwrap();
+    assert!(err32 < 2e-3 * scale, "float gradient off by {err32} (largest {scale})");
+}
+
 #[test]
 fn smoothness_follows_its_formula() {
     use tsal::losses::tracking::smoothness;

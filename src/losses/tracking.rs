@@ -52,28 +52,71 @@ pub fn trusted(mask: Tensor) -> Tensor {
 /// ternary term, as in reference `unFlowLoss`; ARFlow also counted the distance at occluded
 /// pixels, where both masked images are 0 but their neighbourhoods need not be; we leave those
 /// pixels out).
+///
+/// The gradient reaches `rec` only (`im` and `mask` are targets; they must not require one). It
+/// is written out rather than left to autograd, which would record and replay a dozen
+/// elementwise kernels over the `[N, 9, H, W]` patches (the largest tensors of a round): with
+/// `ρ = (0.81 + d²)^(−1/2)`, `t = d·ρ`, `∂t/∂d = 0.81·ρ³`, and `∂dist/∂δ_q = (2·0.1/9)·δ_q /
+/// (0.1 + δ_q²)²`; the patch gradient folds back onto the grey image (`col2im`) less its sum
+/// over the 9 neighbours (the centre's share), then onto the three channels by the grey weights.
+/// The value and gradient equal autograd's through the formula above to float rounding
+/// (`tests/tsal_terms.rs`).
 pub fn census(im: &Tensor, rec: &Tensor, mask: &Tensor) -> Tensor {
-    let (_, _, h, w) = im.size4().expect("census: images must be [N, 3, H, W]");
-    let t = |x: &Tensor| {
-        let x = x * mask;
-        let coeff = Tensor::from_slice(&[0.2989f32, 0.5870, 0.1140])
-            .to_device(x.device())
-            .view([1, 3, 1, 1]);
-        let grey = (x * coeff).sum_dim_intlist([1i64].as_slice(), true, Kind::Float) * 255.0;
-        // The 9 neighbours of each pixel as channels (zero padding, like ARFlow's conv2d).
-        let patches = grey.im2col([3, 3], [1, 1], [1, 1], [1, 1]).view([-1, 9, h, w]);
-        let d = patches - grey;
-        &d / (d.square() + CENSUS_EPS).sqrt()
-    };
-    let delta = t(im) - t(rec);
-    let dist = (delta.square() / (delta.square() + CENSUS_Q)).mean_dim(
-        [1i64].as_slice(),
-        true,
-        Kind::Float,
+    assert!(
+        !im.requires_grad() && !mask.requires_grad(),
+        "census: the gradient reaches `rec` only; `im` and `mask` are targets"
     );
-    let border = Tensor::ones([1, 1, h - 2, w - 2], (Kind::Float, im.device()))
-        .constant_pad_nd([1, 1, 1, 1]);
-    (dist * mask * border).mean(Kind::Float) / mask.mean(Kind::Float).clamp_min(1e-12)
+    let (n, _, h, w) = im.size4().expect("census: images must be [N, 3, H, W]");
+    let (dev, kind) = (im.device(), im.kind());
+    let coeff = || {
+        Tensor::from_slice(&[0.2989f64 * 255.0, 0.5870 * 255.0, 0.1140 * 255.0])
+            .to_device(dev)
+            .to_kind(kind)
+            .view([1, 3, 1, 1])
+    };
+    let (value, grad) = tch::no_grad(|| {
+        // Grey of the masked image (the mask is one channel, so it can follow the weighting).
+        let grey = |x: &Tensor| (x * coeff()).sum_dim_intlist([1i64].as_slice(), true, kind) * mask;
+        // t and ρ per neighbour (zero padding, like ARFlow's conv2d). In place where a value is
+        // not needed again: these `[N, 9, H, W]` tensors are the round's largest.
+        let transform = |g: &Tensor| {
+            let mut d = g.im2col([3, 3], [1, 1], [1, 1], [1, 1]).view([n, 9, h, w]) - g;
+            let mut rho = d.square();
+            let _ = rho.g_add_scalar_(CENSUS_EPS).rsqrt_();
+            let _ = d.g_mul_(&rho);
+            (d, rho)
+        };
+        let (mut delta, _) = transform(&grey(im));
+        let (t2, mut rho2) = transform(&grey(rec));
+        let _ = delta.g_sub_(&t2);
+        drop(t2);
+        let mut sq = delta.square();
+        let mut r = &sq + CENSUS_Q;
+        let _ = r.reciprocal_();
+        let border = Tensor::ones([1, 1, h - 2, w - 2], (kind, dev)).constant_pad_nd([1, 1, 1, 1]);
+        // Each pixel's share of L: mask·border / (N·H·W·mean(mask)).
+        let share = mask * border / (mask.mean(kind).clamp_min(1e-12) * (n * h * w) as f64);
+        let dist = sq.g_mul_(&r).mean_dim([1i64].as_slice(), true, kind);
+        let value = (dist * &share).sum(kind);
+        if !rec.requires_grad() {
+            return (value, None);
+        }
+        // ∂L/∂d2 = −∂L/∂t2·∂t2/∂d2 with ∂L/∂t2 = −∂L/∂δ: δ·r²·ρ³·share·(−2·q·0.81/9).
+        let _ = rho2.pow_(3);
+        let _ = delta.g_mul_(&r).g_mul_(&r).g_mul_(&rho2);
+        let gd = delta.g_mul_(&(share * (-2.0 * CENSUS_Q * CENSUS_EPS / 9.0)));
+        let gg = gd.view([n, 9, h * w]).col2im([h, w], [3, 3], [1, 1], [1, 1], [1, 1])
+            - gd.sum_dim_intlist([1i64].as_slice(), true, kind);
+        (value, Some(gg * mask * coeff()))
+    });
+    match grad {
+        // The value, with `grad` as its gradient with respect to `rec`.
+        Some(g) => {
+            let linear = (rec * g).sum(kind);
+            &linear + (value - linear.detach())
+        }
+        None => value,
+    }
 }
 
 /// Edge-aware first-order smoothness of `flow` `[N, 2, H, W]` on image `im` `[N, 3, H, W]`,
