@@ -9,11 +9,11 @@
 #   bash scripts/gpu-check.sh --device cpu  the dry path: the same steps at toy sizes on this
 #                                           CPU (the test suite runs it so the script cannot rot)
 #
-# Steps: `tsal doctor` (and `--require_cuda` on CUDA); `bench model` and `bench train --peer`
-# (the same supervised step in PyTorch eager) with the reference detector at 256²; `bench train
-# --round` with the reference trackers at the reference batch (8 clips × 10 frames); a
-# 200-iteration TSAL run on synthetic data, evaluated after each epoch. It ends with what the
-# reference schedule would take at the measured round rate.
+# Steps: `tsal doctor` (and `--require_cuda` on CUDA); `bench model` (fp32 and bf16) and
+# `bench train --peer` (the same supervised step in PyTorch eager) with the reference detector
+# at 256²; `bench train --round` with the reference trackers at the reference batch (8 clips ×
+# 10 frames); a 200-iteration TSAL run on synthetic data, evaluated after each epoch. It ends
+# with what the reference schedule would take at the measured round rate.
 #
 #   OUT=DIR          where the JSON, the logs and the parts go (default: gpu-check-out)
 #   TSAL_BIN=FILE    the binary (default: gpu/tsal, else target/release/tsal)
@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     --device=*) device=${1#--device=} ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-check: unknown argument \`$1\` (expected --prepare, --device cuda|cpu)" >&2; exit 2 ;;
   esac
   shift
@@ -129,11 +129,17 @@ if [ "$device" = cuda ] && ! "$tsal" doctor --require_cuda >"$out/logs/require_c
   failed+=(require_cuda)
   usable=false
 fi
+# Both precisions where bf16 is native (CUDA; a CPU with avx512_bf16 or amx_bf16).
+precisions=(fp32 bf16)
+if [ "$device" = cpu ] && grep -q '"cpu_bf16": null' "$out/parts/doctor.out"; then
+  precisions=(fp32)
+fi
 if $usable; then
   step synth "$tsal" synth --out "$work/data" --no_avi "${synth[@]}"
   lists=$work/data/lists
   step bench_model "$tsal" bench model --json --device "$device" --model_config "$det" \
-    --tracker_config "$trk" --size "$size" --batch_size "$model_batch" "${bench[@]}"
+    --tracker_config "$trk" --size "$size" --batch_size "$model_batch" "${bench[@]}" \
+    --precision "${precisions[@]}"
   step bench_peer "$tsal" bench train --json --device "$device" --peer --peer_python "$py" \
     --model_config "$det" --opt_config "$opt" --size "$size" "${peer_batch[@]}" "${bench[@]}" \
     --lists "$lists/300W/300w.train.GTB"
@@ -209,7 +215,7 @@ doc = report.get("doctor") or {}
 print(f"gpu-check on {device}: {', '.join(doc.get('cuda_device_names') or []) or 'no CUDA device'}"
       f" (libtorch {doc.get('libtorch_version')})")
 for row in (report.get("bench_model") or {}).get("rows", []):
-    print(f"  bench model  {row['model']:8} {row['pass']:8} {row['size']}² batch {row['batch']}: "
+    print(f"  bench model  {row['model']:8} {row['pass']:8} {row['precision']} {row['size']}² batch {row['batch']}: "
           f"{row['images_per_s']:.1f} images/s")
 peer = report.get("bench_peer") or {}
 if peer.get("step"):

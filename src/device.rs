@@ -14,6 +14,9 @@ pub struct DeviceFacts {
     pub cudnn_available: bool,
     pub cpu_threads: i32,
     pub cpu_cores: usize,
+    /// The CPU flag that makes bf16 arithmetic native (`avx512_bf16`, `amx_bf16`), or none:
+    /// `--precision bf16` on this CPU needs one.
+    pub cpu_bf16: Option<String>,
 }
 
 /// The libtorch version this build expects (torch-sys 0.24's `TORCH_VERSION`).
@@ -33,6 +36,7 @@ pub fn facts() -> DeviceFacts {
         cudnn_available: tch::Cuda::cudnn_is_available(),
         cpu_threads: tch::get_num_threads(),
         cpu_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu_bf16: crate::models::precision::cpu_bf16().map(str::to_string),
     }
 }
 

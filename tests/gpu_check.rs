@@ -40,17 +40,24 @@ fn the_dry_path_runs_every_step_and_reports_every_figure() {
     for s in ["doctor", "synth", "bench_model", "bench_peer", "bench_round", "smoke"] {
         assert!(num(&r, &["steps", s, "seconds"]) > 0.0, "step {s} not timed");
     }
-    // bench model: detector and tracker, forward and forward + backward.
+    // bench model: detector and tracker, forward and forward + backward, in fp32 and (this
+    // CPU has native bf16, as `tsal doctor` says) bf16.
     let rows = r["bench_model"]["rows"].as_array().unwrap();
-    for (model, pass) in [
-        ("detector", "forward"),
-        ("detector", "fwd+bwd"),
-        ("tracker", "forward"),
-        ("tracker", "fwd+bwd"),
-    ] {
-        let row = rows.iter().find(|x| x["model"] == model && x["pass"] == pass);
-        let row = row.unwrap_or_else(|| panic!("no {model} {pass} row"));
-        assert!(num(row, &["images_per_s"]) > 0.0);
+    let precisions =
+        if r["doctor"]["cpu_bf16"].is_null() { vec!["fp32"] } else { vec!["fp32", "bf16"] };
+    for p in precisions {
+        for (model, pass) in [
+            ("detector", "forward"),
+            ("detector", "fwd+bwd"),
+            ("tracker", "forward"),
+            ("tracker", "fwd+bwd"),
+        ] {
+            let row = rows
+                .iter()
+                .find(|x| x["model"] == model && x["pass"] == pass && x["precision"] == p);
+            let row = row.unwrap_or_else(|| panic!("no {model} {pass} {p} row"));
+            assert!(num(row, &["images_per_s"]) > 0.0);
+        }
     }
     // The peer ran (PyTorch eager, the same step) and the ratio is theirs over ours.
     let peer = &r["bench_peer"];

@@ -5,6 +5,7 @@ use crate::config::limits;
 use crate::config::{ModelConfig, TrackerConfig};
 use crate::models::layers::count_macs;
 use crate::models::ops::correlation;
+use crate::models::precision::{self, autocast, Precision};
 use crate::models::{Detector, DetectorSpec, PwcLite};
 use anyhow::Result;
 use serde::Serialize;
@@ -23,12 +24,15 @@ pub struct ModelSettings {
     pub iters: usize,
     pub warmup: usize,
     pub device: Device,
+    /// The detector and the tracker are timed in each (the correlation in fp32 only).
+    pub precisions: Vec<Precision>,
 }
 
 #[derive(Serialize)]
 pub struct Row {
     pub model: &'static str,
     pub pass: &'static str,
+    pub precision: &'static str,
     pub batch: i64,
     pub size: i64,
     pub ms_per_iter: f64,
@@ -52,13 +56,17 @@ pub fn run(a: &ModelSettings) -> Result<ModelReport> {
     limits::count("--batch_size", a.batch_size, 4096)?;
     limits::count("--iters", a.iters as i64, 1_000_000)?;
     let device = a.device;
+    for &p in &a.precisions {
+        precision::check(device, p, precision::cpu_bf16())?;
+    }
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
     let (b, s) = (a.batch_size, a.size);
-    let row = |model, pass, secs: f64, macs_per_image: f64, passes: f64| Row {
+    let row = |model, pass, p: Precision, secs: f64, macs_per_image: f64, passes: f64| Row {
         model,
         pass,
+        precision: p.name(),
         batch: b,
         size: s,
         ms_per_iter: secs * 1e3,
@@ -75,21 +83,24 @@ pub fn run(a: &ModelSettings) -> Result<ModelReport> {
     let vs = nn::VarStore::new(device);
     let det = Detector::new(&vs.root(), DetectorSpec::new(&cfg, a.num_pts)?);
     let macs = tch::no_grad(|| count_macs(|| det.forward_t(&x, false)).1) as f64 / b as f64;
-    let fwd = time(device, a.warmup, a.iters, || {
-        tch::no_grad(|| det.forward_t(&x, false));
-    });
-    rows.push(row("detector", "forward", fwd, macs, 1.0));
-    let train = time(device, a.warmup, a.iters, || {
-        let o = det.forward_t(&x, true);
-        let loss = o.stages.iter().map(|t| t.square().mean(Kind::Float)).sum::<Tensor>()
-            + o.centre.mean(Kind::Float)
-            + o.offsets.square().mean(Kind::Float);
-        loss.backward();
-        for v in vs.trainable_variables() {
-            let _ = v.grad().zero_();
-        }
-    });
-    rows.push(row("detector", "fwd+bwd", train, macs, 3.0));
+    for &p in &a.precisions {
+        let fwd = time(device, a.warmup, a.iters, || {
+            tch::no_grad(|| autocast(device, p, || det.forward_t(&x, false)));
+        });
+        rows.push(row("detector", "forward", p, fwd, macs, 1.0));
+        let train = time(device, a.warmup, a.iters, || {
+            let o = autocast(device, p, || det.forward_t(&x, true));
+            let f = |t: &Tensor| t.to_kind(Kind::Float);
+            let loss = o.stages.iter().map(|t| f(t).square().mean(Kind::Float)).sum::<Tensor>()
+                + f(&o.centre).mean(Kind::Float)
+                + f(&o.offsets).square().mean(Kind::Float);
+            loss.backward();
+            for v in vs.trainable_variables() {
+                let _ = v.grad().zero_();
+            }
+        });
+        rows.push(row("detector", "fwd+bwd", p, train, macs, 3.0));
+    }
     drop((det, vs));
 
     // Tracker (both directions, as in training).
@@ -98,20 +109,26 @@ pub fn run(a: &ModelSettings) -> Result<ModelReport> {
     let trk = PwcLite::new(&vs.root(), &tcfg)?;
     let y = Tensor::randn([b, 3, s, s], (Kind::Float, device));
     let macs = tch::no_grad(|| count_macs(|| trk.forward(&x, &y, true)).1) as f64 / b as f64;
-    let fwd = time(device, a.warmup, a.iters, || {
-        tch::no_grad(|| trk.forward(&x, &y, true));
-    });
-    rows.push(row("tracker", "forward", fwd, macs, 1.0));
-    let train = time(device, a.warmup, a.iters, || {
-        let o = trk.forward(&x, &y, true);
-        let loss =
-            o.forward.iter().chain(&o.backward).map(|f| f.abs().mean(Kind::Float)).sum::<Tensor>();
-        loss.backward();
-        for v in vs.trainable_variables() {
-            let _ = v.grad().zero_();
-        }
-    });
-    rows.push(row("tracker", "fwd+bwd", train, macs, 3.0));
+    for &p in &a.precisions {
+        let fwd = time(device, a.warmup, a.iters, || {
+            tch::no_grad(|| autocast(device, p, || trk.forward(&x, &y, true)));
+        });
+        rows.push(row("tracker", "forward", p, fwd, macs, 1.0));
+        let train = time(device, a.warmup, a.iters, || {
+            let o = autocast(device, p, || trk.forward(&x, &y, true));
+            let loss = o
+                .forward
+                .iter()
+                .chain(&o.backward)
+                .map(|f| f.to_kind(Kind::Float).abs().mean(Kind::Float))
+                .sum::<Tensor>();
+            loss.backward();
+            for v in vs.trainable_variables() {
+                let _ = v.grad().zero_();
+            }
+        });
+        rows.push(row("tracker", "fwd+bwd", p, train, macs, 3.0));
+    }
 
     // The correlation alone at its finest level (32 channels at input/4).
     let (c1, c2) = (
@@ -122,7 +139,7 @@ pub fn run(a: &ModelSettings) -> Result<ModelReport> {
     let corr = time(device, a.warmup, a.iters, || {
         let _ = tch::no_grad(|| correlation(&c1, &c2, 4));
     });
-    rows.push(row("correlation", "forward", corr, macs, 1.0));
+    rows.push(row("correlation", "forward", Precision::Fp32, corr, macs, 1.0));
 
     Ok(ModelReport { device: format!("{device:?}"), rows, iters: a.iters })
 }
@@ -133,13 +150,19 @@ impl ModelReport {
         let device = &self.device;
         println!("device {device}, batch {b}, {s}×{s}, {} timed iterations", self.iters);
         println!(
-            "{:<12} {:<8} {:>10} {:>10} {:>10} {:>9}",
-            "model", "pass", "ms/iter", "img/s", "GFLOP/img", "TFLOP/s"
+            "{:<12} {:<8} {:<9} {:>10} {:>10} {:>10} {:>9}",
+            "model", "pass", "precision", "ms/iter", "img/s", "GFLOP/img", "TFLOP/s"
         );
         for r in &self.rows {
             println!(
-                "{:<12} {:<8} {:>10.2} {:>10.1} {:>10.2} {:>9.3}",
-                r.model, r.pass, r.ms_per_iter, r.images_per_s, r.gflop_per_image, r.tflop_per_s
+                "{:<12} {:<8} {:<9} {:>10.2} {:>10.1} {:>10.2} {:>9.3}",
+                r.model,
+                r.pass,
+                r.precision,
+                r.ms_per_iter,
+                r.images_per_s,
+                r.gflop_per_image,
+                r.tflop_per_s
             );
         }
     }

@@ -13,6 +13,7 @@ use crate::data::batch::Batch;
 use crate::data::{clip, loader};
 use crate::device::DeviceChoice;
 use crate::formats::list;
+use crate::models::precision::{self, Precision};
 use crate::models::{Detector, DetectorSpec};
 use crate::run::snapshot::Role;
 use crate::train::groups::training_groups;
@@ -56,6 +57,8 @@ pub struct TrainSettings {
     /// Also run the same step in PyTorch eager.
     pub peer: Option<Peer>,
     pub rand_seed: u64,
+    /// The arithmetic of every role's forwards.
+    pub precision: Precision,
 }
 
 /// Steps fed by the loader: the wait for each batch (building it on the host and moving it to
@@ -74,6 +77,7 @@ pub struct PipelineTime {
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainReport {
     pub device: String,
+    pub precision: Precision,
     /// libtorch's intra-op threads (`tch::get_num_threads()`); the peer is given the same.
     pub threads: i32,
     /// Whether freed tensor memory stays in the heap ([`crate::heap::keep_freed_memory`]; the
@@ -121,6 +125,7 @@ fn build_role(
     num_pts: usize,
     role: Role,
     device: Device,
+    precision: Precision,
 ) -> Result<(DetectorRole, Vec<PeerGroup>)> {
     let vs = nn::VarStore::new(device);
     let det = Detector::with_pretrained(&vs, DetectorSpec::new(model, num_pts)?, None)?;
@@ -135,7 +140,7 @@ fn build_role(
         })
         .collect();
     let opt = Optimizer::new(opt, groups);
-    Ok((DetectorRole { role, vs, det, opt }, peer))
+    Ok((DetectorRole { role, vs, det, opt, precision }, peer))
 }
 
 /// Labelled frames of a host batch (the reference's `annotated_num`).
@@ -161,8 +166,13 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
     if let Some(p) = &a.peer {
         // Found before minutes of measuring, not after.
         p.check()?;
+        anyhow::ensure!(
+            a.precision == Precision::Fp32,
+            "--peer runs PyTorch's step in fp32: compare it with --precision fp32"
+        );
     }
     let device = a.device.resolve()?;
+    precision::check(device, a.precision, precision::cpu_bf16())?;
     let model = ModelConfig::load(&a.model_config).context("--model_config")?;
     let opt = OptConfig::load(&a.opt_config).context("--opt_config")?;
 
@@ -194,7 +204,7 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
     let mut roles = Vec::new();
     let mut groups = Vec::new();
     for &r in &which {
-        let (role, g) = build_role(&model, &opt, a.num_pts, r, device)?;
+        let (role, g) = build_role(&model, &opt, a.num_pts, r, device, a.precision)?;
         roles.push(role);
         groups = g;
     }
@@ -234,6 +244,7 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
     };
     let report = TrainReport {
         device: format!("{device:?}"),
+        precision: a.precision,
         threads,
         keep_freed_memory,
         model_config: a.model_config.clone(),
@@ -395,7 +406,9 @@ fn round_alone(
 ) -> Result<(Vec<f64>, Option<Vec<Phase>>)> {
     let mut trackers = Vec::new();
     for of in [Role::Teacher, Role::Student] {
-        trackers.push(TrackerRole::build(tracker, settings.opt, None, of, device)?);
+        let mut t = TrackerRole::build(tracker, settings.opt, None, of, device)?;
+        t.precision = a.precision;
+        trackers.push(t);
     }
     let mut avg = round::Averaging::new(roles, &trackers)?;
     let mut times = Vec::with_capacity(a.iters);
@@ -449,7 +462,7 @@ fn breakdown(
     for _ in 0..iters {
         for r in roles.iter_mut() {
             let mut t = Instant::now();
-            let out = r.det.forward_t(&b.images, true);
+            let out = r.forward(&b.images, true);
             p.forward_s += lap(&mut t);
             let terms = supervised_terms(&out, b, labelled, opt);
             terms.values()?;
@@ -468,10 +481,11 @@ impl TrainReport {
     pub fn print(&self) {
         let (momentum, nesterov, decay) = self.opt;
         println!(
-            "device {}, {} threads; {} ({} stages, widths ÷{}, {} points, {:.2} M parameters \
+            "device {}, {} threads, {}; {} ({} stages, widths ÷{}, {} points, {:.2} M parameters \
              per role); {:?} LR {:e} (momentum {}, nesterov {}, decay {:e}); {}",
             self.device,
             self.threads,
+            self.precision.name(),
             self.model_config.display(),
             self.stages,
             self.width_div,

@@ -6,6 +6,7 @@ use super::train::ConsistencyMode;
 use crate::bench::train::TrainSettings;
 use crate::bench::{self, data::DataSettings, model::ModelSettings, peer::Peer};
 use crate::config::run::TargetConfig;
+use crate::models::precision::Precision;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,11 @@ pub struct ModelBench {
     pub warmup: usize,
     #[command(flatten)]
     pub device: flags::Device,
+    /// The arithmetic of the forwards, one or more (each timed in turn, e.g. `--precision fp32
+    /// bf16`): fp32, or bf16 autocast (weights and gradients stay fp32). bf16 on a CPU needs
+    /// native bf16 arithmetic (avx512_bf16 or amx_bf16; `tsal doctor` says).
+    #[arg(long, value_enum, num_args = 1.., default_values_t = [Precision::Fp32])]
+    pub precision: Vec<Precision>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -195,6 +201,11 @@ pub struct TrainBench {
     pub peer_script: PathBuf,
     #[command(flatten, next_help_heading = "Device")]
     pub device: flags::Device,
+    /// The arithmetic of the detectors' and trackers' forwards: fp32, or bf16 autocast (weights,
+    /// optimiser state and losses stay fp32). bf16 on a CPU needs native bf16 arithmetic
+    /// (avx512_bf16 or amx_bf16; `tsal doctor` says).
+    #[arg(long, value_enum, default_value_t = Precision::Fp32, help_heading = "Device")]
+    pub precision: Precision,
     /// Print JSON instead of text.
     #[arg(long, help_heading = "Output")]
     pub json: bool,
@@ -213,6 +224,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
                 iters: m.iters,
                 warmup: m.warmup,
                 device: m.device.resolve()?,
+                precisions: m.precision.clone(),
             };
             emit(&bench::model::run(&s)?, m.json, |r| r.print())
         }
@@ -255,6 +267,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
                     .peer
                     .then(|| Peer { python: t.peer_python.clone(), script: t.peer_script.clone() }),
                 rand_seed: t.rand_seed,
+                precision: t.precision,
             };
             emit(&bench::train::run(&s)?, t.json, |r| r.print())
         }

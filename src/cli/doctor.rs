@@ -31,6 +31,10 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         }
         println!("cuDNN       {}", yes(f.cudnn_available));
         println!("CPU threads {} (libtorch intra-op), {} cores", f.cpu_threads, f.cpu_cores);
+        match &f.cpu_bf16 {
+            Some(flag) => println!("CPU bf16    native ({flag}): --precision bf16 available"),
+            None => println!("CPU bf16    not native: --precision bf16 only on CUDA"),
+        }
     }
     if args.require_cuda && !f.cuda_available {
         bail!(

@@ -5,6 +5,7 @@ pub mod detector;
 pub mod inspect;
 pub mod layers;
 pub mod ops;
+pub mod precision;
 pub mod pwclite;
 pub mod vgg_trunk;
 pub mod weights;

@@ -7,20 +7,23 @@ use super::optim::Optimizer;
 use crate::config::run::{Loaded, RunConfig};
 use crate::config::{OptConfig, TrackerConfig};
 use crate::models::layers::he_init;
-use crate::models::pwclite::PwcLite;
-use crate::models::{weights, Detector, DetectorSpec};
+use crate::models::precision::{autocast, Precision};
+use crate::models::pwclite::{PwcLite, TrackerOutput};
+use crate::models::{weights, Detector, DetectorOutput, DetectorSpec};
 use crate::run::checkpoint::Trained;
 use crate::run::snapshot::Role;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
-use tch::{nn, Device, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 pub struct DetectorRole {
     pub role: Role,
     pub vs: nn::VarStore,
     pub det: Detector,
     pub opt: Optimizer,
+    /// The arithmetic of its forwards ([`Self::forward`]); fp32 unless set.
+    pub precision: Precision,
 }
 
 impl DetectorRole {
@@ -34,7 +37,22 @@ impl DetectorRole {
         let det = Detector::with_pretrained(&vs, spec, cfg.trunk_weights()?)?;
         let groups = training_groups(&vs, &cfg.opt.config)?;
         let opt = Optimizer::new(&cfg.opt.config, groups);
-        Ok(Self { role, vs, det, opt })
+        Ok(Self { role, vs, det, opt, precision: Precision::Fp32 })
+    }
+
+    /// The detector on `x` in the role's precision, every output in fp32 (the losses' and the
+    /// pseudo-labels' arithmetic).
+    pub fn forward(&self, x: &Tensor, train: bool) -> DetectorOutput {
+        let o = autocast(self.vs.device(), self.precision, || self.det.forward_t(x, train));
+        if self.precision == Precision::Fp32 {
+            return o;
+        }
+        let f = |t: &Tensor| t.to_kind(Kind::Float);
+        DetectorOutput {
+            stages: o.stages.iter().map(f).collect(),
+            centre: f(&o.centre),
+            offsets: f(&o.offsets),
+        }
     }
 }
 
@@ -45,6 +63,8 @@ pub struct TrackerRole {
     pub vs: nn::VarStore,
     pub net: PwcLite,
     pub opt: Optimizer,
+    /// The arithmetic of its forwards ([`Self::forward_pairs`]); fp32 unless set.
+    pub precision: Precision,
 }
 
 impl TrackerRole {
@@ -84,7 +104,26 @@ impl TrackerRole {
         }
         let groups = tracker_groups(&vs, opt.decay)?;
         let opt = Optimizer::new(opt, groups);
-        Ok(Self { of, vs, net, opt })
+        Ok(Self { of, vs, net, opt, precision: Precision::Fp32 })
+    }
+
+    /// [`PwcLite::forward_pairs`] in the role's precision, the flows in fp32 (the census, the
+    /// warps and the pseudo-labels' arithmetic).
+    pub fn forward_pairs(
+        &self,
+        frames: &Tensor,
+        first: &Tensor,
+        second: &Tensor,
+        with_backward: bool,
+    ) -> TrackerOutput {
+        let o = autocast(self.vs.device(), self.precision, || {
+            self.net.forward_pairs(frames, first, second, with_backward)
+        });
+        if self.precision == Precision::Fp32 {
+            return o;
+        }
+        let f = |v: &Vec<Tensor>| v.iter().map(|t| t.to_kind(Kind::Float)).collect();
+        TrackerOutput { forward: f(&o.forward), backward: f(&o.backward) }
     }
 
     /// `tracker_teacher` / `tracker_student`: the role name in logs and metrics.

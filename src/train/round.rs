@@ -243,7 +243,7 @@ pub fn tracker_loss(
 ) -> Result<TrackerTerms> {
     let loss = cfg.tracker_loss;
     let stride = STRIDE as i64;
-    let flows = tr.net.forward_pairs(&pairs.frames, &pairs.first, &pairs.second, true);
+    let flows = tr.forward_pairs(&pairs.frames, &pairs.first, &pairs.second, true);
     laps.lap("tracker forwards");
     let uf = tracking::unflow(loss, &flows.forward, &flows.backward, &pairs.im1, &pairs.im2)?;
     laps.lap("census + smoothness");
@@ -263,8 +263,8 @@ pub fn tracker_loss(
         }
         Consistency::Image => {
             d.vs.freeze();
-            let o2 = d.det.forward_t(&from_unit(&uf.frame1_in_2), false);
-            let o1 = d.det.forward_t(&from_unit(&uf.frame2_in_1), false);
+            let o2 = d.forward(&from_unit(&uf.frame1_in_2), false);
+            let o1 = d.forward(&from_unit(&uf.frame2_in_1), false);
             d.vs.unfreeze();
             let c = tracking::detection_consistency(&real2, &o2.stages)
                 + tracking::detection_consistency(&real1, &o1.stages);
@@ -420,7 +420,7 @@ pub fn round_timed(
     laps.lap("pairs");
 
     // 1. Detector forwards.
-    let outs: Vec<DetectorOutput> = dets.iter().map(|d| d.det.forward_t(&b.images, true)).collect();
+    let outs: Vec<DetectorOutput> = dets.iter().map(|d| d.forward(&b.images, true)).collect();
     laps.lap("detector forwards");
 
     // 2. Tracker steps.

@@ -80,7 +80,7 @@ pub fn supervised_step(
     opt: &OptConfig,
     iter: u64,
 ) -> Result<[f64; 4]> {
-    let out = r.det.forward_t(&b.images, true);
+    let out = r.forward(&b.images, true);
     let terms = supervised_terms(&out, b, labelled, opt);
     let v = terms.values()?;
     refuse_non_finite(&TERMS, &v, r.role.name(), iter)?;
