@@ -73,7 +73,15 @@ fn evaluate_in_memory_equals_tsal_eval_on_the_snapshot() {
         let c = &cli["lists"][i];
         assert_eq!(c["list"], serde_json::json!(r.list));
         let got = serde_json::to_value(&r.score.summary).unwrap();
-        assert_eq!(got, c["score"]["summary"], "{}", r.name());
+        let want = &c["score"]["summary"];
+        assert_eq!(got["at"], want["at"], "{}", r.name());
+        assert_eq!(got["faces"], want["faces"], "{}", r.name());
+        // To float rounding (a few ulps of the per-face NMEs: oneDNN's channels-last kernels
+        // do not sum in one fixed order).
+        for k in ["nme_mean", "nme_std"] {
+            let (a, b) = (got[k].as_f64().unwrap(), want[k].as_f64().unwrap());
+            assert!((a - b).abs() <= 1e-12 * b.abs(), "{}: {k} {a} against {b}", r.name());
+        }
         assert!(r.score.summary.faces > 0);
         let nme = r.score.summary.nme_mean;
         assert!(nme > 0.0 && nme.is_finite(), "an untrained detector errs: {nme}");

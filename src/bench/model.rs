@@ -82,6 +82,7 @@ pub fn run(a: &ModelSettings) -> Result<ModelReport> {
     let cfg = ModelConfig::load(&a.model_config)?;
     let vs = nn::VarStore::new(device);
     let det = Detector::new(&vs.root(), DetectorSpec::new(&cfg, a.num_pts)?);
+    crate::models::layout::vars_channels_last(&vs);
     let macs = tch::no_grad(|| count_macs(|| det.forward_t(&x, false)).1) as f64 / b as f64;
     for &p in &a.precisions {
         let fwd = time(device, a.warmup, a.iters, || {
@@ -107,6 +108,7 @@ pub fn run(a: &ModelSettings) -> Result<ModelReport> {
     let tcfg = TrackerConfig::load(&a.tracker_config)?;
     let vs = nn::VarStore::new(device);
     let trk = PwcLite::new(&vs.root(), &tcfg)?;
+    crate::models::layout::vars_channels_last(&vs);
     let y = Tensor::randn([b, 3, s, s], (Kind::Float, device));
     let macs = tch::no_grad(|| count_macs(|| trk.forward(&x, &y, true)).1) as f64 / b as f64;
     for &p in &a.precisions {

@@ -129,6 +129,7 @@ fn build_role(
 ) -> Result<(DetectorRole, Vec<PeerGroup>)> {
     let vs = nn::VarStore::new(device);
     let det = Detector::with_pretrained(&vs, DetectorSpec::new(model, num_pts)?, None)?;
+    crate::models::layout::vars_channels_last(&vs);
     let groups = training_groups(&vs, opt)?;
     let peer = groups
         .iter()

@@ -45,6 +45,7 @@ impl Tracker {
         let net = PwcLite::new(&vs.root(), &cfg.tracker.config)?;
         crate::models::weights::load_strict(&vs, &file)
             .with_context(|| format!("{}", file.display()))?;
+        crate::models::layout::vars_channels_last(&vs);
         vs.freeze();
         Ok(Self { _vs: vs, net, mu, device })
     }

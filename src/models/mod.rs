@@ -4,6 +4,7 @@ pub mod cpm;
 pub mod detector;
 pub mod inspect;
 pub mod layers;
+pub mod layout;
 pub mod ops;
 pub mod precision;
 pub mod pwclite;

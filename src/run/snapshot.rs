@@ -147,6 +147,8 @@ pub fn load_detector(
     let det = Detector::new(&vs.root(), DetectorSpec::new(&cfg, meta.num_pts)?);
     weights::load_strict(&vs, &dir.join(role.file()))
         .with_context(|| format!("{}: {} detector", dir.display(), role.name()))?;
+    // The layout training ran in (the same values to float rounding, and faster).
+    crate::models::layout::vars_channels_last(&vs);
     vs.freeze();
     Ok((vs, det, meta, cfg))
 }

@@ -7,6 +7,7 @@ use super::optim::Optimizer;
 use crate::config::run::{Loaded, RunConfig};
 use crate::config::{OptConfig, TrackerConfig};
 use crate::models::layers::he_init;
+use crate::models::layout;
 use crate::models::precision::{autocast, Precision};
 use crate::models::pwclite::{PwcLite, TrackerOutput};
 use crate::models::{weights, Detector, DetectorOutput, DetectorSpec};
@@ -35,13 +36,14 @@ impl DetectorRole {
         let spec = DetectorSpec::new(&cfg.model.config, cfg.data.num_pts)
             .with_context(|| format!("{}", cfg.model.path.display()))?;
         let det = Detector::with_pretrained(&vs, spec, cfg.trunk_weights()?)?;
+        layout::vars_channels_last(&vs);
         let groups = training_groups(&vs, &cfg.opt.config)?;
         let opt = Optimizer::new(&cfg.opt.config, groups);
         Ok(Self { role, vs, det, opt, precision: Precision::Fp32 })
     }
 
-    /// The detector on `x` in the role's precision, every output in fp32 (the losses' and the
-    /// pseudo-labels' arithmetic).
+    /// The detector on `x` in the role's precision, every output in fp32 (the
+    /// losses' and the pseudo-labels' arithmetic).
     pub fn forward(&self, x: &Tensor, train: bool) -> DetectorOutput {
         let o = autocast(self.vs.device(), self.precision, || self.det.forward_t(x, train));
         if self.precision == Precision::Fp32 {
@@ -102,6 +104,7 @@ impl TrackerRole {
             weights::load_strict(&vs, f)
                 .with_context(|| format!("--tracker_weights {}", f.display()))?;
         }
+        layout::vars_channels_last(&vs);
         let groups = tracker_groups(&vs, opt.decay)?;
         let opt = Optimizer::new(opt, groups);
         Ok(Self { of, vs, net, opt, precision: Precision::Fp32 })
