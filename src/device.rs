@@ -1,4 +1,4 @@
-//! The compute device and the facts `tsal doctor` reports.
+//! The compute device, the arithmetic of its forwards, and the facts `tsal doctor` reports.
 use serde::Serialize;
 
 /// What this process sees of libtorch, CUDA and the CPU.
@@ -17,6 +17,8 @@ pub struct DeviceFacts {
     /// The CPU flag that makes bf16 arithmetic native (`avx512_bf16`, `amx_bf16`), or none:
     /// `--precision bf16` on this CPU needs one.
     pub cpu_bf16: Option<String>,
+    /// What `tsal train --precision auto` picks on the default device (`--device auto`).
+    pub auto_precision: Precision,
 }
 
 /// The libtorch version this build expects (torch-sys 0.24's `TORCH_VERSION`).
@@ -36,7 +38,13 @@ pub fn facts() -> DeviceFacts {
         cudnn_available: tch::Cuda::cudnn_is_available(),
         cpu_threads: tch::get_num_threads(),
         cpu_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        cpu_bf16: crate::models::precision::cpu_bf16().map(str::to_string),
+        cpu_bf16: cpu_bf16().map(str::to_string),
+        auto_precision: PrecisionChoice::Auto
+            .resolve(
+                if cuda_available { tch::Device::Cuda(0) } else { tch::Device::Cpu },
+                cpu_bf16(),
+            )
+            .unwrap_or(Precision::Fp32),
     }
 }
 
@@ -123,6 +131,97 @@ impl DeviceChoice {
                 }
                 Ok(tch::Device::Cuda(n))
             }
+        }
+    }
+}
+
+/// The arithmetic of the networks' forwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Everything in fp32.
+    Fp32,
+    /// Forwards under bf16 autocast; weights, optimiser state and losses in fp32.
+    Bf16,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+/// Where a CPU's bf16 arithmetic is native: the `flags` line of `/proc/cpuinfo` (Linux) names
+/// `avx512_bf16` or `amx_bf16`. `None` when neither is there.
+pub fn native_bf16_flag(cpuinfo: &str) -> Option<&'static str> {
+    let flags: Vec<&str> = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .flat_map(|l| l.split_once(':').map(|(_, v)| v).unwrap_or("").split_whitespace())
+        .collect();
+    ["amx_bf16", "avx512_bf16"].into_iter().find(|f| flags.contains(f))
+}
+
+/// This machine's CPU bf16 support, from `/proc/cpuinfo` (`None` elsewhere or without it).
+pub fn cpu_bf16() -> Option<&'static str> {
+    std::fs::read_to_string("/proc/cpuinfo").ok().as_deref().and_then(native_bf16_flag)
+}
+
+/// Refuse bf16 where it would be emulated: on a CPU without native bf16 arithmetic, libtorch
+/// still runs bf16 autocast, but slower than fp32. CUDA devices are taken as able (every GPU
+/// of PyTorch 2.11's CUDA 13 build has bf16 arithmetic).
+pub fn check(
+    device: tch::Device,
+    precision: Precision,
+    cpu_flag: Option<&str>,
+) -> anyhow::Result<()> {
+    if precision == Precision::Bf16 && !device.is_cuda() && cpu_flag.is_none() {
+        anyhow::bail!(
+            "--precision bf16: this CPU has no native bf16 arithmetic (neither avx512_bf16 nor \
+             amx_bf16 in /proc/cpuinfo), so bf16 would run emulated, slower than fp32; use \
+             --precision fp32"
+        );
+    }
+    Ok(())
+}
+
+/// `--precision` of `tsal train`: `auto`, `fp32` or `bf16`, stored in a run's configuration as
+/// written (a configuration from before the key existed trained in fp32, and reads so).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PrecisionChoice {
+    /// bf16 where its arithmetic is native (CUDA; a CPU with avx512_bf16 or amx_bf16), else
+    /// fp32.
+    Auto,
+    #[default]
+    Fp32,
+    Bf16,
+}
+
+impl PrecisionChoice {
+    /// The precision on `device` (`cpu_flag`: this CPU's native bf16 flag, [`cpu_bf16`]);
+    /// `bf16` where it would run emulated is an error.
+    pub fn resolve(self, device: tch::Device, cpu_flag: Option<&str>) -> anyhow::Result<Precision> {
+        let p = match self {
+            Self::Fp32 => Precision::Fp32,
+            Self::Bf16 => Precision::Bf16,
+            Self::Auto if device.is_cuda() || cpu_flag.is_some() => Precision::Bf16,
+            Self::Auto => Precision::Fp32,
+        };
+        check(device, p, cpu_flag)?;
+        Ok(p)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Fp32 => "fp32",
+            Self::Bf16 => "bf16",
         }
     }
 }

@@ -82,6 +82,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("snapshot_every", &["--snapshot_every", "5"]),
     ("keep", &["--keep", "2"]),
     ("device", &["--device", "cpu"]),
+    ("precision", &["--precision", "bf16"]),
     ("cpu", &["--cpu"]),
     ("supervised_only", &["--supervised_only"]),
     ("lambda", &["--lambda", "0.5"]),

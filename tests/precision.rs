@@ -3,7 +3,9 @@
 //! without native bf16 arithmetic.
 use tch::{nn, Device, Kind, Tensor};
 use tsal::config::ModelConfig;
-use tsal::models::precision::{autocast, autocast_enabled, check, native_bf16_flag, Precision};
+use tsal::models::precision::{
+    autocast, autocast_enabled, check, cpu_bf16, native_bf16_flag, Precision,
+};
 use tsal::models::{Detector, DetectorSpec};
 
 fn detector() -> (nn::VarStore, Detector) {
@@ -157,4 +159,95 @@ fn a_tracker_role_in_bf16_hands_fp32_flows_close_to_the_fp32_ones() {
         assert!(scale > 1e-4, "a flow of some size: {scale}");
         assert!(err < 0.05 * scale, "bf16 flow off by {err} (largest {scale})");
     }
+}
+
+#[test]
+fn auto_picks_bf16_where_it_is_native_and_fp32_elsewhere() {
+    use tsal::device::PrecisionChoice;
+    let native = Some("avx512_bf16");
+    let r = |c: PrecisionChoice, d: Device, f: Option<&str>| c.resolve(d, f).ok();
+    assert_eq!(r(PrecisionChoice::Auto, Device::Cpu, native), Some(Precision::Bf16));
+    assert_eq!(r(PrecisionChoice::Auto, Device::Cpu, None), Some(Precision::Fp32));
+    assert_eq!(r(PrecisionChoice::Auto, Device::Cuda(0), None), Some(Precision::Bf16));
+    assert_eq!(r(PrecisionChoice::Fp32, Device::Cuda(0), native), Some(Precision::Fp32));
+    assert_eq!(r(PrecisionChoice::Bf16, Device::Cpu, native), Some(Precision::Bf16));
+    assert_eq!(r(PrecisionChoice::Bf16, Device::Cpu, None), None, "emulated bf16 is refused");
+}
+
+mod common;
+
+/// `tsal train --precision`: recorded in config.json, said in the log, free to change on
+/// resume; a configuration written before the key existed reads as fp32. Where this CPU lacks
+/// native bf16, the refusal is checked instead.
+#[test]
+fn train_precision_is_recorded_said_and_free_on_resume() {
+    use common::{s, stderr, stdout, synth, tsal, TINY};
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    synth(&data, &["--images", "8", "--videos", "2", "--frames", "4", "--no-avi", "--seed", "3"]);
+    let save = d.path().join("run");
+    let train = data.join("lists/300W/300w.train.GTB");
+    let videos = data.join("lists/300VW/300VW.train.lst.none");
+    let args = |precision: &str, iters: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::iter::once("train").chain(TINY).map(String::from).collect();
+        for a in [
+            "--clip_frames",
+            "2",
+            "--batch_size",
+            "2",
+            "--workers",
+            "1",
+            "--device",
+            "cpu",
+            "--rand_seed",
+            "3",
+            "--print_freq",
+            "1",
+            "--max_iters",
+            iters,
+            "--precision",
+            precision,
+            "--train_lists",
+            s(&train),
+            s(&videos),
+            "--save_path",
+            s(&save),
+        ] {
+            v.push(a.to_string());
+        }
+        v
+    };
+    let run = |a: Vec<String>| tsal(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    if cpu_bf16().is_none() {
+        let o = run(args("bf16", "2"));
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("no native bf16"), "{}", stderr(&o));
+        assert!(!save.exists(), "nothing written before the refusal");
+        return;
+    }
+    let o = run(args("bf16", "2"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("device Cpu, bf16"), "{}", stdout(&o));
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(save.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["run"]["precision"], "bf16");
+    // Resumed in fp32: accepted, and the log says so.
+    let o = run(args("fp32", "3"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("resuming from") && stdout(&o).contains("device Cpu, fp32"));
+    // A configuration without the key (written before it existed) trained, and reads, as fp32.
+    let mut old = cfg.clone();
+    old["run"].as_object_mut().unwrap().remove("precision");
+    let f = d.path().join("old.json");
+    std::fs::write(&f, serde_json::to_vec(&old).unwrap()).unwrap();
+    let read = tsal::config::RunConfig::read_strict(&f).unwrap();
+    assert_eq!(read.run.precision, tsal::device::PrecisionChoice::Fp32);
+    // A typo is one clear line.
+    let o = run(args("bf61", "3"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bf61") && stderr(&o).contains("auto, fp32, bf16"),
+        "{}",
+        stderr(&o)
+    );
 }

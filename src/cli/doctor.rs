@@ -35,6 +35,8 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
             Some(flag) => println!("CPU bf16    native ({flag}): --precision bf16 available"),
             None => println!("CPU bf16    not native: --precision bf16 only on CUDA"),
         }
+        let on = if f.cuda_available { "cuda:0" } else { "the CPU" };
+        println!("precision   --precision auto trains in {} on {on}", f.auto_precision.name());
     }
     if args.require_cuda && !f.cuda_available {
         bail!(

@@ -7,6 +7,7 @@ use crate::config::run::{
     TargetConfig, TsalConfig,
 };
 use crate::config::{ModelConfig, OptConfig, TrackerConfig};
+use crate::device::PrecisionChoice;
 use crate::run::folder::{ResumeMode, RunDir};
 use crate::train::trainer;
 use anyhow::{bail, Context, Result};
@@ -310,6 +311,11 @@ pub struct TrainArgs {
     #[command(flatten, next_help_heading = "Device")]
     #[serde(flatten)]
     pub device: flags::Device,
+    /// The arithmetic of the detectors' and trackers' forwards: bf16 (libtorch's autocast;
+    /// weights, optimiser state and losses stay fp32), fp32, or auto (bf16 on CUDA and on a CPU
+    /// with native bf16 arithmetic, fp32 elsewhere; `tsal doctor` says which).
+    #[arg(long, value_enum, default_value = "fp32", help_heading = "Device")]
+    pub precision: PrecisionChoice,
     // Flags of the reference (`lib/config_utils/args.py`) that it parsed and never used.
     /// (reference, unused) error bar.
     #[arg(
@@ -412,6 +418,7 @@ impl TrainArgs {
                 snapshot_every: self.snapshot_every,
                 keep: self.keep,
                 device: self.device.choice(),
+                precision: self.precision,
                 supervised_only: self.supervised_only,
             },
             tsal: TsalConfig {
@@ -486,6 +493,7 @@ impl TrainArgs {
             "snapshot_every" => cfg.run.snapshot_every = self.snapshot_every,
             "keep" => cfg.run.keep = self.keep,
             "device" | "cpu" => cfg.run.device = self.device.choice(),
+            "precision" => cfg.run.precision = self.precision,
             "supervised_only" => cfg.run.supervised_only = self.supervised_only,
             "lambda" => cfg.tsal.lambda = self.lambda,
             "mu" => cfg.tsal.mu = self.mu,

@@ -8,7 +8,7 @@ use super::limits::{self, Consumer};
 use super::{ModelConfig, OptConfig, TrackerConfig};
 use crate::data::crop::CropSpec;
 use crate::data::loader::LoaderConfig;
-use crate::device::DeviceChoice;
+use crate::device::{DeviceChoice, PrecisionChoice};
 use crate::formats::list::PathMap;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -190,13 +190,18 @@ pub struct RunSection {
     /// Keep the last K snapshots plus the best (all when absent).
     pub keep: Option<usize>,
     pub device: DeviceChoice,
+    /// The arithmetic of the networks' forwards (`--precision`; fp32 in configurations
+    /// written before the key existed).
+    #[serde(default)]
+    pub precision: PrecisionChoice,
     /// Train the teacher alone on labelled data (the supervised baseline).
     pub supervised_only: bool,
 }
 
 impl RunSection {
     /// Settings a resumed run may change: they do not change what is computed (`epochs` and
-    /// `max_iters` only move the end; `device` moves it to other hardware).
+    /// `max_iters` only move the end; `device` and `precision` move it to other hardware or
+    /// arithmetic).
     pub const FREE_ON_RESUME: &'static [&'static str] = &[
         "run.epochs",
         "run.max_iters",
@@ -204,6 +209,7 @@ impl RunSection {
         "run.keep",
         "run.print_freq",
         "run.device",
+        "run.precision",
         "data.workers",
         "data.cache_mb",
         "pretrained",

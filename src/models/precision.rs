@@ -8,27 +8,9 @@
 //! switch of libtorch 2.11 (`at::autocast::set_autocast_enabled(DeviceType, bool)` and
 //! `set_autocast_dtype`) is called by its C++ symbol. Both take one-byte enums by value
 //! (`c10::DeviceType`, `c10::ScalarType`), which the C calling convention passes the same way.
-use anyhow::{bail, Result};
 use tch::Device;
 
-/// The arithmetic of the networks' forwards.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// Everything in fp32.
-    Fp32,
-    /// Forwards under bf16 autocast; weights, optimiser state and losses in fp32.
-    Bf16,
-}
-
-impl Precision {
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::Fp32 => "fp32",
-            Precision::Bf16 => "bf16",
-        }
-    }
-}
+pub use crate::device::{check, cpu_bf16, native_bf16_flag, Precision};
 
 mod ffi {
     extern "C" {
@@ -107,34 +89,4 @@ pub fn autocast<R>(device: Device, precision: Precision, f: impl FnOnce() -> R) 
 pub fn autocast_enabled(device: Device) -> bool {
     // SAFETY: a getter of libtorch's thread-local autocast state.
     unsafe { ffi::is_autocast_enabled(device_type(device)) }
-}
-
-/// Where a CPU's bf16 arithmetic is native: the `flags` line of `/proc/cpuinfo` (Linux) names
-/// `avx512_bf16` or `amx_bf16`. `None` when neither is there.
-pub fn native_bf16_flag(cpuinfo: &str) -> Option<&'static str> {
-    let flags: Vec<&str> = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("flags"))
-        .flat_map(|l| l.split_once(':').map(|(_, v)| v).unwrap_or("").split_whitespace())
-        .collect();
-    ["amx_bf16", "avx512_bf16"].into_iter().find(|f| flags.contains(f))
-}
-
-/// This machine's CPU bf16 support, from `/proc/cpuinfo` (`None` elsewhere or without it).
-pub fn cpu_bf16() -> Option<&'static str> {
-    std::fs::read_to_string("/proc/cpuinfo").ok().as_deref().and_then(native_bf16_flag)
-}
-
-/// Refuse bf16 where it would be emulated: on a CPU without native bf16 arithmetic, libtorch
-/// still runs bf16 autocast, but slower than fp32. CUDA devices are taken as able (every GPU
-/// of PyTorch 2.11's CUDA 13 build has bf16 arithmetic).
-pub fn check(device: Device, precision: Precision, cpu_flag: Option<&str>) -> Result<()> {
-    if precision == Precision::Bf16 && !device.is_cuda() && cpu_flag.is_none() {
-        bail!(
-            "--precision bf16: this CPU has no native bf16 arithmetic (neither avx512_bf16 nor \
-             amx_bf16 in /proc/cpuinfo), so bf16 would run emulated, slower than fp32; use \
-             --precision fp32"
-        );
-    }
-    Ok(())
 }

@@ -15,6 +15,7 @@ use crate::config::run::RunConfig;
 use crate::data::batch::Batch;
 use crate::data::clip::{self, GroupStats};
 use crate::data::loader::{HostBatch, Loader};
+use crate::device::Precision;
 use crate::eval::evaluate::{self, EvalList};
 use crate::formats::list::{self, ListEntry};
 use crate::interrupt::{self, Interrupted};
@@ -77,6 +78,8 @@ pub fn training_lines(cfg: &RunConfig) -> Result<(Vec<ListEntry>, usize)> {
 /// found here, before `--save_path` is created.
 pub struct Prepared {
     pub device: Device,
+    /// `--precision` resolved on `device`.
+    pub precision: Precision,
     pub lines: Vec<ListEntry>,
     pub unlabelled: usize,
     pub eval_lists: Vec<EvalList>,
@@ -84,6 +87,7 @@ pub struct Prepared {
 
 pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
     let device = cfg.run.device.resolve()?;
+    let precision = cfg.run.precision.resolve(device, crate::device::cpu_bf16())?;
     let (lines, unlabelled) = training_lines(cfg)?;
     let workers = cfg.data.workers.max(1);
     if !cfg.data.skip_bad {
@@ -103,7 +107,7 @@ pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
         .map(|l| EvalList::read(l, &cfg.data.path_map, cfg.data.num_pts, workers))
         .collect::<Result<_>>()?;
     evaluate::check_images(&eval_lists, workers)?;
-    Ok(Prepared { device, lines, unlabelled, eval_lists })
+    Ok(Prepared { device, precision, lines, unlabelled, eval_lists })
 }
 
 /// Train the run in `run` (resumed from its last snapshot when `resumed`).
@@ -119,6 +123,7 @@ pub struct Trainer<'a> {
     cfg: &'a RunConfig,
     run: &'a RunDir,
     device: Device,
+    precision: Precision,
     roles: Vec<DetectorRole>,
     trackers: Vec<TrackerRole>,
     /// The recursive average of the TSAL round (none for a supervised-only run).
@@ -155,9 +160,11 @@ impl<'a> Trainer<'a> {
         run: &'a RunDir,
         resumed: bool,
     ) -> Result<Option<Self>> {
-        let Prepared { device, lines, unlabelled, eval_lists } = prep;
+        let Prepared { device, precision, lines, unlabelled, eval_lists } = prep;
         let (clips, groups) = clip::group(&lines, cfg.data.clip_frames);
         let (mut roles, mut trackers) = build_roles(cfg, resumed, device)?;
+        roles.iter_mut().for_each(|r| r.precision = precision);
+        trackers.iter_mut().for_each(|t| t.precision = precision);
         let mut state = TrainState { epoch: 0, batch: 0, iter: 0, elapsed_s: 0.0, best: None };
         let mut from = None;
         if resumed {
@@ -197,6 +204,7 @@ impl<'a> Trainer<'a> {
             cfg,
             run,
             device,
+            precision,
             roles,
             trackers,
             averaging,
@@ -221,11 +229,12 @@ impl<'a> Trainer<'a> {
         let (cfg, st) = (self.cfg, &self.state);
         let log = &mut self.log;
         log.line(&format!(
-            "tsal {} train: {} (seed {}, device {:?}, log {})",
+            "tsal {} train: {} (seed {}, device {:?}, {}, log {})",
             env!("CARGO_PKG_VERSION"),
             self.run.root.display(),
             cfg.run.rand_seed,
             self.device,
+            self.precision.name(),
             log.log_path.display()
         ));
         log.line(&match from {
