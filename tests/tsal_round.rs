@@ -224,7 +224,9 @@ fn gradients_go_where_intended(mode: &str) {
         if let Some(f) = &t.pseudo_label {
             assert_eq!(f.size(), [6, 68, 2]);
             let mean = f.mean(Kind::Double).double_value(&[]);
-            assert!(mean > 12.0 && mean < 52.0, "pseudo-label mean {mean} px in a 64² crop");
+            // Grid coordinates stay below 64 / 8 = 8; an untrained detector's labels fall
+            // anywhere in the crop (means of 11.7–30 px seen across layouts and thread counts).
+            assert!(mean > 8.0 && mean < 56.0, "pseudo-label mean {mean} px in a 64² crop");
         }
     }
 
