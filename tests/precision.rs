@@ -8,6 +8,14 @@ use tsal::models::precision::{
 };
 use tsal::models::{Detector, DetectorSpec};
 
+/// libtorch's generator is one for the process and the harness runs tests on parallel threads:
+/// a seeded test holds this lock from its seed to its last draw, so it draws the same numbers
+/// whatever runs beside it (the forward test once drew other weights in CI and measured 5.7 %).
+fn rng() -> std::sync::MutexGuard<'static, ()> {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn detector() -> (nn::VarStore, Detector) {
     tch::manual_seed(7);
     let cfg = ModelConfig::load(std::path::Path::new(concat!(
@@ -26,6 +34,7 @@ fn max_abs(t: &Tensor) -> f64 {
 
 #[test]
 fn the_scope_switches_autocast_on_and_restores_it() {
+    let _rng = rng();
     let cpu = Device::Cpu;
     let x = Tensor::randn([1, 3, 8, 8], (Kind::Float, cpu));
     let w = Tensor::randn([4, 3, 3, 3], (Kind::Float, cpu));
@@ -49,6 +58,7 @@ fn the_scope_switches_autocast_on_and_restores_it() {
 
 #[test]
 fn a_bf16_forward_is_within_a_few_percent_of_fp32() {
+    let _rng = rng();
     let (_vs, det) = detector();
     let x = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
     let a = tch::no_grad(|| det.forward_t(&x, false));
@@ -57,19 +67,23 @@ fn a_bf16_forward_is_within_a_few_percent_of_fp32() {
     for (s32, s16) in a.stages.iter().zip(&b.stages) {
         let d = s32 - s16.to_kind(Kind::Float);
         // bf16 keeps 8 bits of mantissa (relative rounding 2^-9 ≈ 0.2 %), accumulated over the
-        // trunk's layers: the worst value within 5 % of the stage's largest, the typical one
-        // within 3 % of the typical magnitude (measured: 2.0 % and 1.3 % on the first stage).
+        // trunk's layers and, from the second stage on, the previous stage's heatmaps: the
+        // worst value within 8 % of the stage's largest, the typical one within 5 % of the
+        // typical magnitude (measured with this seed: 2.1 / 2.2 % on the first stage, 3.1 /
+        // 3.1 % on the second; another draw once gave 5.7 % / 3.8 %). A wrong cast or a
+        // forward outside autocast errs by the size of the values themselves.
         let rel = max_abs(&d) / max_abs(s32);
         let mean = f64::try_from(d.abs().mean(Kind::Float)).unwrap()
             / f64::try_from(s32.abs().mean(Kind::Float)).unwrap();
         eprintln!("stage: max error {rel:.4} of the largest value, mean {mean:.4} of the mean");
-        assert!(rel < 0.05 && rel > 0.0, "stage max error {rel} of its largest value");
-        assert!(mean < 0.03, "stage mean error {mean} of its mean magnitude");
+        assert!(rel < 0.08 && rel > 0.0, "stage max error {rel} of its largest value");
+        assert!(mean < 0.05, "stage mean error {mean} of its mean magnitude");
     }
 }
 
 #[test]
 fn a_bf16_training_gradient_points_where_the_fp32_one_does() {
+    let _rng = rng();
     let (vs, det) = detector();
     let x = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
     let target = tch::no_grad(|| det.forward_t(&x, true)).stages[0].randn_like() * 0.1;
@@ -127,6 +141,7 @@ fn bf16_is_refused_on_a_cpu_without_native_bf16() {
 
 #[test]
 fn a_tracker_role_in_bf16_hands_fp32_flows_close_to_the_fp32_ones() {
+    let _rng = rng();
     use tsal::config::run::Loaded;
     use tsal::config::{OptConfig, TrackerConfig};
     use tsal::run::snapshot::Role;
