@@ -29,6 +29,7 @@ pub const LIBTORCH_VERSION: &str = "2.11.0";
 pub fn facts() -> DeviceFacts {
     let cuda_available = tch::Cuda::is_available();
     let count = tch::Cuda::device_count();
+    let bf16 = cpu_bf16();
     DeviceFacts {
         tsal_version: env!("CARGO_PKG_VERSION").to_string(),
         libtorch_version: LIBTORCH_VERSION.to_string(),
@@ -38,12 +39,9 @@ pub fn facts() -> DeviceFacts {
         cudnn_available: tch::Cuda::cudnn_is_available(),
         cpu_threads: tch::get_num_threads(),
         cpu_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        cpu_bf16: cpu_bf16().map(str::to_string),
+        cpu_bf16: bf16.map(str::to_string),
         auto_precision: PrecisionChoice::Auto
-            .resolve(
-                if cuda_available { tch::Device::Cuda(0) } else { tch::Device::Cpu },
-                cpu_bf16(),
-            )
+            .resolve(if cuda_available { tch::Device::Cuda(0) } else { tch::Device::Cpu }, bf16)
             .unwrap_or(Precision::Fp32),
     }
 }

@@ -123,7 +123,6 @@ pub struct Trainer<'a> {
     cfg: &'a RunConfig,
     run: &'a RunDir,
     device: Device,
-    precision: Precision,
     roles: Vec<DetectorRole>,
     trackers: Vec<TrackerRole>,
     /// The recursive average of the TSAL round (none for a supervised-only run).
@@ -204,7 +203,6 @@ impl<'a> Trainer<'a> {
             cfg,
             run,
             device,
-            precision,
             roles,
             trackers,
             averaging,
@@ -234,7 +232,7 @@ impl<'a> Trainer<'a> {
             self.run.root.display(),
             cfg.run.rand_seed,
             self.device,
-            self.precision.name(),
+            self.roles[0].precision.name(),
             log.log_path.display()
         ));
         log.line(&match from {
