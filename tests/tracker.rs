@@ -260,3 +260,23 @@ fn a_tracker_trained_from_scratch_on_census_and_smoothness_finds_known_shifts() 
         assert!(err.iter().all(|&e| e <= 0.5), "direction {sign}: mean errors {err:?} px");
     }
 }
+
+/// ARFlow's activation, `nn.LeakyReLU(0.1)`: `x` above 0, `0.1·x` otherwise, gradient 1 or 0.1
+/// (0.1 at 0, as PyTorch's), and on any other value bit for bit what `max(x, 0.1·x)` gives.
+#[test]
+fn leaky_is_leaky_relu_with_slope_a_tenth() {
+    use tsal::models::pwclite::leaky;
+    let v = [-2.0f32, -0.5, 0.0, 0.25, 3.0];
+    let x = Tensor::from_slice(&v).set_requires_grad(true);
+    let y = leaky(&x);
+    y.sum(Kind::Float).backward();
+    let want: Vec<f32> = v.iter().map(|&a| if a > 0.0 { a } else { a * 0.1f32 }).collect();
+    assert_eq!(Vec::<f32>::try_from(&y).unwrap(), want);
+    assert_eq!(Vec::<f32>::try_from(x.grad()).unwrap(), [0.1, 0.1, 0.1, 1.0, 1.0]);
+    let r = {
+        let _rng = rng();
+        Tensor::randn([4, 8, 16, 16], (Kind::Float, Device::Cpu))
+    };
+    let max_form = r.maximum(&(&r * 0.1));
+    assert!(leaky(&r).equal(&max_form));
+}
