@@ -223,3 +223,33 @@ impl PrecisionChoice {
         }
     }
 }
+
+/// libtorch's intra-op threads (its OpenMP team size) for the calling thread only, set to `n`.
+/// `tch::set_num_threads` would also change the count that every thread started later takes;
+/// OpenMP's own `omp_set_num_threads` is per thread. libtorch sets a thread's count on the
+/// thread's first parallel operation, so that is triggered first (else it would undo this).
+/// Returns false, changing nothing, where the OpenMP runtime libtorch loaded is not found.
+pub fn limit_intra_op_threads(n: usize) -> bool {
+    let Some(set) = omp_set_num_threads() else { return false };
+    let _ = tch::get_num_threads();
+    // SAFETY: the symbol is OpenMP's `void omp_set_num_threads(int)`.
+    unsafe { set(n.clamp(1, i32::MAX as usize) as libc::c_int) };
+    true
+}
+
+/// Whether [`limit_intra_op_threads`] can work here.
+pub fn intra_op_threads_limitable() -> bool {
+    omp_set_num_threads().is_some()
+}
+
+/// OpenMP's `omp_set_num_threads` as loaded with libtorch (libgomp), if any.
+fn omp_set_num_threads() -> Option<unsafe extern "C" fn(libc::c_int)> {
+    static SYMBOL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: dlsym with a NUL-terminated name; RTLD_DEFAULT searches what is loaded.
+    let addr = *SYMBOL.get_or_init(|| unsafe {
+        libc::dlsym(libc::RTLD_DEFAULT, c"omp_set_num_threads".as_ptr())
+    } as usize);
+    // SAFETY: a non-null address of that symbol is the function.
+    (addr != 0)
+        .then(|| unsafe { std::mem::transmute::<usize, unsafe extern "C" fn(libc::c_int)>(addr) })
+}

@@ -312,3 +312,82 @@ fn the_recursive_average_ties_the_stores_by_the_formula_after_the_steps() {
     let diff = (&va["features.0.weight"] - &vb["features.0.weight"]).abs().max().double_value(&[]);
     assert!(diff > 0.0);
 }
+
+/// The two tracker steps at once (each on its own thread with one intra-op thread, what the
+/// round does on a CPU) compute what they compute in turn on this thread: the same terms and
+/// the same gradients, up to the rounding of a different thread count.
+#[test]
+fn the_trackers_at_once_step_as_they_do_in_turn() {
+    let d = data();
+    let cfg = config(&d.path().join("data"), &[]);
+    let b = batch(&cfg);
+    let settings = round::Settings::of(&cfg);
+    let pairs = Pairs::new(&b).unwrap();
+    let mut runs = Vec::new();
+    let (first_dets, first_trackers) = roles(&cfg);
+    for threads in [None, Some(1)] {
+        // The same weights both times (other tests draw from the generator meanwhile).
+        let (mut dets, mut trackers) = roles(&cfg);
+        for (to, from) in dets.iter_mut().zip(&first_dets) {
+            to.vs.copy(&from.vs).unwrap();
+        }
+        for (to, from) in trackers.iter_mut().zip(&first_trackers) {
+            to.vs.copy(&from.vs).unwrap();
+        }
+        let outs: Vec<_> = dets.iter().map(|d| d.forward(&b.images, true)).collect();
+        let (stats, tracked) = round::tracker_steps(
+            &mut dets,
+            &mut trackers,
+            &outs,
+            &pairs,
+            settings,
+            0.5,
+            1,
+            threads,
+            &mut Laps::off(),
+        )
+        .unwrap();
+        // The gradients the steps took (Adam's first step moves a weight by ±LR whatever the
+        // gradient's size, so the weights would magnify rounding in near-zero gradients).
+        let grads: Vec<BTreeMap<String, Tensor>> = trackers
+            .iter()
+            .map(|t| t.vs.variables().into_iter().map(|(k, v)| (k, v.grad().copy())).collect())
+            .collect();
+        runs.push((stats, tracked, grads));
+    }
+    let (a, b) = (&runs[0], &runs[1]);
+    for k in 0..2 {
+        let (x, y) = (&a.0[k], &b.0[k]);
+        for (name, u, v) in [
+            ("census", x.census, y.census),
+            ("smooth", x.smooth, y.smooth),
+            ("consistency", x.consistency, y.consistency),
+            ("total", x.total, y.total),
+        ] {
+            assert!(u > 0.0, "tracker {k}: {name} {u}");
+            assert!(
+                (u - v).abs() <= 1e-5 * u.abs(),
+                "tracker {k}: {name} {u} in turn, {v} at once"
+            );
+        }
+        let flow = (&a.1[k].forward - &b.1[k].forward).abs().max().double_value(&[]);
+        let scale = a.1[k].forward.abs().max().double_value(&[]);
+        assert!(scale > 0.0 && flow <= 1e-5 * scale, "tracker {k}: flows differ by {flow}");
+        let largest = |g: &BTreeMap<String, Tensor>| {
+            g.values().map(|t| t.abs().max().double_value(&[])).fold(0.0, f64::max)
+        };
+        let scale = largest(&a.2[k]);
+        let diff = a.2[k]
+            .iter()
+            .map(|(name, g)| (g - &b.2[k][name]).abs().max().double_value(&[]))
+            .fold(0.0, f64::max);
+        // fp32 rounding of sums taken in another order: 0.9e-5 and 1.2e-5 of the largest
+        // gradient measured (a tracker from scratch, 64² crops); an error in what a thread
+        // computes would be of the gradient's own size.
+        assert!(
+            scale > 0.0 && diff <= 1e-4 * scale,
+            "tracker {k}: gradients differ by {diff} of {scale}"
+        );
+        eprintln!("tracker {k}: gradients differ by {:e} of the largest", diff / scale);
+    }
+}

@@ -106,6 +106,10 @@ pub struct TrainReport {
     /// With `breakdown`: seconds per round of each of its phases, from a second pass of `iters`
     /// rounds timed phase by phase.
     pub round_phases: Option<Vec<Phase>>,
+    /// With `breakdown`, where the two tracker steps ran at once on their own threads: each
+    /// thread's phases (`tracker_teacher: tracker forwards`, …), within the round's phase
+    /// `tracker steps (both at once)` and overlapping one another.
+    pub round_thread_phases: Option<Vec<Phase>>,
     pub consistency: Option<&'static str>,
     pub peer: Option<PeerReport>,
     /// The optimiser's momentum, Nesterov and weight decay (printed beside the LR).
@@ -215,6 +219,7 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
     let times = step_alone(&mut roles, &b, n_labelled, &opt, a.warmup, a.iters, device)?;
     let phases = a.breakdown.then(|| breakdown(&mut roles, &b, n_labelled, &opt, a.iters, device));
     let mut round_phases = None;
+    let mut round_thread_phases = None;
     let round = match &tracker {
         Some(t) => {
             let tsal =
@@ -227,7 +232,10 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
                 radius: model.argmax as i64,
             };
             let (times, phases) = round_alone(&mut roles, t, &b, n_labelled, settings, a, device)?;
-            round_phases = phases;
+            if let Some((own, threads)) = phases {
+                round_phases = Some(own);
+                round_thread_phases = (!threads.is_empty()).then_some(threads);
+            }
             Some(step_time(times, n_frames, None))
         }
         None => None,
@@ -270,6 +278,7 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
         step,
         round,
         round_phases,
+        round_thread_phases,
         consistency: tracker.as_ref().map(|_| a.consistency.name()),
         peer,
         opt: (opt.momentum, opt.nesterov, opt.decay),
@@ -393,6 +402,10 @@ pub struct Phase {
     pub seconds: f64,
 }
 
+/// The round's own phases and those of the threads it started ([`TrainReport`]'s
+/// `round_phases`, `round_thread_phases`).
+type RoundPhases = (Vec<Phase>, Vec<Phase>);
+
 /// Seconds of each of `--iters` full TSAL rounds on `b` (after `--warmup` untimed ones), with
 /// two trackers from `tracker` (from scratch) beside `roles` (teacher and student), the ramp
 /// at 1.
@@ -404,7 +417,7 @@ fn round_alone(
     settings: round::Settings,
     a: &TrainSettings,
     device: Device,
-) -> Result<(Vec<f64>, Option<Vec<Phase>>)> {
+) -> Result<(Vec<f64>, Option<RoundPhases>)> {
     let mut trackers = Vec::new();
     for of in [Role::Teacher, Role::Student] {
         let mut t = TrackerRole::build(tracker, settings.opt, None, of, device)?;
@@ -440,7 +453,8 @@ fn round_alone(
         )?;
     }
     let per_round = |(phase, s): (String, f64)| Phase { phase, seconds: s / a.iters as f64 };
-    Ok((times, Some(laps.phases.into_iter().map(per_round).collect())))
+    let own = laps.phases.into_iter().map(per_round).collect();
+    Ok((times, Some((own, laps.within.into_iter().map(per_round).collect()))))
 }
 
 /// The phases of [`supervised_step`] timed one by one (synchronising the device between
@@ -551,6 +565,14 @@ impl TrainReport {
                 for p in phases {
                     let share = 100.0 * p.seconds / sum;
                     println!("    {:<32} {:>8.4} s {share:>5.1} %", p.phase, p.seconds);
+                }
+            }
+            if let Some(phases) = &self.round_thread_phases {
+                println!(
+                    "  within \"tracker steps (both at once)\", each tracker on its own thread:"
+                );
+                for p in phases {
+                    println!("    {:<48} {:>8.4} s", p.phase, p.seconds);
                 }
             }
         }

@@ -148,11 +148,6 @@ pub struct Unflow {
     pub photometric: Tensor,
     /// `Σ_i w_sm_scales[i] · smoothness_i`, before `w_smooth` (a 0-d tensor).
     pub smooth: Tensor,
-    /// Frame 1 carried into frame 2's geometry at full resolution, `warp(im1, bw)` (the
-    /// reference's `track_target`), `[N, 3, H, W]`, connected to the backward flow.
-    pub frame1_in_2: Tensor,
-    /// Frame 2 carried into frame 1's geometry, `warp(im2, fw)`, `[N, 3, H, W]`.
-    pub frame2_in_1: Tensor,
     /// Non-occluded pixels of frames 1 and 2 at full resolution, `[N, 1, H, W]`.
     pub visible1: Tensor,
     pub visible2: Tensor,
@@ -203,15 +198,13 @@ pub fn unflow(
         fw.len(),
         bw.len()
     );
-    let pad = match loss.warp_pad.as_str() {
-        "border" => Padding::Border,
-        "zeros" => Padding::Zeros,
-        other => anyhow::bail!("tracker loss: warp_pad `{other}`: expected border or zeros"),
-    };
+    let pad = warp_padding(loss)?;
     let (_, _, h, w) = im1.size4()?;
     let scale = h.min(w) as f64;
-    let visible1 = trusted(visible_mask(&fw[0], &bw[0]));
-    let visible2 = trusted(visible_mask(&bw[0], &fw[0]));
+    // Targets: no gradient flows through the masks, so none is recorded.
+    let (visible1, visible2) = tch::no_grad(|| {
+        (trusted(visible_mask(&fw[0], &bw[0])), trusted(visible_mask(&bw[0], &fw[0])))
+    });
     let zero = || Tensor::zeros([], (Kind::Float, im1.device()));
     let (mut photometric, mut smooth) = (zero(), zero());
     for (i, (f, b)) in fw.iter().zip(bw).enumerate() {
@@ -246,14 +239,31 @@ pub fn unflow(
             smooth += s * wsm;
         }
     }
-    Ok(Unflow {
-        photometric,
-        smooth,
-        frame1_in_2: warp(im1, &bw[0], pad),
-        frame2_in_1: warp(im2, &fw[0], pad),
-        visible1,
-        visible2,
+    Ok(Unflow { photometric, smooth, visible1, visible2 })
+}
+
+/// The tracker config's `warp_pad`.
+pub fn warp_padding(loss: &TrackerLoss) -> Result<Padding> {
+    Ok(match loss.warp_pad.as_str() {
+        "border" => Padding::Border,
+        "zeros" => Padding::Zeros,
+        other => anyhow::bail!("tracker loss: warp_pad `{other}`: expected border or zeros"),
     })
+}
+
+/// Frame 1 carried into frame 2's geometry at full resolution, `warp(im1, bw)` (the
+/// reference's `track_target`), and frame 2 into frame 1's, `warp(im2, fw)`, `[N, 3, H, W]`,
+/// padded as `warp_pad` says and connected to the flows (`fw`, `bw`: the finest level).
+/// `--consistency image` runs the detector on them.
+pub fn carried_frames(
+    loss: &TrackerLoss,
+    fw: &Tensor,
+    bw: &Tensor,
+    im1: &Tensor,
+    im2: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let pad = warp_padding(loss)?;
+    Ok((warp(im1, bw, pad), warp(im2, fw, pad)))
 }
 
 /// The detection-consistency distance (TSAL's addition to the tracker loss, reference

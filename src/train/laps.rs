@@ -10,17 +10,20 @@ pub struct Laps {
     last: Instant,
     /// Seconds per phase, in the order the phases first ran.
     pub phases: Vec<(String, f64)>,
+    /// Phases of work that ran on other threads meanwhile ([`Self::absorb`]), named
+    /// `thread: phase`: each thread's own time, overlapping `phases` and one another.
+    pub within: Vec<(String, f64)>,
 }
 
 impl Laps {
     /// Laps that record nothing.
     pub fn off() -> Self {
-        Self { device: None, last: Instant::now(), phases: Vec::new() }
+        Self { device: None, last: Instant::now(), phases: Vec::new(), within: Vec::new() }
     }
 
     /// Laps that record, synchronising `device` at each.
     pub fn on(device: Device) -> Self {
-        Self { device: Some(device), last: Instant::now(), phases: Vec::new() }
+        Self { device: Some(device), last: Instant::now(), phases: Vec::new(), within: Vec::new() }
     }
 
     /// The time since the last lap belongs to `phase`.
@@ -35,6 +38,22 @@ impl Laps {
             None => self.phases.push((phase.to_string(), s)),
         }
         self.last = Instant::now();
+    }
+
+    /// Laps for work on another thread, recording when these do, from now.
+    pub fn child(&self) -> Self {
+        Self { device: self.device, last: Instant::now(), phases: Vec::new(), within: Vec::new() }
+    }
+
+    /// Keep the phases of `child` (work of thread `thread`) beside this thread's own.
+    pub fn absorb(&mut self, thread: &str, child: Laps) {
+        for (phase, s) in child.phases {
+            let name = format!("{thread}: {phase}");
+            match self.within.iter_mut().find(|(p, _)| *p == name) {
+                Some((_, t)) => *t += s,
+                None => self.within.push((name, s)),
+            }
+        }
     }
 
     /// Start timing from now (what came before belongs to no phase).

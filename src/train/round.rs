@@ -40,11 +40,12 @@ use crate::config::tracker::TrackerLoss;
 use crate::config::OptConfig;
 use crate::data::batch::Batch;
 use crate::data::crop::{from_unit, to_unit};
+use crate::device;
 use crate::losses::{self, heatmap::stage_mse, pseudo, sic, tracking};
 use crate::models::DetectorOutput;
 use crate::run::snapshot::Role;
 use anyhow::{ensure, Result};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// The terms the round reports for each detector and each tracker, in the order it computes
 /// them ([`super::stats`] holds them, with the diagnostics).
@@ -209,6 +210,23 @@ impl Pairs {
         })
     }
 
+    /// New handles to the same tensors (for another thread).
+    pub fn shallow_clone(&self) -> Self {
+        let sc = |t: &Tensor| t.shallow_clone();
+        Self {
+            first: sc(&self.first),
+            second: sc(&self.second),
+            count: self.count,
+            unlabelled: sc(&self.unlabelled),
+            n_unlabelled: self.n_unlabelled,
+            video_rows: sc(&self.video_rows),
+            annotated: self.annotated.as_ref().map(|(a, b, c)| (sc(a), sc(b), sc(c))),
+            frames: sc(&self.frames),
+            im1: sc(&self.im1),
+            im2: sc(&self.im2),
+        }
+    }
+
     /// Mean distance (input pixels) of `pts` `[M, P, 2]` to frame j+1's annotation over the
     /// landmarks visible in both frames of annotated pairs; none without such a pair.
     pub fn distance_to_annotation(&self, pts: &Tensor) -> Option<f64> {
@@ -262,9 +280,16 @@ pub fn tracker_loss(
             (c, None)
         }
         Consistency::Image => {
+            let (frame1_in_2, frame2_in_1) = tracking::carried_frames(
+                loss,
+                &flows.forward[0],
+                &flows.backward[0],
+                &pairs.im1,
+                &pairs.im2,
+            )?;
             d.vs.freeze();
-            let o2 = d.forward(&from_unit(&uf.frame1_in_2), false);
-            let o1 = d.forward(&from_unit(&uf.frame2_in_1), false);
+            let o2 = d.forward(&from_unit(&frame1_in_2), false);
+            let o1 = d.forward(&from_unit(&frame2_in_1), false);
             d.vs.unfreeze();
             let c = tracking::detection_consistency(&real2, &o2.stages)
                 + tracking::detection_consistency(&real1, &o1.stages);
@@ -381,6 +406,104 @@ pub fn detector_loss(
     DetectorTerms { supervised, sic, unsup, total, pseudo_label }
 }
 
+/// One tracker's step: its loss, checked, backward and optimiser step, and the diagnostics.
+#[allow(clippy::too_many_arguments)]
+fn tracker_step(
+    d: &mut DetectorRole,
+    tr: &mut TrackerRole,
+    out: &DetectorOutput,
+    pairs: &Pairs,
+    cfg: Settings,
+    ramp: f64,
+    iter: u64,
+    laps: &mut Laps,
+) -> Result<(TrackerStats, Tracked)> {
+    let terms = tracker_loss(d, tr, out, pairs, cfg, ramp, laps)?;
+    let v = host_values(&[&terms.census, &terms.smooth, &terms.consistency, &terms.total])?;
+    refuse_non_finite(&TRACKER_TERMS, &v, &tr.name(), iter)?;
+    laps.lap("reading the terms");
+    tr.opt.zero_grad();
+    terms.total.backward();
+    laps.lap(&format!("{} backward", tr.name()));
+    tr.opt.step();
+    laps.lap("optimiser steps");
+    let track_px = pairs.annotated.as_ref().and_then(|(p1, _, _)| {
+        let carried = tch::no_grad(|| tracking::carry_points(p1, &terms.tracked.forward));
+        pairs.distance_to_annotation(&carried)
+    });
+    laps.lap("diagnostics");
+    let [census, smooth, consistency, total] = [v[0], v[1], v[2], v[3]];
+    Ok((TrackerStats { census, smooth, consistency, total, track_px }, terms.tracked))
+}
+
+/// Intra-op threads for each of the two tracker steps when they run at once, or none when they
+/// run one after the other. The trackers are independent (each serves its own detector, frozen
+/// for it) and their tensors small: one tracker on two CPU threads spends much of its time in
+/// the threads' barriers, two trackers on a thread each keep both busy (the round's tracker
+/// phases 25–40 % shorter on a 2-core CPU, docs/performance.md). On CUDA they stay in turn.
+pub fn concurrent_tracker_threads(device: Device) -> Option<usize> {
+    let threads = tch::get_num_threads().max(1) as usize;
+    (device == Device::Cpu && threads >= 2 && device::intra_op_threads_limitable())
+        .then_some(threads / 2)
+}
+
+/// Both trackers' steps ([`tracker_step`]): at once, each on its own thread with `threads`
+/// intra-op threads, or in turn on this thread (`None`). The values are the same either way
+/// (each step is its own computation) up to the float rounding of a different intra-op thread
+/// count (`tests/tsal_round.rs`). The round passes [`concurrent_tracker_threads`].
+#[allow(clippy::too_many_arguments)]
+pub fn tracker_steps(
+    dets: &mut [DetectorRole],
+    trackers: &mut [TrackerRole],
+    outs: &[DetectorOutput],
+    pairs: &Pairs,
+    cfg: Settings,
+    ramp: f64,
+    iter: u64,
+    threads: Option<usize>,
+    laps: &mut Laps,
+) -> Result<(Vec<TrackerStats>, Vec<Tracked>)> {
+    let mut stats = Vec::with_capacity(2);
+    let mut tracked = Vec::with_capacity(2);
+    let Some(threads) = threads else {
+        for ((d, tr), out) in dets.iter_mut().zip(trackers.iter_mut()).zip(outs) {
+            let (s, t) = tracker_step(d, tr, out, pairs, cfg, ramp, iter, laps)?;
+            stats.push(s);
+            tracked.push(t);
+        }
+        return Ok((stats, tracked));
+    };
+    // Tensors may move between threads but not be shared: each thread gets its own handles.
+    type Outcome = (Result<(TrackerStats, Tracked)>, String, Laps);
+    let results: Vec<Outcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = dets
+            .iter_mut()
+            .zip(trackers.iter_mut())
+            .zip(outs)
+            .map(|((d, tr), out)| {
+                let (out, pairs, mut own) = (detach(out), pairs.shallow_clone(), laps.child());
+                s.spawn(move || {
+                    device::limit_intra_op_threads(threads);
+                    let r = tracker_step(d, tr, &out, &pairs, cfg, ramp, iter, &mut own);
+                    (r, tr.name(), own)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
+    laps.lap("tracker steps (both at once)");
+    for (r, name, own) in results {
+        laps.absorb(&name, own);
+        let (s, t) = r?;
+        stats.push(s);
+        tracked.push(t);
+    }
+    Ok((stats, tracked))
+}
+
 /// One TSAL iteration on batch `b` (`labelled`: its labelled frames) at global iteration `iter`
 /// (1-based, for messages), with the unsupervised terms weighted by `ramp`. `dets` and
 /// `trackers` are [teacher, student] and their trackers. Returns every term, per role.
@@ -424,27 +547,9 @@ pub fn round_timed(
     laps.lap("detector forwards");
 
     // 2. Tracker steps.
-    let mut tracked = Vec::with_capacity(2);
-    let mut tracker_stats = Vec::with_capacity(2);
-    for (k, (d, tr)) in dets.iter_mut().zip(trackers.iter_mut()).enumerate() {
-        let terms = tracker_loss(d, tr, &outs[k], &pairs, cfg, ramp, laps)?;
-        let v = host_values(&[&terms.census, &terms.smooth, &terms.consistency, &terms.total])?;
-        refuse_non_finite(&TRACKER_TERMS, &v, &tr.name(), iter)?;
-        laps.lap("reading the terms");
-        tr.opt.zero_grad();
-        terms.total.backward();
-        laps.lap(&format!("{} backward", tr.name()));
-        tr.opt.step();
-        laps.lap("optimiser steps");
-        let track_px = pairs.annotated.as_ref().and_then(|(p1, _, _)| {
-            let carried = tch::no_grad(|| tracking::carry_points(p1, &terms.tracked.forward));
-            pairs.distance_to_annotation(&carried)
-        });
-        laps.lap("diagnostics");
-        let [census, smooth, consistency, total] = [v[0], v[1], v[2], v[3]];
-        tracker_stats.push(TrackerStats { census, smooth, consistency, total, track_px });
-        tracked.push(terms.tracked);
-    }
+    let threads = concurrent_tracker_threads(b.images.device());
+    let (tracker_stats, tracked) =
+        tracker_steps(dets, trackers, &outs, &pairs, cfg, ramp, iter, threads, laps)?;
 
     // 3. Detector losses, all checked before either detector steps.
     let mut totals = Vec::with_capacity(2);
