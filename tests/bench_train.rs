@@ -193,6 +193,14 @@ fn the_round_is_broken_down_into_its_phases() {
     }
     let sum: f64 = phases.iter().map(|p| positive(p, "seconds")).sum();
     let round = positive(&r, "round.seconds_per_iter");
+    // Rounds and supervised steps alternated: the ratio of their means, a weighted mean of the
+    // per-pair ratios, so between the smallest and the largest.
+    let alt = &r["round_vs_supervised"];
+    let ratio = positive(alt, "ratio");
+    let want = positive(alt, "round_s") / positive(alt, "supervised_s");
+    assert!((ratio - want).abs() < 1e-9 * want, "{alt:#}");
+    assert!(positive(alt, "pair_min") <= ratio && ratio <= positive(alt, "pair_max"), "{alt:#}");
+    assert_eq!(alt["pairs"], r["step"]["iters"], "{alt:#}");
     // The same rounds, timed whole and by phase (a second pass): the same order of time.
     assert!(sum > 0.3 * round && sum < 3.0 * round, "phases {sum} s against a round of {round} s");
 }

@@ -110,6 +110,10 @@ pub struct TrainReport {
     /// thread's phases (`tracker_teacher: tracker forwards`, …), within the round's phase
     /// `tracker steps (both at once)` and overlapping one another.
     pub round_thread_phases: Option<Vec<Phase>>,
+    /// The round against the supervised steps of the same roles, measured alternately (one
+    /// supervised step of every role, one round, `iters` times), so that a machine whose speed
+    /// drifts weighs on both alike.
+    pub round_vs_supervised: Option<Alternated>,
     pub consistency: Option<&'static str>,
     pub peer: Option<PeerReport>,
     /// The optimiser's momentum, Nesterov and weight decay (printed beside the LR).
@@ -220,6 +224,7 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
     let phases = a.breakdown.then(|| breakdown(&mut roles, &b, n_labelled, &opt, a.iters, device));
     let mut round_phases = None;
     let mut round_thread_phases = None;
+    let mut round_vs_supervised = None;
     let round = match &tracker {
         Some(t) => {
             let tsal =
@@ -231,7 +236,9 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
                 num_pts: a.num_pts as i64,
                 radius: model.argmax as i64,
             };
-            let (times, phases) = round_alone(&mut roles, t, &b, n_labelled, settings, a, device)?;
+            let (times, alternated, phases) =
+                round_alone(&mut roles, t, &b, n_labelled, settings, a, device)?;
+            round_vs_supervised = Some(alternated);
             if let Some((own, threads)) = phases {
                 round_phases = Some(own);
                 round_thread_phases = (!threads.is_empty()).then_some(threads);
@@ -279,6 +286,7 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
         round,
         round_phases,
         round_thread_phases,
+        round_vs_supervised,
         consistency: tracker.as_ref().map(|_| a.consistency.name()),
         peer,
         opt: (opt.momentum, opt.nesterov, opt.decay),
@@ -395,6 +403,20 @@ fn step_alone(
     Ok(times)
 }
 
+/// Rounds and supervised steps timed alternately on the same batch.
+#[derive(Clone, Debug, Serialize)]
+pub struct Alternated {
+    pub pairs: usize,
+    /// Mean seconds of a supervised step of every role, and of a round.
+    pub supervised_s: f64,
+    pub round_s: f64,
+    /// `round_s / supervised_s`.
+    pub ratio: f64,
+    /// The smallest and largest ratio of one round to the supervised step just before it.
+    pub pair_min: f64,
+    pub pair_max: f64,
+}
+
 /// One phase of a round and its seconds per round.
 #[derive(Clone, Debug, Serialize)]
 pub struct Phase {
@@ -417,7 +439,7 @@ fn round_alone(
     settings: round::Settings,
     a: &TrainSettings,
     device: Device,
-) -> Result<(Vec<f64>, Option<RoundPhases>)> {
+) -> Result<(Vec<f64>, Alternated, Option<RoundPhases>)> {
     let mut trackers = Vec::new();
     for of in [Role::Teacher, Role::Student] {
         let mut t = TrackerRole::build(tracker, settings.opt, None, of, device)?;
@@ -434,12 +456,37 @@ fn round_alone(
             times.push(t.elapsed().as_secs_f64());
         }
     }
+    // Alternately: a supervised step of every role, then a round.
+    let (mut sup, mut rounds) = (Vec::with_capacity(a.iters), Vec::with_capacity(a.iters));
+    for i in 0..a.iters {
+        let it = (a.warmup + a.iters + i) as u64 + 1;
+        let t = Instant::now();
+        for r in roles.iter_mut() {
+            supervised_step(r, b, labelled, settings.opt, it)?;
+        }
+        sync(device);
+        sup.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        round::round(roles, &mut trackers, &mut avg, b, labelled, settings, 1.0, it)?;
+        sync(device);
+        rounds.push(t.elapsed().as_secs_f64());
+    }
+    let per_pair: Vec<f64> = rounds.iter().zip(&sup).map(|(r, s)| r / s).collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let alternated = Alternated {
+        pairs: a.iters,
+        supervised_s: mean(&sup),
+        round_s: mean(&rounds),
+        ratio: mean(&rounds) / mean(&sup),
+        pair_min: per_pair.iter().copied().fold(f64::INFINITY, f64::min),
+        pair_max: per_pair.iter().copied().fold(0.0, f64::max),
+    };
     if !a.breakdown {
-        return Ok((times, None));
+        return Ok((times, alternated, None));
     }
     let mut laps = Laps::on(device);
     for i in 0..a.iters {
-        let it = (a.warmup + a.iters + i) as u64 + 1;
+        let it = (a.warmup + 2 * a.iters + i) as u64 + 1;
         round::round_timed(
             roles,
             &mut trackers,
@@ -454,7 +501,7 @@ fn round_alone(
     }
     let per_round = |(phase, s): (String, f64)| Phase { phase, seconds: s / a.iters as f64 };
     let own = laps.phases.into_iter().map(per_round).collect();
-    Ok((times, Some((own, laps.within.into_iter().map(per_round).collect()))))
+    Ok((times, alternated, Some((own, laps.within.into_iter().map(per_round).collect()))))
 }
 
 /// The phases of [`supervised_step`] timed one by one (synchronising the device between
@@ -555,10 +602,14 @@ impl TrainReport {
                 r,
                 self.frames_per_batch,
             );
-            println!(
-                "  the round takes {:.2}× the time of the supervised steps of the same roles",
-                r.seconds_per_iter / self.step.seconds_per_iter
-            );
+            if let Some(x) = &self.round_vs_supervised {
+                println!(
+                    "  the round takes {:.2}× the time of the supervised steps of the same roles \
+                     ({} of each alternated, {:.3} s against {:.3} s; one round against the \
+                     step before it: {:.2}–{:.2}×)",
+                    x.ratio, x.pairs, x.round_s, x.supervised_s, x.pair_min, x.pair_max
+                );
+            }
             if let Some(phases) = &self.round_phases {
                 let sum: f64 = phases.iter().map(|p| p.seconds).sum();
                 println!("  per round, phase by phase ({sum:.3} s in all):");
