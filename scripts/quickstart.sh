@@ -2,7 +2,7 @@
 # The main job on the embedded default: set up, check the machine, make the synthetic
 # 300W/300VW quickstart dataset (no download needed), validate its lists, train TSAL on it
 # (teacher, student and their trackers, on the labelled faces and the unlabelled videos; about
-# five minutes on a 2-core CPU), evaluate teacher and student on the synthetic test lists, and
+# two minutes on a 2-core CPU), evaluate teacher and student on the synthetic test lists, and
 # draw their landmarks on a synthetic test video (quickstart/demo.mp4).
 #
 #   TSAL_QUICKSTART=DIR   outputs elsewhere (default: quickstart/)
