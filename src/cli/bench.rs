@@ -163,7 +163,8 @@ pub struct TrainBench {
     #[arg(long, default_value_t = 2, help_heading = "What to time")]
     pub warmup: usize,
     /// Also time the full TSAL round (teacher, student and both trackers, `train::round`) on
-    /// the same batch; unlabelled lines of `--lists` are then used too. Needs clips of at
+    /// the same batch, and its ratio to the supervised steps with rounds and steps alternated
+    /// (`--iters` of each); unlabelled lines of `--lists` are then used too. Needs clips of at
     /// least 2 frames.
     #[arg(long, help_heading = "What to time")]
     pub round: bool,
