@@ -228,13 +228,13 @@ impl PrecisionChoice {
 /// `tch::set_num_threads` would also change the count that every thread started later takes;
 /// OpenMP's own `omp_set_num_threads` is per thread. libtorch sets a thread's count on the
 /// thread's first parallel operation, so that is triggered first (else it would undo this).
-/// Returns false, changing nothing, where the OpenMP runtime libtorch loaded is not found.
-pub fn limit_intra_op_threads(n: usize) -> bool {
-    let Some(set) = omp_set_num_threads() else { return false };
+/// Changes nothing where the OpenMP runtime libtorch loaded is not found
+/// ([`intra_op_threads_limitable`]).
+pub fn limit_intra_op_threads(n: usize) {
+    let Some(set) = omp_set_num_threads() else { return };
     let _ = tch::get_num_threads();
     // SAFETY: the symbol is OpenMP's `void omp_set_num_threads(int)`.
     unsafe { set(n.clamp(1, i32::MAX as usize) as libc::c_int) };
-    true
 }
 
 /// Whether [`limit_intra_op_threads`] can work here.

@@ -430,7 +430,7 @@ type RoundPhases = (Vec<Phase>, Vec<Phase>);
 
 /// Seconds of each of `--iters` full TSAL rounds on `b` (after `--warmup` untimed ones), with
 /// two trackers from `tracker` (from scratch) beside `roles` (teacher and student), the ramp
-/// at 1.
+/// at 1; each round follows a supervised step of every role, timed too ([`Alternated`]).
 fn round_alone(
     roles: &mut [DetectorRole],
     tracker: &crate::config::run::Loaded<crate::config::TrackerConfig>,
@@ -447,19 +447,14 @@ fn round_alone(
         trackers.push(t);
     }
     let mut avg = round::Averaging::new(roles, &trackers)?;
-    let mut times = Vec::with_capacity(a.iters);
-    for i in 0..a.warmup + a.iters {
-        let t = Instant::now();
+    for i in 0..a.warmup {
         round::round(roles, &mut trackers, &mut avg, b, labelled, settings, 1.0, i as u64 + 1)?;
-        sync(device);
-        if i >= a.warmup {
-            times.push(t.elapsed().as_secs_f64());
-        }
     }
-    // Alternately: a supervised step of every role, then a round.
+    sync(device);
+    // Alternately: a supervised step of every role, then a round (whose times are the round's).
     let (mut sup, mut rounds) = (Vec::with_capacity(a.iters), Vec::with_capacity(a.iters));
     for i in 0..a.iters {
-        let it = (a.warmup + a.iters + i) as u64 + 1;
+        let it = (a.warmup + i) as u64 + 1;
         let t = Instant::now();
         for r in roles.iter_mut() {
             supervised_step(r, b, labelled, settings.opt, it)?;
@@ -482,11 +477,11 @@ fn round_alone(
         pair_max: per_pair.iter().copied().fold(0.0, f64::max),
     };
     if !a.breakdown {
-        return Ok((times, alternated, None));
+        return Ok((rounds, alternated, None));
     }
     let mut laps = Laps::on(device);
     for i in 0..a.iters {
-        let it = (a.warmup + 2 * a.iters + i) as u64 + 1;
+        let it = (a.warmup + a.iters + i) as u64 + 1;
         round::round_timed(
             roles,
             &mut trackers,
@@ -501,7 +496,7 @@ fn round_alone(
     }
     let per_round = |(phase, s): (String, f64)| Phase { phase, seconds: s / a.iters as f64 };
     let own = laps.phases.into_iter().map(per_round).collect();
-    Ok((times, alternated, Some((own, laps.within.into_iter().map(per_round).collect()))))
+    Ok((rounds, alternated, Some((own, laps.within.into_iter().map(per_round).collect()))))
 }
 
 /// The phases of [`supervised_step`] timed one by one (synchronising the device between

@@ -32,32 +32,32 @@ impl Laps {
         if let Device::Cuda(i) = device {
             tch::Cuda::synchronize(i as i64);
         }
-        let s = self.last.elapsed().as_secs_f64();
-        match self.phases.iter_mut().find(|(p, _)| p == phase) {
-            Some((_, t)) => *t += s,
-            None => self.phases.push((phase.to_string(), s)),
-        }
+        add(&mut self.phases, phase, self.last.elapsed().as_secs_f64());
         self.last = Instant::now();
     }
 
     /// Laps for work on another thread, recording when these do, from now.
     pub fn child(&self) -> Self {
-        Self { device: self.device, last: Instant::now(), phases: Vec::new(), within: Vec::new() }
+        Self { device: self.device, ..Self::off() }
     }
 
     /// Keep the phases of `child` (work of thread `thread`) beside this thread's own.
     pub fn absorb(&mut self, thread: &str, child: Laps) {
         for (phase, s) in child.phases {
-            let name = format!("{thread}: {phase}");
-            match self.within.iter_mut().find(|(p, _)| *p == name) {
-                Some((_, t)) => *t += s,
-                None => self.within.push((name, s)),
-            }
+            add(&mut self.within, &format!("{thread}: {phase}"), s);
         }
     }
 
     /// Start timing from now (what came before belongs to no phase).
     pub fn restart(&mut self) {
         self.last = Instant::now();
+    }
+}
+
+/// `s` more seconds for `phase` in `phases`, a new entry the first time.
+fn add(phases: &mut Vec<(String, f64)>, phase: &str, s: f64) {
+    match phases.iter_mut().find(|(p, _)| p == phase) {
+        Some((_, t)) => *t += s,
+        None => phases.push((phase.to_string(), s)),
     }
 }
