@@ -382,10 +382,12 @@ fn the_trackers_at_once_step_as_they_do_in_turn() {
             .map(|(name, g)| (g - &b.2[k][name]).abs().max().double_value(&[]))
             .fold(0.0, f64::max);
         // fp32 rounding of sums taken in another order: 0.9e-5 and 1.2e-5 of the largest
-        // gradient measured (a tracker from scratch, 64² crops); an error in what a thread
+        // gradient measured with this test alone (a tracker from scratch, 64² crops), up to
+        // 1.04e-4 beside this file's other tests (which run rounds on other threads meanwhile,
+        // so libtorch's kernels may split their sums otherwise); an error in what a thread
         // computes would be of the gradient's own size.
         assert!(
-            scale > 0.0 && diff <= 1e-4 * scale,
+            scale > 0.0 && diff <= 1e-3 * scale,
             "tracker {k}: gradients differ by {diff} of {scale}"
         );
         eprintln!("tracker {k}: gradients differ by {:e} of the largest", diff / scale);
