@@ -69,6 +69,10 @@ fn data() -> tempfile::TempDir {
 }
 
 fn roles(cfg: &RunConfig) -> (Vec<DetectorRole>, Vec<TrackerRole>) {
+    // libtorch's generator is one for the process: seeding and drawing under one lock gives
+    // every call the same weights whatever the other tests of this file do meanwhile.
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     tch::manual_seed(cfg.run.rand_seed as i64);
     let dets = vec![
         DetectorRole::new(cfg, Role::Teacher, Device::Cpu).unwrap(),
@@ -373,23 +377,23 @@ fn the_trackers_at_once_step_as_they_do_in_turn() {
         let flow = (&a.1[k].forward - &b.1[k].forward).abs().max().double_value(&[]);
         let scale = a.1[k].forward.abs().max().double_value(&[]);
         assert!(scale > 0.0 && flow <= 1e-5 * scale, "tracker {k}: flows differ by {flow}");
-        let largest = |g: &BTreeMap<String, Tensor>| {
-            g.values().map(|t| t.abs().max().double_value(&[])).fold(0.0, f64::max)
+        // The gradients as one vector each: the norm of their difference against theirs (2.8e-5
+        // and 1.1e-5 with the weights `roles` draws). The occlusion masks are thresholds, so
+        // float rounding in a flow can flip a pixel's mask: with other weights (drawn while
+        // other tests drew too) up to 1.5e-3 was seen.
+        let norm = |f: &dyn Fn(&String, &Tensor) -> Tensor| {
+            a.2[k]
+                .iter()
+                .map(|(name, g)| f(name, g).square().sum(Kind::Double).double_value(&[]))
+                .sum::<f64>()
+                .sqrt()
         };
-        let scale = largest(&a.2[k]);
-        let diff = a.2[k]
-            .iter()
-            .map(|(name, g)| (g - &b.2[k][name]).abs().max().double_value(&[]))
-            .fold(0.0, f64::max);
-        // fp32 rounding of sums taken in another order: 0.9e-5 and 1.2e-5 of the largest
-        // gradient measured with this test alone (a tracker from scratch, 64² crops), up to
-        // 1.04e-4 beside this file's other tests (which run rounds on other threads meanwhile,
-        // so libtorch's kernels may split their sums otherwise); an error in what a thread
-        // computes would be of the gradient's own size.
+        let scale = norm(&|_, g| g.shallow_clone());
+        let diff = norm(&|name, g| g - &b.2[k][name]);
         assert!(
             scale > 0.0 && diff <= 1e-3 * scale,
-            "tracker {k}: gradients differ by {diff} of {scale}"
+            "tracker {k}: gradients differ by {diff} of {scale} (norms)"
         );
-        eprintln!("tracker {k}: gradients differ by {:e} of the largest", diff / scale);
+        eprintln!("tracker {k}: gradients differ by {:e} of their norm", diff / scale);
     }
 }
