@@ -46,6 +46,7 @@ fn without<'a>(args: &[&'a str], drop: &[&str]) -> Vec<&'a str> {
 /// `tsal train` without a case here fails `every_setting_flag_is_covered`).
 const CASES: &[(&str, &[&str])] = &[
     ("train_lists", &["--train_lists", "lists/b.lst", "lists/c.lst"]),
+    ("shadow_lists", &["--shadow_lists", "lists/s.lst"]),
     ("eval_ilists", &["--eval_ilists", "lists/e.lst"]),
     ("eval_vlists", &["--eval_vlists", "lists/v.lst"]),
     ("path_map", &["--path_map", "/data1=/data"]),

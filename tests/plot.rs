@@ -43,6 +43,7 @@ fn records(epochs: usize, evaluated: usize) -> Vec<Record> {
                 iter,
                 losses,
                 lr,
+                pairs: Default::default(),
                 frames_per_s: 100.0,
                 data_wait_s: 0.1,
                 elapsed_s: iter as f64,

@@ -17,6 +17,7 @@ fn iter_record(epoch: usize, iter: u64, total: f64) -> Record {
         iter,
         losses,
         lr: per_role("teacher", &[("base", 5e-5), ("head", 1e-4)]),
+        pairs: per_role("video", &[("static_px", 0.25), ("track_px_teacher", 0.5)]),
         frames_per_s: 123.5,
         data_wait_s: 0.75,
         elapsed_s: iter as f64 * 0.5,

@@ -17,8 +17,14 @@ use tsal::train::roles::{DetectorRole, TrackerRole};
 use tsal::train::round::{self, Averaging, Pairs};
 use tsal::train::trainer::training_lines;
 
-/// The resolved configuration of a tiny TSAL run on `data` (what `tsal train` would use).
+/// The resolved configuration of a tiny TSAL run on `data` (what `tsal train` would use): the
+/// labelled stills and the unlabelled videos.
 fn config(data: &Path, extra: &[&str]) -> RunConfig {
+    config_videos(data, extra, false)
+}
+
+/// [`config`], the videos from their labelled list under `--shadow_lists` when `shadow`.
+fn config_videos(data: &Path, extra: &[&str], shadow: bool) -> RunConfig {
     let lists = data.join("lists");
     let mut args = vec!["train"];
     args.extend(TINY);
@@ -32,10 +38,14 @@ fn config(data: &Path, extra: &[&str]) -> RunConfig {
         "--print_config",
     ]);
     args.extend(extra);
-    let train = [lists.join("300W/300w.train.GTB"), lists.join("300VW/300VW.train.lst.none")];
-    args.push("--train_lists");
-    let train: Vec<&str> = train.iter().map(|p| s(p)).collect();
-    args.extend(train);
+    let stills = lists.join("300W/300w.train.GTB");
+    let (labelled, none) =
+        (lists.join("300VW/300VW.train.lst"), lists.join("300VW/300VW.train.lst.none"));
+    args.extend(["--train_lists", s(&stills)]);
+    match shadow {
+        true => args.extend(["--shadow_lists", s(&labelled)]),
+        false => args.push(s(&none)),
+    }
     serde_json::from_str(&tsal_ok(&args)).unwrap()
 }
 
@@ -253,13 +263,21 @@ fn gradients_go_where_intended(mode: &str) {
         }
     }
     for role in ["tracker_teacher", "tracker_student"] {
-        for t in round::TRACKER_TERMS.iter().chain(&["track_px"]) {
-            assert!(stats[role].contains_key(*t), "{role} lacks {t}");
+        for t in round::TRACKER_TERMS {
+            assert!(stats[role].contains_key(t), "{role} lacks {t}");
         }
     }
-    assert!(stats["student"].contains_key("pseudo_px"));
-    // Views of one still image under two transforms: the annotation moves between them.
-    assert!(stats["round"]["static_px"] > 0.0);
+    // Views of one still image under two transforms: the annotation moves between them, and
+    // every diagnostic is measured on them; the unlabelled videos' pairs have only their flow.
+    let views = &stats["pairs.views"];
+    assert_eq!((views["pairs"], views["annotated"]), (2.0, 2.0));
+    assert!(views["static_px"] > 0.0);
+    for t in ["track_px_teacher", "track_px_student", "pseudo_px", "det_px_teacher"] {
+        assert!(views[t] > 0.0, "pairs.views {t}");
+    }
+    let video = &stats["pairs.video"];
+    assert_eq!((video["pairs"], video["annotated"]), (4.0, 0.0));
+    assert!(video.contains_key("flow_px_teacher") && !video.contains_key("static_px"));
     assert_eq!(stats["round"]["ramp"], ramp);
     assert_eq!(stats["round"]["lambda"], cfg.tsal.lambda);
     assert_eq!(stats["round"]["mu"], cfg.tsal.mu);
@@ -396,4 +414,69 @@ fn the_trackers_at_once_step_as_they_do_in_turn() {
         );
         eprintln!("tracker {k}: gradients differ by {:e} of their norm", diff / scale);
     }
+}
+
+/// `--shadow_lists`: the videos' annotations reach the diagnostics and nothing else. The same
+/// clips from the labelled list as shadow labels and from its `.none` copy give the same loss
+/// targets, bit for bit, and the same round from the same weights gives the same terms and the
+/// same weights after it; only the shadow run measures its video pairs.
+#[test]
+fn shadow_labels_reach_no_loss() {
+    let d = data();
+    let data = d.path().join("data");
+    let cfg_none = config_videos(&data, &[], false);
+    let cfg_shadow = config_videos(&data, &[], true);
+    let (none, shadow) = (batch(&cfg_none), batch(&cfg_shadow));
+    let targets = |b: &Batch| {
+        [&b.images, &b.heatmaps, &b.heatmap_mask, &b.centre, &b.offsets, &b.offset_mask]
+            .map(|t| t.shallow_clone())
+            .into_iter()
+            .chain([b.centre_ind.to_kind(Kind::Double), b.centre_valid.to_kind(Kind::Double)])
+            .chain([b.labelled.to_kind(Kind::Double)])
+            .collect::<Vec<_>>()
+    };
+    for (i, (a, b)) in targets(&none).iter().zip(targets(&shadow)).enumerate() {
+        assert!(a.equal(&b), "target {i} differs with shadow labels");
+    }
+    assert_eq!(none.labelled_host, shadow.labelled_host);
+    // The shadow labels are there: on every video frame, with landmarks inside the crop.
+    let video_rows = Tensor::from_slice(&[3i64, 4, 5, 6, 7, 8]);
+    assert_eq!(shadow.annotated_host, vec![true; 9]);
+    assert_eq!(none.annotated_host, [vec![true; 3], vec![false; 6]].concat());
+    let shadow_pts = shadow.points.index_select(0, &video_rows);
+    assert!(shadow_pts.abs().sum(Kind::Double).double_value(&[]) > 0.0);
+    assert_eq!(
+        none.points.index_select(0, &video_rows).abs().sum(Kind::Double).double_value(&[]),
+        0.0
+    );
+
+    let labelled = none.labelled_host.iter().filter(|&&l| l).count() as i64;
+    let settings = round::Settings::of(&cfg_none);
+    let run = |b: &Batch| {
+        let (mut dets, mut trackers) = roles(&cfg_none);
+        let mut avg = Averaging::new(&dets, &trackers).unwrap();
+        let stats = round::round(&mut dets, &mut trackers, &mut avg, b, labelled, settings, 0.7, 1)
+            .unwrap();
+        let weights: Vec<_> =
+            dets.iter().map(|d| copy(&d.vs)).chain(trackers.iter().map(|t| copy(&t.vs))).collect();
+        (stats, weights)
+    };
+    let (s_none, w_none) = run(&none);
+    let (s_shadow, w_shadow) = run(&shadow);
+    assert_eq!(s_none.teacher, s_shadow.teacher);
+    assert_eq!(s_none.student, s_shadow.student);
+    assert_eq!(s_none.trackers, s_shadow.trackers);
+    for (a, b) in w_none.iter().zip(&w_shadow) {
+        for (k, v) in a {
+            assert!(v.equal(&b[k]), "{k} differs after a round with shadow labels");
+        }
+    }
+    let [video_none, _] = s_none.pairs.unwrap();
+    let [video, views] = s_shadow.pairs.unwrap();
+    assert_eq!((video_none.annotated, video.annotated, video.pairs), (0.0, 4.0, 4.0));
+    assert_eq!(video_none.static_px, None);
+    // Consecutive frames under one transform move little; views of a still move a lot.
+    let still = video.static_px.unwrap();
+    assert!(still > 0.0 && still < views.static_px.unwrap(), "{video:?} {views:?}");
+    assert!(video.pseudo_px.unwrap() > 0.0 && video.det_px[1].unwrap() > 0.0);
 }

@@ -76,6 +76,12 @@ pub struct TrainArgs {
     /// List files concatenated into the training data (SBR format; `None` = unlabelled).
     #[arg(long = "train_lists", visible_alias = "train-lists", num_args = 1.., help_heading = "Data")]
     pub train_lists: Vec<PathBuf>,
+    /// More training lists, whose annotations are *shadow labels*: hidden from every loss (the
+    /// lines train as unlabelled video or images), read only to measure what the round does on
+    /// them (`metrics.jsonl`: `pairs.video` / `pairs.views`). E.g. the labelled 300VW list in
+    /// place of its `.none` copy.
+    #[arg(long = "shadow_lists", visible_alias = "shadow-lists", num_args = 1.., help_heading = "Data")]
+    pub shadow_lists: Vec<PathBuf>,
     #[command(flatten, next_help_heading = "Data")]
     #[serde(flatten)]
     pub pts: flags::Points,
@@ -379,6 +385,7 @@ impl TrainArgs {
         let cfg = RunConfig {
             data: DataConfig {
                 train_lists: self.train_lists.clone(),
+                shadow_lists: self.shadow_lists.clone(),
                 eval_ilists: self.eval_ilists.clone(),
                 eval_vlists: self.eval_vlists.clone(),
                 path_map: self.maps.path_map.clone(),
@@ -450,6 +457,7 @@ impl TrainArgs {
         let (d, a, t) = (&mut cfg.data, &mut cfg.augment, &mut cfg.targets);
         match id {
             "train_lists" => d.train_lists = self.train_lists.clone(),
+            "shadow_lists" => d.shadow_lists = self.shadow_lists.clone(),
             "eval_ilists" => d.eval_ilists = self.eval_ilists.clone(),
             "eval_vlists" => d.eval_vlists = self.eval_vlists.clone(),
             "path_map" => d.path_map = self.maps.path_map.clone(),

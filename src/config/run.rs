@@ -104,6 +104,10 @@ pub struct Loaded<T> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DataConfig {
     pub train_lists: Vec<PathBuf>,
+    /// Training lists whose annotations are shadow labels: the lines train as unlabelled, and
+    /// their landmarks serve the diagnostics only (`metrics.jsonl`'s `pairs`).
+    #[serde(default)]
+    pub shadow_lists: Vec<PathBuf>,
     pub eval_ilists: Vec<PathBuf>,
     pub eval_vlists: Vec<PathBuf>,
     pub path_map: Vec<PathMap>,

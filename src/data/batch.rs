@@ -16,7 +16,8 @@ pub struct Batch {
     pub offsets: Tensor,
     pub offset_mask: Tensor,
     pub centre_valid: Tensor,
-    /// `[B·F, P, 2]` crop pixels, `[B·F, P]` visibility.
+    /// `[B·F, P, 2]` crop pixels, `[B·F, P]` visibility: the annotations, shadow labels
+    /// included (diagnostics only; the losses read the targets above).
     pub points: Tensor,
     pub visible: Tensor,
     /// `[B·F]` bool.
@@ -27,8 +28,10 @@ pub struct Batch {
     pub frames: usize,
     /// Per clip: consecutive video frames under one transform (else views of a still image).
     pub video: Vec<bool>,
-    /// Per frame, on the host: whether it has an annotation.
+    /// Per frame, on the host: whether the losses may use its annotation, and whether it has
+    /// one (a label or a shadow label).
     pub labelled_host: Vec<bool>,
+    pub annotated_host: Vec<bool>,
 }
 
 impl Batch {
@@ -76,6 +79,7 @@ impl Batch {
             frames: f,
             video: hb.samples.iter().map(|s| s.video).collect(),
             labelled_host: hb.samples.iter().flat_map(|s| s.labelled.iter().copied()).collect(),
+            annotated_host: hb.samples.iter().flat_map(|s| s.annotated.iter().copied()).collect(),
         })
     }
 }

@@ -38,11 +38,14 @@ pub struct HostSample {
     pub offsets: Vec<f32>,
     pub offset_mask: Vec<f32>,
     pub centre_valid: Vec<bool>,
-    /// `[F, P, 2]` crop pixels and `[F, P]` visibility.
+    /// `[F, P, 2]` crop pixels and `[F, P]` visibility: the annotation, a shadow label's too
+    /// (the diagnostics read them; no loss does: the targets above are built from labels only).
     pub points: Vec<f32>,
     pub visible: Vec<bool>,
-    /// `[F]`.
+    /// `[F]`: whether the losses may use the frame's annotation.
     pub labelled: Vec<bool>,
+    /// `[F]`: whether `points` hold an annotation (a label or a shadow label).
+    pub annotated: Vec<bool>,
     /// `[F]` crop → original-image maps.
     pub to_original: Vec<Affine>,
     /// Whether the clip is F consecutive video frames under one transform (else F views of a
@@ -114,6 +117,7 @@ impl ClipBuilder<'_> {
             points: Vec::with_capacity(f * 2 * p),
             visible: Vec::with_capacity(f * p),
             labelled: Vec::with_capacity(f),
+            annotated: Vec::with_capacity(f),
             to_original: Vec::with_capacity(f),
             video: clip.kind == ClipKind::Video,
         };
@@ -149,19 +153,24 @@ impl ClipBuilder<'_> {
             normalise_into(&img, &table, &mut s.images);
             times.normalise += t.elapsed();
 
-            let labelled = frame.points.is_some();
+            // A shadow label reaches `points` only: every target is built as for a frame
+            // without annotation.
+            let annotated = frame.points.is_some();
+            let labelled = annotated && !e.shadow;
             let (xy, vis) = match &frame.points {
                 Some(lm) => warp_points(&lm.xy, &lm.visible, m, w, h),
                 None => (vec![[0.0, 0.0]; p], vec![false; p]),
             };
+            let hidden = (vec![[0.0, 0.0]; p], vec![false; p]);
+            let (txy, tvis) = if labelled { (&xy, &vis) } else { (&hidden.0, &hidden.1) };
             let t = Instant::now();
-            let ht = heatmap::encode(&xy, &vis, labelled, gw, gh, tp.sigma, tp.shape, tp.cutoff);
+            let ht = heatmap::encode(txy, tvis, labelled, gw, gh, tp.sigma, tp.shape, tp.cutoff);
             s.heatmaps.extend(ht.maps);
             s.heatmap_mask.extend(ht.mask);
             times.heatmaps += t.elapsed();
 
             let t = Instant::now();
-            let ct = centroid::encode(&xy, &vis, labelled, gw, gh);
+            let ct = centroid::encode(txy, tvis, labelled, gw, gh);
             s.centre.extend(ct.heat);
             s.centre_ind.push(ct.ind);
             s.offsets.extend(ct.offsets);
@@ -172,6 +181,7 @@ impl ClipBuilder<'_> {
             s.points.extend(xy.iter().flat_map(|q| [q[0] as f32, q[1] as f32]));
             s.visible.extend(vis);
             s.labelled.push(labelled);
+            s.annotated.push(annotated);
             s.to_original.push(m.inverse());
             times.frames += 1;
         }

@@ -37,11 +37,16 @@ pub struct ListEntry {
     /// The optional 7th column (AFLW's normaliser), pixels.
     pub face_size: Option<f64>,
     pub origin: Origin,
+    /// The annotation is a *shadow label* (`tsal train --shadow_lists`): read for the
+    /// diagnostics only, hidden from every loss, so the line trains as unlabelled. Lists read
+    /// from disk start with `false`.
+    pub shadow: bool,
 }
 
 impl ListEntry {
+    /// Whether the losses may use this line's annotation (it has one, not a shadow label).
     pub fn is_labelled(&self) -> bool {
-        self.annotation.is_some()
+        self.annotation.is_some() && !self.shadow
     }
 
     /// The video this line is a frame of: the image's folder, when frames are named by number
@@ -157,7 +162,7 @@ fn parse_line(
         None
     };
     let annotation = if f[1].eq_ignore_ascii_case("none") { None } else { Some(resolve(f[1])) };
-    Ok(Some(ListEntry { image: resolve(f[0]), annotation, bbox, face_size, origin }))
+    Ok(Some(ListEntry { image: resolve(f[0]), annotation, bbox, face_size, origin, shadow: false }))
 }
 
 /// One list line for `image`, `annotation` and `bbox`; paths are written as given. `decimals`

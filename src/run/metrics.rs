@@ -42,6 +42,11 @@ pub enum Record {
         /// Role → parameter group → learning rate.
         #[serde(deserialize_with = "per_role")]
         lr: PerRole,
+        /// TSAL round: pair kind (`video`, `views`) → diagnostic (`pairs`, `annotated`,
+        /// `static_px`, `track_px_teacher`, …, in input pixels) → mean over the iterations that
+        /// measured it ([`crate::train::stats::PairStats`]). Absent for supervised training.
+        #[serde(default, deserialize_with = "per_role", skip_serializing_if = "PerRole::is_empty")]
+        pairs: PerRole,
         /// Training frames per second over the last `--print_freq` iterations.
         #[serde(deserialize_with = "number")]
         frames_per_s: f64,

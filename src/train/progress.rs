@@ -129,20 +129,23 @@ impl Window {
     }
 
     /// The `metrics.jsonl` record of the window: the mean terms, `lr` (role → group → LR),
-    /// frames/s and the wait for data.
+    /// the pair diagnostics (role `pairs.<kind>` → `pairs` → kind), frames/s and the wait for
+    /// data.
     pub fn record(&self, epoch: usize, iter: u64, lr: PerRole, elapsed_s: f64) -> Record {
-        let losses = self
-            .means()
-            .into_iter()
-            .map(|(role, terms)| {
-                (role.to_string(), terms.into_iter().map(|(t, v)| (t.to_string(), v)).collect())
-            })
-            .collect();
+        let (mut losses, mut pairs) = (PerRole::new(), PerRole::new());
+        for (role, terms) in self.means() {
+            let terms = terms.into_iter().map(|(t, v)| (t.to_string(), v)).collect();
+            match role.strip_prefix("pairs.") {
+                Some(kind) => pairs.insert(kind.to_string(), terms),
+                None => losses.insert(role.to_string(), terms),
+            };
+        }
         Record::Iter {
             epoch,
             iter,
             losses,
             lr,
+            pairs,
             frames_per_s: self.frames_per_s(),
             data_wait_s: self.wait,
             elapsed_s,

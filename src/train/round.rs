@@ -32,7 +32,7 @@
 use super::ema;
 use super::laps::Laps;
 use super::roles::{DetectorRole, TrackerRole};
-use super::stats::{DetectorStats, IterStats, RoundTerms, TrackerStats};
+use super::stats::{DetectorStats, IterStats, PairStats, RoundTerms, TrackerStats};
 use super::step::{host_values, refuse_non_finite, supervised_terms, Terms};
 use crate::codec::{centroid, heatmap::soft_argmax, STRIDE};
 use crate::config::run::{Consistency, RunConfig, TsalConfig};
@@ -150,20 +150,107 @@ pub struct Pairs {
     pub first: Tensor,
     pub second: Tensor,
     pub count: i64,
-    /// `[M]` 0/1: the pairs whose frame j+1 has no annotation (they get the unsupervised terms),
-    /// and how many.
+    /// `[M]` 0/1: the pairs whose frame j+1 has no annotation the losses may use (they get the
+    /// unsupervised terms), and how many.
     pub unlabelled: Tensor,
     pub n_unlabelled: i64,
     /// `[N]` frames of video clips (SIC counts them only: views of a still image are scaled
     /// apart).
     pub video_rows: Tensor,
-    /// Both frames annotated: frame j's and frame j+1's landmarks and the landmarks visible in
-    /// both (`[M, P]` 0/1, 0 on pairs not both annotated); none without such a pair.
-    pub annotated: Option<(Tensor, Tensor, Tensor)>,
     /// The batch's frames in [0, 1], `[N, 3, H, W]`, and those of each pair, `[M, 3, H, W]`.
     pub frames: Tensor,
     pub im1: Tensor,
     pub im2: Tensor,
+    /// The diagnostics' view of the pairs.
+    pub truth: Truth,
+}
+
+/// The annotations (labels and shadow labels) of the pairs, by kind ([`super::stats::PAIR_KINDS`]: video,
+/// views), for the diagnostics only: no loss reads them.
+pub struct Truth {
+    /// Frame j's and frame j+1's landmarks, `[M, P, 2]` (zeros where a frame has none).
+    pub first: Tensor,
+    pub second: Tensor,
+    /// `[2, M, P]` 0/1: per kind, the landmarks visible in both frames of the pairs of that
+    /// kind whose two frames are annotated.
+    visible: Tensor,
+    /// `[2, M]` 0/1: per kind, its pairs.
+    kind: Tensor,
+    /// Per kind: its pairs, and those whose two frames are annotated.
+    pub pairs: [usize; 2],
+    pub annotated: [usize; 2],
+}
+
+impl Truth {
+    fn new(b: &Batch, first: &Tensor, second: &Tensor, ra: &[i64], rc: &[i64]) -> Self {
+        let dev = b.images.device();
+        let m = ra.len() as i64;
+        let ann = &b.annotated_host;
+        let video_pair: Vec<bool> = ra.iter().map(|&r| b.video[r as usize / b.frames]).collect();
+        let both: Vec<bool> =
+            ra.iter().zip(rc).map(|(&x, &y)| ann[x as usize] && ann[y as usize]).collect();
+        let mut pairs = [0; 2];
+        let mut annotated = [0; 2];
+        let mut kind = vec![0f32; 2 * m as usize];
+        for (j, (&v, &a)) in video_pair.iter().zip(&both).enumerate() {
+            let k = if v { 0 } else { 1 };
+            pairs[k] += 1;
+            annotated[k] += a as usize;
+            kind[k * m as usize + j] = 1.0;
+        }
+        let kind = Tensor::from_slice(&kind).view([2, m]).to_device(dev);
+        let both = Tensor::from_slice(&both).to_device(dev).to_kind(Kind::Float);
+        let visible = b
+            .visible
+            .index_select(0, first)
+            .logical_and(&b.visible.index_select(0, second))
+            .to_kind(Kind::Float)
+            * both.view([m, 1]);
+        Self {
+            first: b.points.index_select(0, first),
+            second: b.points.index_select(0, second),
+            visible: visible.unsqueeze(0) * kind.unsqueeze(2),
+            kind,
+            pairs,
+            annotated,
+        }
+    }
+
+    /// Per kind, the mean distance (input pixels) of `pts` `[M, P, 2]` to frame j+1's
+    /// annotation over the landmarks [`Self::visible`] counts, `[2]` (0 for a kind without
+    /// such a landmark).
+    pub fn distance(&self, pts: &Tensor) -> Tensor {
+        let d = (pts - &self.second)
+            .square()
+            .sum_dim_intlist([2i64].as_slice(), false, Kind::Float)
+            .sqrt();
+        let dims = [1i64, 2].as_slice();
+        (d.unsqueeze(0) * &self.visible).sum_dim_intlist(dims, false, Kind::Float)
+            / self.visible.sum_dim_intlist(dims, false, Kind::Float).clamp_min(1.0)
+    }
+
+    /// Per kind, the mean magnitude of `flow` `[M, 2, H, W]` over its pairs, `[2]`.
+    pub fn flow_magnitude(&self, flow: &Tensor) -> Tensor {
+        let per_pair = flow
+            .square()
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+            .sqrt()
+            .mean_dim([1i64, 2].as_slice(), false, Kind::Float);
+        let dims = [1i64].as_slice();
+        (per_pair.unsqueeze(0) * &self.kind).sum_dim_intlist(dims, false, Kind::Float)
+            / self.kind.sum_dim_intlist(dims, false, Kind::Float).clamp_min(1.0)
+    }
+
+    fn shallow_clone(&self) -> Self {
+        Self {
+            first: self.first.shallow_clone(),
+            second: self.second.shallow_clone(),
+            visible: self.visible.shallow_clone(),
+            kind: self.kind.shallow_clone(),
+            pairs: self.pairs,
+            annotated: self.annotated,
+        }
+    }
 }
 
 impl Pairs {
@@ -175,7 +262,6 @@ impl Pairs {
         );
         let dev = b.images.device();
         let (ra, rc) = pair_rows(b.clips, b.frames);
-        let m = ra.len() as i64;
         let first = Tensor::from_slice(&ra).to_device(dev);
         let second = Tensor::from_slice(&rc).to_device(dev);
         let lab = &b.labelled_host;
@@ -183,30 +269,19 @@ impl Pairs {
         let n_unlabelled = sel.iter().filter(|&&x| x > 0.0).count() as i64;
         let video: Vec<bool> =
             b.video.iter().flat_map(|&v| std::iter::repeat_n(v, b.frames)).collect();
-        let both: Vec<bool> =
-            ra.iter().zip(&rc).map(|(&x, &y)| lab[x as usize] && lab[y as usize]).collect();
-        let annotated = both.iter().any(|&x| x).then(|| {
-            let rows = Tensor::from_slice(&both).to_device(dev);
-            let vis = b
-                .visible
-                .index_select(0, &first)
-                .logical_and(&b.visible.index_select(0, &second))
-                .logical_and(&rows.view([m, 1]))
-                .to_kind(Kind::Float);
-            (b.points.index_select(0, &first), b.points.index_select(0, &second), vis)
-        });
+        let truth = Truth::new(b, &first, &second, &ra, &rc);
         let unit = to_unit(&b.images);
         Ok(Self {
             im1: unit.index_select(0, &first),
             im2: unit.index_select(0, &second),
             frames: unit,
+            count: ra.len() as i64,
             first,
             second,
-            count: m,
             unlabelled: Tensor::from_slice(&sel).to_device(dev),
             n_unlabelled,
             video_rows: Tensor::from_slice(&video).to_device(dev),
-            annotated,
+            truth,
         })
     }
 
@@ -220,21 +295,11 @@ impl Pairs {
             unlabelled: sc(&self.unlabelled),
             n_unlabelled: self.n_unlabelled,
             video_rows: sc(&self.video_rows),
-            annotated: self.annotated.as_ref().map(|(a, b, c)| (sc(a), sc(b), sc(c))),
             frames: sc(&self.frames),
             im1: sc(&self.im1),
             im2: sc(&self.im2),
+            truth: self.truth.shallow_clone(),
         }
-    }
-
-    /// Mean distance (input pixels) of `pts` `[M, P, 2]` to frame j+1's annotation over the
-    /// landmarks visible in both frames of annotated pairs; none without such a pair.
-    pub fn distance_to_annotation(&self, pts: &Tensor) -> Option<f64> {
-        self.annotated.as_ref().map(|(_, p2, vis)| {
-            let d =
-                (pts - p2).square().sum_dim_intlist([2i64].as_slice(), false, Kind::Float).sqrt();
-            ((d * vis).sum(Kind::Float) / vis.sum(Kind::Float).clamp_min(1.0)).double_value(&[])
-        })
     }
 }
 
@@ -427,13 +492,8 @@ fn tracker_step(
     laps.lap(&format!("{} backward", tr.name()));
     tr.opt.step();
     laps.lap("optimiser steps");
-    let track_px = pairs.annotated.as_ref().and_then(|(p1, _, _)| {
-        let carried = tch::no_grad(|| tracking::carry_points(p1, &terms.tracked.forward));
-        pairs.distance_to_annotation(&carried)
-    });
-    laps.lap("diagnostics");
     let [census, smooth, consistency, total] = [v[0], v[1], v[2], v[3]];
-    Ok((TrackerStats { census, smooth, consistency, total, track_px }, terms.tracked))
+    Ok((TrackerStats { census, smooth, consistency, total }, terms.tracked))
 }
 
 /// Intra-op threads for each of the two tracker steps when they run at once, or none when they
@@ -554,6 +614,7 @@ pub fn round_timed(
     // 3. Detector losses, all checked before either detector steps.
     let mut totals = Vec::with_capacity(2);
     let mut detector_stats = Vec::with_capacity(2);
+    let mut pseudo_label = None;
     for (k, d) in dets.iter().enumerate() {
         let terms =
             detector_loss(d.role, &outs[k], &tracked[k], b, &pairs, labelled, cfg, ramp, laps);
@@ -568,8 +629,9 @@ pub fn round_timed(
         ])?;
         refuse_non_finite(&DETECTOR_TERMS, &v, d.role.name(), iter)?;
         laps.lap("reading the terms");
-        let pseudo_px = terms.pseudo_label.as_ref().and_then(|f| pairs.distance_to_annotation(f));
-        laps.lap("diagnostics");
+        if let Some(p) = &terms.pseudo_label {
+            pseudo_label = Some(p.shallow_clone());
+        }
         detector_stats.push(DetectorStats {
             heatmap: v[0],
             focal: v[1],
@@ -577,7 +639,6 @@ pub fn round_timed(
             sic: Some(v[3]),
             unsup: Some(v[4]),
             total: v[5],
-            pseudo_px,
         });
         totals.push(terms.total);
     }
@@ -593,13 +654,63 @@ pub fn round_timed(
     let t = cfg.tsal;
     avg.apply(t.lambda);
     laps.lap("averaging");
-    let static_px =
-        pairs.annotated.as_ref().and_then(|(p1, _, _)| pairs.distance_to_annotation(p1));
+    let pair_stats =
+        pair_diagnostics(&pairs, &outs, &tracked, pseudo_label.as_ref(), cfg.radius, cfg.num_pts)?;
     laps.lap("diagnostics");
     Ok(IterStats {
         teacher: detector_stats[0],
         student: Some(detector_stats[1]),
         trackers: Some([tracker_stats[0], tracker_stats[1]]),
-        round: Some(RoundTerms { ramp, lambda: t.lambda, mu: t.mu, static_px }),
+        round: Some(RoundTerms { ramp, lambda: t.lambda, mu: t.mu }),
+        pairs: Some(pair_stats),
     })
+}
+
+/// What the round did on each kind of pair ([`PairStats`], [`super::stats::PAIR_KINDS`]), from the detectors'
+/// outputs `outs` and what the trackers left (`tracked`; [teacher, student] both), the
+/// student's pseudo-label, against the annotations of [`Truth`]. One read from the device.
+pub fn pair_diagnostics(
+    pairs: &Pairs,
+    outs: &[DetectorOutput],
+    tracked: &[Tracked],
+    pseudo_label: Option<&Tensor>,
+    radius: i64,
+    num_pts: i64,
+) -> Result<[PairStats; 2]> {
+    let truth = &pairs.truth;
+    let values = tch::no_grad(|| {
+        let mut v = vec![truth.distance(&truth.first)];
+        for t in tracked {
+            v.push(truth.distance(&tracking::carry_points(&truth.first, &t.forward)));
+        }
+        v.push(match pseudo_label {
+            Some(p) => truth.distance(p),
+            None => Tensor::zeros([2], (Kind::Float, truth.first.device())),
+        });
+        for o in outs {
+            let last = o.stages.last().expect("a detector has stages").detach();
+            let pts = soft_argmax(&last.index_select(0, &pairs.second), radius).xy;
+            v.push(truth.distance(&pts.narrow(1, 0, num_pts)));
+        }
+        for t in tracked {
+            v.push(truth.flow_magnitude(&t.forward));
+        }
+        Tensor::stack(&v, 0).to_kind(Kind::Double)
+    });
+    let v = Vec::<f64>::try_from(values.view([-1]))?;
+    // Rows: static, track ×2, pseudo, det ×2, flow ×2; a column per kind.
+    let at = |row: usize, k: usize| v[row * 2 + k];
+    Ok(std::array::from_fn(|k| {
+        let measured = |row: usize| (truth.annotated[k] > 0).then(|| at(row, k));
+        let flow = |row: usize| (truth.pairs[k] > 0).then(|| at(row, k));
+        PairStats {
+            pairs: truth.pairs[k] as f64,
+            annotated: truth.annotated[k] as f64,
+            static_px: measured(0),
+            track_px: [measured(1), measured(2)],
+            pseudo_px: pseudo_label.and(measured(3)),
+            det_px: [measured(4), measured(5)],
+            flow_px: [flow(6), flow(7)],
+        }
+    }))
 }

@@ -1,9 +1,10 @@
 //! What one training iteration reports: every loss term of every role, the round's settings in
 //! force, and the diagnostics, as typed values. They reach `metrics.jsonl` and the log as
-//! `role → term → value` ([`IterStats::entries`]), under the names the metrics have always had.
+//! `role → term → value` ([`IterStats::slots`]), under the names the metrics have always had;
+//! the pair diagnostics under `pairs.video` and `pairs.views`.
 use std::collections::BTreeMap;
 
-/// One detector's terms (unitless losses; `pseudo_px` in input pixels).
+/// One detector's terms (unitless losses).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DetectorStats {
     pub heatmap: f64,
@@ -13,38 +14,57 @@ pub struct DetectorStats {
     pub sic: Option<f64>,
     pub unsup: Option<f64>,
     pub total: f64,
-    /// Distance from the student's fused pseudo-label to the annotation, on pairs whose two
-    /// frames are annotated (none in a batch without one).
-    pub pseudo_px: Option<f64>,
 }
 
 impl DetectorStats {
     /// The supervised step's terms `[heatmap, focal, offset, total]`.
     pub fn supervised(v: [f64; 4]) -> Self {
         let [heatmap, focal, offset, total] = v;
-        Self { heatmap, focal, offset, sic: None, unsup: None, total, pseudo_px: None }
+        Self { heatmap, focal, offset, sic: None, unsup: None, total }
     }
 }
 
-/// One tracker's terms; `track_px` is the distance from frame j's annotated landmarks carried
-/// by the flow to frame j+1's annotation, on pairs whose two frames are annotated.
+/// One tracker's terms.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrackerStats {
     pub census: f64,
     pub smooth: f64,
     pub consistency: f64,
     pub total: f64,
-    pub track_px: Option<f64>,
 }
 
-/// The round's own numbers: the ramp weight, λ and μ in force, and the distance between the
-/// annotations of the two frames of a pair (`static_px`: no motion model at all).
+/// The round's settings in force: the ramp weight, λ and μ.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RoundTerms {
     pub ramp: f64,
     pub lambda: f64,
     pub mu: f64,
+}
+
+/// The two kinds of pair, in the order [`IterStats::pairs`] holds them: frames of a video
+/// clip, and augmented views of a still image.
+pub const PAIR_KINDS: [&str; 2] = ["video", "views"];
+
+/// What the round did on one kind of pair (frame j, frame j+1), measured against the
+/// annotations (labels or shadow labels) on the pairs whose two frames have one. Distances are
+/// mean input pixels over the landmarks visible in both frames; `None` where the batch had no
+/// such pair. `[teacher's, student's]` where there are two.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PairStats {
+    /// Pairs of this kind in the batch, and those whose two frames are annotated.
+    pub pairs: f64,
+    pub annotated: f64,
+    /// Frame j's annotation against frame j+1's: no motion model at all.
     pub static_px: Option<f64>,
+    /// Frame j's annotation carried by each tracker's flow.
+    pub track_px: [Option<f64>; 2],
+    /// The student's fused pseudo-label for frame j+1.
+    pub pseudo_px: Option<f64>,
+    /// Each detector's own landmarks on frame j+1 (soft-argmax of its last stage).
+    pub det_px: [Option<f64>; 2],
+    /// Mean magnitude of each tracker's flow j → j+1 over every pair of the kind (annotated or
+    /// not), input pixels.
+    pub flow_px: [Option<f64>; 2],
 }
 
 /// Everything one iteration reports. A supervised-only run has the teacher alone.
@@ -55,6 +75,8 @@ pub struct IterStats {
     /// The teacher's tracker, then the student's.
     pub trackers: Option<[TrackerStats; 2]>,
     pub round: Option<RoundTerms>,
+    /// The pair diagnostics per kind ([`PAIR_KINDS`]), TSAL round only.
+    pub pairs: Option<[PairStats; 2]>,
 }
 
 /// `(role, term, value)`; the value is `None` where the iteration had nothing to report (a
@@ -64,7 +86,13 @@ pub type Slot = (&'static str, &'static str, Option<f64>);
 impl IterStats {
     /// The supervised step of the teacher alone.
     pub fn supervised(v: [f64; 4]) -> Self {
-        Self { teacher: DetectorStats::supervised(v), student: None, trackers: None, round: None }
+        Self {
+            teacher: DetectorStats::supervised(v),
+            student: None,
+            trackers: None,
+            round: None,
+            pairs: None,
+        }
     }
 
     /// Every number in log order, the same slots every iteration of a run: the detectors
@@ -85,9 +113,6 @@ impl IterStats {
                 out.extend([(role, "sic", d.sic), (role, "unsup", d.unsup)]);
             }
             out.push((role, "total", Some(d.total)));
-            if role == "student" {
-                out.push((role, "pseudo_px", d.pseudo_px));
-            }
         }
         if let Some([teacher, student]) = &self.trackers {
             for (role, t) in [("tracker_student", student), ("tracker_teacher", teacher)] {
@@ -96,7 +121,6 @@ impl IterStats {
                     (role, "smooth", Some(t.smooth)),
                     (role, "consistency", Some(t.consistency)),
                     (role, "total", Some(t.total)),
-                    (role, "track_px", t.track_px),
                 ]);
             }
         }
@@ -105,8 +129,23 @@ impl IterStats {
                 ("round", "ramp", Some(r.ramp)),
                 ("round", "lambda", Some(r.lambda)),
                 ("round", "mu", Some(r.mu)),
-                ("round", "static_px", r.static_px),
             ]);
+        }
+        if let Some(kinds) = &self.pairs {
+            for (role, k) in [("pairs.video", &kinds[0]), ("pairs.views", &kinds[1])] {
+                out.extend([
+                    (role, "pairs", Some(k.pairs)),
+                    (role, "annotated", Some(k.annotated)),
+                    (role, "static_px", k.static_px),
+                    (role, "track_px_teacher", k.track_px[0]),
+                    (role, "track_px_student", k.track_px[1]),
+                    (role, "pseudo_px", k.pseudo_px),
+                    (role, "det_px_teacher", k.det_px[0]),
+                    (role, "det_px_student", k.det_px[1]),
+                    (role, "flow_px_teacher", k.flow_px[0]),
+                    (role, "flow_px_student", k.flow_px[1]),
+                ]);
+            }
         }
         out
     }

@@ -41,17 +41,29 @@ pub enum Ended {
     AlreadyDone,
 }
 
-/// The training lines of `cfg`: every list read (path maps applied). Supervised-only training
-/// keeps the labelled lines; the TSAL round keeps every line (unlabelled ones feed its
-/// unsupervised terms). Returns the lines and the number of unlabelled lines read.
+/// The training lines of `cfg`: every list read (path maps applied), the `--shadow_lists`
+/// after the `--train_lists`, their annotations marked as shadow labels. Supervised-only
+/// training keeps the labelled lines; the TSAL round keeps every line (unlabelled ones feed its
+/// unsupervised terms). Returns the lines and the number of unlabelled lines read (shadow
+/// labels count as unlabelled).
 pub fn training_lines(cfg: &RunConfig) -> Result<(Vec<ListEntry>, usize)> {
     let mut lines = Vec::new();
     let mut labelled = 0;
     let mut unlabelled = 0;
-    for l in &cfg.data.train_lists {
-        let entries = list::read(l, &cfg.data.path_map)
-            .with_context(|| format!("--train_lists {}", l.display()))?;
-        for e in entries {
+    let lists = cfg.data.train_lists.iter().map(|l| (l, false));
+    for (l, shadow) in lists.chain(cfg.data.shadow_lists.iter().map(|l| (l, true))) {
+        let flag = if shadow { "--shadow_lists" } else { "--train_lists" };
+        let entries =
+            list::read(l, &cfg.data.path_map).with_context(|| format!("{flag} {}", l.display()))?;
+        if shadow && !entries.iter().any(|e| e.annotation.is_some()) {
+            bail!(
+                "--shadow_lists {}: no annotated line, so no shadow label to measure with (an \
+                 unlabelled list goes under --train_lists)",
+                l.display()
+            );
+        }
+        for mut e in entries {
+            e.shadow = shadow;
             if e.is_labelled() {
                 labelled += 1;
                 lines.push(e);
