@@ -309,6 +309,7 @@ fn report_of(list: &str, errors: &[f64], excluded: usize) -> tsal::eval::score::
             duplicates: 0,
             missing: 0,
             missing_policy: tsal::eval::score::Missing::Skip,
+            jitter: None,
         },
     }
 }
@@ -461,4 +462,50 @@ fn missing_and_non_finite_predictions_are_one_thing_in_every_format() {
         assert_eq!((s.summary.faces, s.missing), (3, 2), "{}", src.display());
         assert_eq!(s.summary, fail.summary, "{}", src.display());
     }
+}
+
+/// Jitter on a hand case: the movement of the predicted points that the annotated movement does
+/// not explain, over consecutive frames of one video only (a repeated line does not break the
+/// chain; a gap in the frame numbers, another video or an unscored face does).
+#[test]
+fn jitter_counts_consecutive_frames_of_one_video() {
+    use tsal::eval::score::score_list;
+    use tsal::formats::{list, pts};
+    let d = tempfile::tempdir().unwrap();
+    let gt = face();
+    // The face moves 3 px right per frame.
+    let at = |t: usize| Landmarks::all_visible(shifted(&gt, [3.0 * t as f64, 0.0]));
+    let mut text = String::new();
+    for (video, t) in [(1, 1), (1, 2), (1, 2), (1, 3), (1, 5), (1, 6), (2, 7), (2, 8)] {
+        let dir = d.path().join(format!("{video:03}/extraction"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ann = dir.join(format!("{t:06}.pts"));
+        pts::write(&ann, &at(t), pts::PtsFormat::Ibug).unwrap();
+        let img = dir.join(format!("{t:06}.png"));
+        text += &format!("{} {} 0 0 100 64\n", img.display(), ann.display());
+    }
+    let entries = list::parse(&text, &d.path().join("v.lst"), &[]).unwrap();
+    // Errors per line: +5 px, +5, +5 (the repeat), −5, +5, +5, +5, −1 (x only).
+    let err = [5.0, 5.0, 5.0, -5.0, 5.0, 5.0, 5.0, -1.0];
+    let ts = [1, 2, 2, 3, 5, 6, 7, 8];
+    let preds: Vec<_> = ts.iter().zip(err).map(|(&t, e)| Some(shifted(&at(t), [e, 0.0]))).collect();
+    let s = score_list(&entries, &preds, Normaliser::InterOcular, 68).unwrap();
+    let j = s.jitter.expect("a video list has jitter");
+    // Pairs: 1→2 (0), 2→3 (10 px), 5→6 (0), 7→8 (6 px); 3→5 is a gap, 6→7 another video.
+    assert_eq!(j.pairs, 4);
+    assert!((j.mean - (10.0 + 6.0) / 60.0 / 4.0).abs() < 1e-12, "{j:?}");
+    // Without a prediction for frame 2, neither of its pairs counts.
+    let mut holes = preds.clone();
+    holes[1] = None;
+    holes[2] = None;
+    let j = score_list(&entries, &holes, Normaliser::InterOcular, 68).unwrap().jitter.unwrap();
+    assert_eq!(j.pairs, 2);
+    assert!((j.mean - 6.0 / 60.0 / 2.0).abs() < 1e-12, "{j:?}");
+    // Still images have none, even in a row.
+    pts::write(&d.path().join("a.pts"), &gt, pts::PtsFormat::Ibug).unwrap();
+    let text = "a.png a.pts 0 0 100 64\nb.png a.pts 0 0 100 64\n";
+    let stills = list::parse(text, &d.path().join("s.lst"), &[]).unwrap();
+    let p = Some(shifted(&gt, [1.0, 0.0]));
+    let s = score_list(&stills, &[p.clone(), p], Normaliser::InterOcular, 68).unwrap();
+    assert_eq!((s.summary.faces, s.jitter), (2, None));
 }

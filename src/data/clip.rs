@@ -46,20 +46,6 @@ pub struct GroupStats {
     pub merged_duplicates: usize,
 }
 
-/// Frame number of a video frame (its numeric file stem).
-fn frame_number(e: &ListEntry) -> Option<u64> {
-    e.video()?;
-    e.image.file_stem()?.to_str()?.parse().ok()
-}
-
-/// Whether `b` continues the video of `a` directly.
-fn continues(a: &ListEntry, b: &ListEntry) -> bool {
-    a.origin.file == b.origin.file
-        && a.video().is_some()
-        && a.video() == b.video()
-        && matches!((frame_number(a), frame_number(b)), (Some(x), Some(y)) if y == x + 1)
-}
-
 fn same_line(a: &ListEntry, b: &ListEntry) -> bool {
     a.origin.file == b.origin.file
         && a.image == b.image
@@ -76,7 +62,7 @@ pub fn group(entries: &[ListEntry], f: usize) -> (Vec<Clip>, GroupStats) {
     while i < entries.len() {
         // The maximal run of consecutive frames starting at i.
         let mut j = i + 1;
-        while j < entries.len() && continues(&entries[j - 1], &entries[j]) {
+        while j < entries.len() && entries[j].follows(&entries[j - 1]) {
             j += 1;
         }
         let n = j - i;

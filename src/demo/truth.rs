@@ -3,11 +3,11 @@
 //!
 //! * **NME**: the mean over frames with a face of the per-frame NME (inter-ocular for 68
 //!   points, [`crate::eval::nme`]), the measure `tsal eval` reports;
-//! * **jitter**: the mean over consecutive frames with a face and over the points of
-//!   `‖(p_t − p_{t−1}) − (g_t − g_{t−1})‖`, the frame-to-frame movement of a predicted point
-//!   that the true movement does not explain, divided by the inter-ocular distance of frame t
-//!   (so 1 % is one hundredth of the eye-corner distance). A perfectly steady detector scores 0
-//!   on a still face and on a moving one alike.
+//! * **jitter** ([`crate::eval::jitter`]): the mean over consecutive frames with a face of
+//!   the frame-to-frame movement of the predicted points that the true movement does not
+//!   explain, divided by the inter-ocular distance of frame t (so 1 % is one hundredth of the
+//!   eye-corner distance), as `tsal eval` reports it on video lists.
+use crate::eval::jitter;
 use crate::eval::nme::{face_nme, Normaliser};
 use crate::formats::pts::{self, Landmarks};
 use anyhow::{bail, Context, Result};
@@ -57,16 +57,8 @@ impl Score {
         self.nme_frames += 1;
         if let Some((lt, lp)) = self.last.as_ref().filter(|(lt, _)| *lt + 1 == t) {
             let gp = &gt[*lt as usize];
-            let n = pred.len().min(lp.len()).min(g.len()).min(gp.len());
-            let moved: f64 = (0..n)
-                .map(|i| {
-                    let dx = (pred[i][0] - lp[i][0]) - (g.xy[i][0] - gp.xy[i][0]);
-                    let dy = (pred[i][1] - lp[i][1]) - (g.xy[i][1] - gp.xy[i][1]);
-                    dx.hypot(dy)
-                })
-                .sum();
-            if n > 0 {
-                self.jitter_sum += moved / n as f64 / e.normaliser;
+            if let Some(j) = jitter::pair(pred, lp, &g.xy, &gp.xy, e.normaliser) {
+                self.jitter_sum += j;
                 self.jitter_pairs += 1;
             }
         }

@@ -9,6 +9,7 @@
 //!   split list `300VW.test-K.lst` is category K itself. Sparse and first-frame variants are
 //!   other protocols and are not pooled.
 use super::curves::Summary;
+use super::jitter::Jitter;
 use super::score::ListReport;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -53,6 +54,8 @@ pub struct Aggregate {
     pub excluded: usize,
     /// Faces without a usable prediction (see [`super::score::Missing`]).
     pub missing: usize,
+    /// The members' jitter pooled pair-weighted (300VW categories; none for images).
+    pub jitter: Option<Jitter>,
 }
 
 /// The benchmark figures `reports` allow: the recognised 300W sets (and full derived from
@@ -66,6 +69,7 @@ pub fn aggregate(reports: &[ListReport]) -> Vec<Aggregate> {
             summary: Summary::of(&errors),
             excluded: members.iter().map(|r| r.score.excluded).sum(),
             missing: members.iter().map(|r| r.score.missing).sum(),
+            jitter: Jitter::pooled(members.iter().filter_map(|r| r.score.jitter.as_ref())),
         }
     };
     let mut w300: BTreeMap<(String, String), Vec<&ListReport>> = BTreeMap::new();

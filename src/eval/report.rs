@@ -4,6 +4,7 @@
 //! keep fractions.
 use super::benchmark::{aggregate, Aggregate};
 use super::curves::{ced, Summary, THRESHOLDS};
+use super::jitter::Jitter;
 pub use super::score::ListReport;
 use super::score::Missing;
 use crate::fsutil::{write_atomic, Kind};
@@ -22,21 +23,25 @@ fn is_unmarked_report(dir: &Path) -> bool {
     })
 }
 
-const HEADER: &str =
-    "| faces | excluded | NME % | std | AUC@0.08 % | FR@0.08 % | AUC@0.10 % | FR@0.10 % |";
-const RULE: &str = "|---:|---:|---:|---:|---:|---:|---:|---:|";
+const HEADER: &str = "| faces | excluded | NME % | std | AUC@0.08 % | FR@0.08 % | AUC@0.10 % | \
+                      FR@0.10 % | jitter % | frame pairs |";
+const RULE: &str = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
-/// `| faces | excluded | NME | std | AUC | FR | AUC | FR |` cells of one row.
-fn cells(m: &Summary, excluded: usize) -> String {
+/// `| faces | excluded | NME | std | AUC | FR | AUC | FR | jitter | pairs |` cells of one row.
+fn cells(m: &Summary, excluded: usize, jitter: Option<&Jitter>) -> String {
     let mut s = format!(" {} | {} |", m.faces, excluded);
     if m.faces == 0 {
-        return s + " – | – | – | – | – | – |";
+        s += " – | – | – | – | – | – |";
+    } else {
+        let _ = write!(s, " {:.3} | {:.3} |", 100.0 * m.nme_mean, 100.0 * m.nme_std);
+        for [_, auc, fr] in &m.at {
+            let _ = write!(s, " {:.2} | {:.2} |", 100.0 * auc, 100.0 * fr);
+        }
     }
-    let _ = write!(s, " {:.3} | {:.3} |", 100.0 * m.nme_mean, 100.0 * m.nme_std);
-    for [_, auc, fr] in &m.at {
-        let _ = write!(s, " {:.2} | {:.2} |", 100.0 * auc, 100.0 * fr);
+    match jitter {
+        Some(j) => s + &format!(" {:.3} | {} |", 100.0 * j.mean, j.pairs),
+        None => s + " – | 0 |",
     }
-    s
 }
 
 /// The Markdown report: a header naming the normaliser and what was evaluated, `notes` (one
@@ -54,18 +59,26 @@ pub fn markdown(
         v.dedup();
         v
     };
-    let _ = writeln!(s, "Normaliser: {}. NME, AUC and failure rates in %.\n", norms.join(", "));
+    let _ = writeln!(
+        s,
+        "Normaliser: {}. NME, AUC, failure rates and jitter in %. Jitter (video lists): the mean \
+         over consecutive frames of the predicted points' movement that the annotated movement \
+         does not explain, ÷ the normaliser.\n",
+        norms.join(", ")
+    );
     for n in notes {
         let _ = writeln!(s, "{n}\n");
     }
     let _ = writeln!(s, "| list {HEADER}\n|---{RULE}");
     for r in reports {
-        let _ = writeln!(s, "| {} |{}", r.name(), cells(&r.score.summary, r.score.excluded));
+        let row = cells(&r.score.summary, r.score.excluded, r.score.jitter.as_ref());
+        let _ = writeln!(s, "| {} |{row}", r.name());
     }
     if !benchmarks.is_empty() {
         let _ = writeln!(s, "\n| benchmark {HEADER}\n|---{RULE}");
         for b in benchmarks {
-            let _ = writeln!(s, "| {} |{}", b.name, cells(&b.summary, b.excluded));
+            let _ =
+                writeln!(s, "| {} |{}", b.name, cells(&b.summary, b.excluded, b.jitter.as_ref()));
         }
     }
     let excluded: Vec<String> = reports

@@ -9,6 +9,7 @@
 //! default, as the reference's tables do; [`Missing::Fail`] counts it as a failure at NME = ∞
 //! instead, so a method that skips hard faces cannot score better for it.
 use super::curves::Summary;
+use super::jitter::{self, Jitter};
 use super::nme::{face_nme, Exclusion, Normaliser};
 use super::predictions::Prediction;
 use crate::formats::list::ListEntry;
@@ -76,6 +77,9 @@ pub struct ListScore {
     /// Faces without a usable prediction (excluded, or failures under [`Missing::Fail`]).
     pub missing: usize,
     pub missing_policy: Missing,
+    /// Video lists: the jitter over the pairs of scored faces that are consecutive frames of
+    /// one video (each frame's normaliser); none for a list without such a pair.
+    pub jitter: Option<Jitter>,
 }
 
 impl ListScore {
@@ -139,6 +143,9 @@ pub fn score(
     );
     let mut seen = HashSet::new();
     let (mut rows, mut unlabelled, mut duplicates) = (Vec::new(), 0, 0);
+    // The last scored face (line, prediction, truth) and the jitter of each frame pair.
+    let mut last: Option<(&ListEntry, &[[f64; 2]], &Landmarks)> = None;
+    let mut jitters = Vec::new();
     for ((e, gt), p) in entries.iter().zip(gts).zip(preds) {
         let (Some(ann), Some(gt)) = (&e.annotation, gt) else {
             unlabelled += 1;
@@ -158,9 +165,16 @@ pub fn score(
             prediction: p.as_ref().map(|p| p.source.clone()),
             missing: usable.is_none(),
         };
+        let mut scored = None;
         match usable {
             Some(p) => match face_nme(&p.xy, gt, norm, e.bbox, e.face_size) {
-                Ok(f) => (row.nme, row.normaliser_px) = (Some(f.nme), Some(f.normaliser)),
+                Ok(f) => {
+                    (row.nme, row.normaliser_px) = (Some(f.nme), Some(f.normaliser));
+                    if let Some((_, lp, lg)) = last.filter(|(le, ..)| e.follows(le)) {
+                        jitters.extend(jitter::pair(&p.xy, lp, &gt.xy, &lg.xy, f.normaliser));
+                    }
+                    scored = Some((e, p.xy.as_slice(), gt));
+                }
                 Err(x) => row.excluded = Some(x),
             },
             None => {
@@ -179,6 +193,8 @@ pub fn score(
                 }
             }
         }
+        // A face that is not scored breaks the chain of consecutive frames.
+        last = scored;
         rows.push(row);
     }
     let errors: Vec<f64> = rows.iter().filter_map(|r| r.nme).collect();
@@ -192,6 +208,7 @@ pub fn score(
         unlabelled,
         duplicates,
         missing_policy: missing,
+        jitter: Jitter::of(&jitters),
     })
 }
 

@@ -49,6 +49,21 @@ impl ListEntry {
         self.annotation.is_some() && !self.shadow
     }
 
+    /// The frame number of a video frame (its numeric file stem); none for a still image.
+    pub fn frame_number(&self) -> Option<u64> {
+        self.video()?;
+        self.image.file_stem()?.to_str()?.parse().ok()
+    }
+
+    /// Whether this line is the frame right after `prev`: the same list file and video, the
+    /// next frame number.
+    pub fn follows(&self, prev: &ListEntry) -> bool {
+        self.origin.file == prev.origin.file
+            && self.video().is_some()
+            && self.video() == prev.video()
+            && matches!((prev.frame_number(), self.frame_number()), (Some(x), Some(y)) if y == x + 1)
+    }
+
     /// The video this line is a frame of: the image's folder, when frames are named by number
     /// (300VW's `NNN/extraction/000001.png`). `None` for still images.
     pub fn video(&self) -> Option<&Path> {
