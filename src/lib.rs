@@ -42,6 +42,9 @@ pub mod plot;
 /// Training: roles, optimisers, the supervised step, the TSAL round, the Trainer.
 pub mod train;
 
+/// A tracker on its own: `tsal tracker eval` and `tsal tracker pretrain`.
+pub mod tracker;
+
 /// `tsal demo`: landmarks on a video, in three threaded stages.
 pub mod demo;
 

@@ -91,6 +91,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("consistency", &["--consistency", "image"]),
     ("tracker_weights", &["--tracker_weights", "flowweight/a.safetensors"]),
     ("unsup_weight", &["--unsup_weight", "0.2"]),
+    ("flow_supervision", &["--flow_supervision", "0.5"]),
 ];
 
 #[test]

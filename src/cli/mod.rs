@@ -16,6 +16,7 @@ pub mod plot;
 pub mod reference;
 pub mod snapshot;
 pub mod synth;
+pub mod tracker;
 pub mod train;
 
 #[derive(Parser, Debug)]
@@ -60,6 +61,9 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Snapshots: `snapshot init` writes freshly initialised teacher and student detectors.
     Snapshot(snapshot::SnapshotArgs),
+    /// A tracker on its own: `tracker pretrain` on pairs with exact flow, `tracker eval` on
+    /// annotated frame pairs.
+    Tracker(tracker::TrackerArgs),
     /// Draw training curves (losses per iteration, NME per epoch) of one or more run folders
     /// into a PNG.
     Plot(plot::PlotArgs),
@@ -127,5 +131,6 @@ pub fn run_with(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(a) => inspect::run(&a),
         Command::Snapshot(a) => snapshot::run(&a),
         Command::Plot(a) => plot::run(&a),
+        Command::Tracker(a) => tracker::run(&a),
     }
 }

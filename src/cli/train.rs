@@ -254,6 +254,17 @@ pub struct TrainArgs {
         help_heading = "The TSAL round"
     )]
     pub unsup_weight: f64,
+    /// Weight of the trackers' end-point error (input pixels) against the exact flow between
+    /// two augmented views of a still image, known from their crops (0: the trackers learn from
+    /// the census, smoothness and detection consistency alone).
+    #[arg(
+        long = "flow_supervision",
+        visible_alias = "flow-supervision",
+        default_value_t = 0.0,
+        allow_negative_numbers = true,
+        help_heading = "The TSAL round"
+    )]
+    pub flow_supervision: f64,
     /// Folder for logs, reports and snapshots (the run folder).
     #[arg(
         long = "save_path",
@@ -434,6 +445,7 @@ impl TrainArgs {
                 consistency: self.consistency.into(),
                 tracker_weights: self.tracker_weights.clone(),
                 unsup_weight: self.unsup_weight,
+                flow_supervision: self.flow_supervision,
             },
         };
         Ok(cfg)
@@ -508,6 +520,7 @@ impl TrainArgs {
             "consistency" => cfg.tsal.consistency = self.consistency.into(),
             "tracker_weights" => cfg.tsal.tracker_weights = self.tracker_weights.clone(),
             "unsup_weight" => cfg.tsal.unsup_weight = self.unsup_weight,
+            "flow_supervision" => cfg.tsal.flow_supervision = self.flow_supervision,
             _ => return Ok(false),
         }
         Ok(true)

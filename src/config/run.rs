@@ -72,6 +72,10 @@ pub struct TsalConfig {
     pub tracker_weights: Vec<PathBuf>,
     /// Weight of the unsupervised terms at full ramp (the ramp multiplies it).
     pub unsup_weight: f64,
+    /// Weight of the trackers' end-point error against the exact flow between the augmented
+    /// views of a still image (0: none).
+    #[serde(default)]
+    pub flow_supervision: f64,
 }
 
 impl Default for TsalConfig {
@@ -82,6 +86,7 @@ impl Default for TsalConfig {
             consistency: Consistency::Heatmap,
             tracker_weights: Vec::new(),
             unsup_weight: 1.0,
+            flow_supervision: 0.0,
         }
     }
 }
@@ -281,6 +286,9 @@ impl RunConfig {
         }
         if !(0.0..=1.0).contains(&t.mu) {
             bail!("--mu {}: must be in [0, 1]", t.mu);
+        }
+        if !(t.flow_supervision.is_finite() && t.flow_supervision >= 0.0) {
+            bail!("--flow_supervision {}: must be a number >= 0", t.flow_supervision);
         }
         if !(t.unsup_weight.is_finite() && t.unsup_weight >= 0.0) {
             bail!("--unsup_weight {}: must be a number >= 0", t.unsup_weight);

@@ -2,12 +2,14 @@
 //! connected to the graph: the masked stage heatmap MSE (`heatmap`), the face-centre focal loss
 //! (`focal`), the landmark-offset regression at the centre cell (`offset`) and the per-clip
 //! structure-invariance constraint (`sic`), the tracker's census and smoothness terms
-//! (`tracking`); and the student's fused pseudo-label (`pseudo`).
+//! (`tracking`) and its end-point error against exact flow between crops of one image
+//! (`exact_flow`); and the student's fused pseudo-label (`pseudo`).
 //!
 //! Every supervised term is exactly 0 (finite, backward()-able, zero gradients) for a batch without a
 //! labelled frame, where the reference divided by zero (`annotated_num = 0` in
 //! `lib/procedure/basic_main.py`, `basic_train_Rma_model`). None of them reads a value back to
 //! the host.
+pub mod exact_flow;
 pub mod focal;
 pub mod heatmap;
 pub mod offset;

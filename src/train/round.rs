@@ -41,7 +41,7 @@ use crate::config::OptConfig;
 use crate::data::batch::Batch;
 use crate::data::crop::{from_unit, to_unit};
 use crate::device;
-use crate::losses::{self, heatmap::stage_mse, pseudo, sic, tracking};
+use crate::losses::{self, exact_flow, heatmap::stage_mse, pseudo, sic, tracking};
 use crate::models::DetectorOutput;
 use crate::run::snapshot::Role;
 use anyhow::{ensure, Result};
@@ -50,7 +50,7 @@ use tch::{Device, Kind, Tensor};
 /// The terms the round reports for each detector and each tracker, in the order it computes
 /// them ([`super::stats`] holds them, with the diagnostics).
 pub const DETECTOR_TERMS: [&str; 6] = ["heatmap", "focal", "offset", "sic", "unsup", "total"];
-pub const TRACKER_TERMS: [&str; 4] = ["census", "smooth", "consistency", "total"];
+pub const TRACKER_TERMS: [&str; 5] = ["census", "smooth", "consistency", "exact", "total"];
 
 /// The variables the recursive average ties together, paired once (after any resume) so the
 /// per-iteration pass only runs kernels.
@@ -163,6 +163,61 @@ pub struct Pairs {
     pub im2: Tensor,
     /// The diagnostics' view of the pairs.
     pub truth: Truth,
+    /// The exact flows between the two views of a still image ([`ExactFlows`]); none without
+    /// such a pair.
+    pub exact: Option<ExactFlows>,
+}
+
+/// The flows between the augmented views of a still image, known from their crops
+/// ([`exact_flow`]), for the trackers' end-point error.
+pub struct ExactFlows {
+    /// Frame j → j+1 and back, `[M, 2, H, W]`, with the pixels that land inside the other
+    /// frame, `[M, 1, H, W]`.
+    pub forward: Tensor,
+    pub backward: Tensor,
+    pub forward_mask: Tensor,
+    pub backward_mask: Tensor,
+    /// `[M]` 1 on view pairs, 0 on video pairs (whose motion is the video's own, unknown).
+    pub weight: Tensor,
+}
+
+impl ExactFlows {
+    fn new(b: &Batch, first: &Tensor, second: &Tensor, ra: &[i64]) -> Option<Self> {
+        let views: Vec<f32> =
+            ra.iter().map(|&r| if b.video[r as usize / b.frames] { 0.0 } else { 1.0 }).collect();
+        if !views.iter().any(|&v| v > 0.0) {
+            return None;
+        }
+        let (_, _, h, w) = b.images.size4().ok()?;
+        let rel = exact_flow::between_crops(&b.to_original, first, second);
+        let forward = exact_flow::affine_flow(&rel, h, w);
+        let backward = exact_flow::affine_flow(&exact_flow::invert(&rel), h, w);
+        Some(Self {
+            forward_mask: exact_flow::lands_inside(&forward),
+            backward_mask: exact_flow::lands_inside(&backward),
+            forward,
+            backward,
+            weight: Tensor::from_slice(&views).to_device(b.images.device()),
+        })
+    }
+
+    fn shallow_clone(&self) -> Self {
+        Self {
+            forward: self.forward.shallow_clone(),
+            backward: self.backward.shallow_clone(),
+            forward_mask: self.forward_mask.shallow_clone(),
+            backward_mask: self.backward_mask.shallow_clone(),
+            weight: self.weight.shallow_clone(),
+        }
+    }
+
+    /// The end-point error of `forward` and `backward` flows against these, both directions'
+    /// mean over the view pairs.
+    pub fn error(&self, forward: &Tensor, backward: &Tensor) -> Tensor {
+        (exact_flow::epe(forward, &self.forward, &self.forward_mask, &self.weight)
+            + exact_flow::epe(backward, &self.backward, &self.backward_mask, &self.weight))
+            / 2.0
+    }
 }
 
 /// The annotations (labels and shadow labels) of the pairs, by kind ([`super::stats::PAIR_KINDS`]: video,
@@ -270,6 +325,7 @@ impl Pairs {
         let video: Vec<bool> =
             b.video.iter().flat_map(|&v| std::iter::repeat_n(v, b.frames)).collect();
         let truth = Truth::new(b, &first, &second, &ra, &rc);
+        let exact = ExactFlows::new(b, &first, &second, &ra);
         let unit = to_unit(&b.images);
         Ok(Self {
             im1: unit.index_select(0, &first),
@@ -282,6 +338,7 @@ impl Pairs {
             n_unlabelled,
             video_rows: Tensor::from_slice(&video).to_device(dev),
             truth,
+            exact,
         })
     }
 
@@ -299,6 +356,7 @@ impl Pairs {
             im1: sc(&self.im1),
             im2: sc(&self.im2),
             truth: self.truth.shallow_clone(),
+            exact: self.exact.as_ref().map(|e| e.shallow_clone()),
         }
     }
 }
@@ -309,12 +367,15 @@ pub struct TrackerTerms {
     pub census: Tensor,
     pub smooth: Tensor,
     pub consistency: Tensor,
+    /// The end-point error against the exact flow of view pairs (0 without one).
+    pub exact: Tensor,
     pub total: Tensor,
     pub tracked: Tracked,
 }
 
 /// The loss of tracker `tr` serving detector `d` (frozen for it), whose train-mode outputs on
-/// the batch are `out`: census + `w_smooth`·smoothness + `ramp`·detection consistency.
+/// the batch are `out`: census + `w_smooth`·smoothness + `ramp`·detection consistency +
+/// `flow_supervision`·end-point error against the exact flow of view pairs.
 pub fn tracker_loss(
     d: &mut DetectorRole,
     tr: &TrackerRole,
@@ -364,13 +425,21 @@ pub fn tracker_loss(
     laps.lap("detection consistency");
     let census = uf.photometric.shallow_clone();
     let smooth = &uf.smooth * loss.w_smooth;
-    let total = &census + &smooth + &consistency * ramp;
+    let exact = match &pairs.exact {
+        // Measured with any weight: the trackers' error where the flow is known.
+        Some(e) => e.error(&flows.forward[0], &flows.backward[0]),
+        _ => Tensor::zeros([], (Kind::Float, pairs.frames.device())),
+    };
+    let mut total = &census + &smooth + &consistency * ramp;
+    if cfg.tsal.flow_supervision > 0.0 {
+        total += &exact * cfg.tsal.flow_supervision;
+    }
     let tracked = Tracked {
         forward: flows.forward[0].detach(),
         backward: flows.backward[0].detach(),
         carried,
     };
-    Ok(TrackerTerms { census, smooth, consistency, total, tracked })
+    Ok(TrackerTerms { census, smooth, consistency, exact, total, tracked })
 }
 
 /// A detector's loss terms (0-d tensors; `total` carries the gradient), and for the student
@@ -484,7 +553,13 @@ fn tracker_step(
     laps: &mut Laps,
 ) -> Result<(TrackerStats, Tracked)> {
     let terms = tracker_loss(d, tr, out, pairs, cfg, ramp, laps)?;
-    let v = host_values(&[&terms.census, &terms.smooth, &terms.consistency, &terms.total])?;
+    let v = host_values(&[
+        &terms.census,
+        &terms.smooth,
+        &terms.consistency,
+        &terms.exact,
+        &terms.total,
+    ])?;
     refuse_non_finite(&TRACKER_TERMS, &v, &tr.name(), iter)?;
     laps.lap("reading the terms");
     tr.opt.zero_grad();
@@ -492,8 +567,8 @@ fn tracker_step(
     laps.lap(&format!("{} backward", tr.name()));
     tr.opt.step();
     laps.lap("optimiser steps");
-    let [census, smooth, consistency, total] = [v[0], v[1], v[2], v[3]];
-    Ok((TrackerStats { census, smooth, consistency, total }, terms.tracked))
+    let [census, smooth, consistency, exact, total] = [v[0], v[1], v[2], v[3], v[4]];
+    Ok((TrackerStats { census, smooth, consistency, exact, total }, terms.tracked))
 }
 
 /// Intra-op threads for each of the two tracker steps when they run at once, or none when they

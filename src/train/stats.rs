@@ -30,6 +30,8 @@ pub struct TrackerStats {
     pub census: f64,
     pub smooth: f64,
     pub consistency: f64,
+    /// The end-point error against the exact flow of view pairs (pixels; 0 without one).
+    pub exact: f64,
     pub total: f64,
 }
 
@@ -120,6 +122,7 @@ impl IterStats {
                     (role, "census", Some(t.census)),
                     (role, "smooth", Some(t.smooth)),
                     (role, "consistency", Some(t.consistency)),
+                    (role, "exact", Some(t.exact)),
                     (role, "total", Some(t.total)),
                 ]);
             }
