@@ -488,7 +488,10 @@ fn eval_scores_predictions_and_writes_the_reports() {
     let row = md.lines().find(|l| l.starts_with("| 300w.test.common.GTB")).unwrap();
     assert_eq!(
         row,
-        format!("| 300w.test.common.GTB | {n_common} | 0 | 0.000 | 0.000 | 100.00 | 0.00 | 100.00 | 0.00 |")
+        format!(
+            "| 300w.test.common.GTB | {n_common} | 0 | 0.000 | 0.000 | 100.00 | 0.00 | 100.00 | \
+             0.00 | – | 0 |"
+        )
     );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();

@@ -106,8 +106,9 @@ pub struct PretrainArgs {
     pub lists: Vec<PathBuf>,
     #[command(flatten)]
     pub common: Common,
-    /// Training iterations.
-    #[arg(long, default_value_t = 3000)]
+    /// Training iterations (4000 of 8 pairs at 128²: ~14 min for configs/small/MFDS.json on a
+    /// 2-core CPU, docs/tracker.md).
+    #[arg(long, default_value_t = 4000)]
     pub iters: u64,
     /// Pairs per iteration.
     #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = 8)]
@@ -183,6 +184,9 @@ struct EvalReport {
 
 fn run_eval(a: &EvalArgs) -> Result<ExitCode> {
     check_size(a.common.size)?;
+    if a.max_pairs == 0 || a.stride == 0 {
+        bail!("--max_pairs and --stride must be at least 1");
+    }
     let device = a.common.device.resolve()?;
     let config = tracker_config(&a.common)?;
     let entries = read_lists(&a.lists, &a.maps)?;
@@ -196,9 +200,13 @@ fn run_eval(a: &EvalArgs) -> Result<ExitCode> {
     }
     // Measuring only: the optimiser is never used.
     let opt = pretrain::adam(1e-4);
-    let tr = TrackerRole::build(&config, &opt, a.weights.as_deref(), Role::Teacher, device)?;
-    if a.weights.is_none() {
-        eprintln!("warning: no --weights: measuring an untrained tracker");
+    let tr = TrackerRole::build(&config, &opt, None, Role::Teacher, device)?;
+    match &a.weights {
+        Some(f) => {
+            weights::load_strict(&tr.vs, f)
+                .with_context(|| format!("--weights {}", f.display()))?;
+        }
+        None => eprintln!("warning: no --weights: measuring an untrained tracker"),
     }
     let aug = views_augmentation(a.common.size);
     let targets = TargetParams {
