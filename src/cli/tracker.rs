@@ -160,15 +160,10 @@ fn read_lists(lists: &[PathBuf], maps: &flags::PathMaps) -> Result<Vec<ListEntry
 /// The views' augmentation at crop side `size`: the training defaults (scale 0.9–1.1, ±20°),
 /// the centre jitter scaled from the reference's 30 px at 256².
 pub fn views_augmentation(size: u32) -> AugParams {
-    let r = crate::config::run::AugmentConfig::REFERENCE;
-    AugParams {
-        crop: CropSpec { expand: CropSpec::REFERENCE.expand, width: size, height: size },
-        scale_prob: r.scale_prob,
-        scale_min: r.scale_min,
-        scale_max: r.scale_max,
-        rotate_max: r.rotate_max,
-        crop_perturb_max: r.crop_perturb_max * size as f64 / 256.0,
-    }
+    use crate::config::run::{augment_params, AugmentConfig};
+    let r = AugmentConfig::REFERENCE;
+    let a = AugmentConfig { crop_perturb_max: r.crop_perturb_max * size as f64 / 256.0, ..r };
+    augment_params(&a, CropSpec { expand: CropSpec::REFERENCE.expand, width: size, height: size })
 }
 
 /// What `tsal tracker eval` reports.
@@ -310,13 +305,7 @@ fn run_pretrain(a: &PretrainArgs) -> Result<ExitCode> {
         a.iters,
         a.batch_size
     );
-    let bar = indicatif::ProgressBar::new(a.iters);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:30} {pos}/{len} it [{elapsed_precise} < {eta_precise}] {msg}",
-    ) {
-        bar.set_style(style);
-    }
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let bar = crate::train::progress::iteration_bar(a.iters, 0);
     let every = (a.iters / 10).max(1);
     let (mut sum_epe, mut sum_motion, mut n) = (0.0, 0.0, 0u64);
     let mut each = |s: &Step| -> Result<()> {
@@ -324,9 +313,9 @@ fn run_pretrain(a: &PretrainArgs) -> Result<ExitCode> {
         sum_epe += s.epe;
         sum_motion += s.motion;
         n += 1;
-        if terminal {
-            bar.set_position(s.iter);
-            bar.set_message(format!("EPE {:.3} px (motion {:.2} px)", s.epe, s.motion));
+        if let Some(b) = &bar {
+            b.set_position(s.iter);
+            b.set_message(format!("EPE {:.3} px (motion {:.2} px)", s.epe, s.motion));
         }
         if s.iter.is_multiple_of(every) || s.iter == a.iters {
             let line = format!(
@@ -336,10 +325,9 @@ fn run_pretrain(a: &PretrainArgs) -> Result<ExitCode> {
                 sum_epe / n as f64,
                 sum_motion / n as f64
             );
-            if terminal {
-                bar.println(line);
-            } else {
-                println!("{line}");
+            match &bar {
+                Some(b) => b.println(line),
+                None => println!("{line}"),
             }
             (sum_epe, sum_motion, n) = (0.0, 0.0, 0);
         }
@@ -348,12 +336,12 @@ fn run_pretrain(a: &PretrainArgs) -> Result<ExitCode> {
     let tr = match pretrain::pretrain(&config, &worlds, &settings, &mut each) {
         Ok(tr) => tr,
         Err(e) if crate::interrupt::is_interrupted(&e) => {
-            bar.finish_and_clear();
+            bar.iter().for_each(|b| b.finish_and_clear());
             bail!("interrupted: nothing written ({} untouched)", a.out.display());
         }
         Err(e) => return Err(e),
     };
-    bar.finish_and_clear();
+    bar.iter().for_each(|b| b.finish_and_clear());
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--out: cannot create {}", dir.display()))?;

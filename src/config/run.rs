@@ -424,7 +424,8 @@ pub fn reference_loader(
     }
 }
 
-fn augment_params(a: &AugmentConfig, crop: CropSpec) -> crate::data::augment::AugParams {
+/// The loader's augmentation: `a`'s random part after the deterministic `crop`.
+pub fn augment_params(a: &AugmentConfig, crop: CropSpec) -> crate::data::augment::AugParams {
     crate::data::augment::AugParams {
         crop,
         scale_prob: a.scale_prob,

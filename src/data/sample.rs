@@ -153,24 +153,22 @@ impl ClipBuilder<'_> {
             normalise_into(&img, &table, &mut s.images);
             times.normalise += t.elapsed();
 
-            // A shadow label reaches `points` only: every target is built as for a frame
-            // without annotation.
+            // A shadow label reaches `points` only: the encoders build no target for a frame
+            // that is not labelled.
             let annotated = frame.points.is_some();
             let labelled = annotated && !e.shadow;
             let (xy, vis) = match &frame.points {
                 Some(lm) => warp_points(&lm.xy, &lm.visible, m, w, h),
                 None => (vec![[0.0, 0.0]; p], vec![false; p]),
             };
-            let hidden = (vec![[0.0, 0.0]; p], vec![false; p]);
-            let (txy, tvis) = if labelled { (&xy, &vis) } else { (&hidden.0, &hidden.1) };
             let t = Instant::now();
-            let ht = heatmap::encode(txy, tvis, labelled, gw, gh, tp.sigma, tp.shape, tp.cutoff);
+            let ht = heatmap::encode(&xy, &vis, labelled, gw, gh, tp.sigma, tp.shape, tp.cutoff);
             s.heatmaps.extend(ht.maps);
             s.heatmap_mask.extend(ht.mask);
             times.heatmaps += t.elapsed();
 
             let t = Instant::now();
-            let ct = centroid::encode(txy, tvis, labelled, gw, gh);
+            let ct = centroid::encode(&xy, &vis, labelled, gw, gh);
             s.centre.extend(ct.heat);
             s.centre_ind.push(ct.ind);
             s.offsets.extend(ct.offsets);

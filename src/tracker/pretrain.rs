@@ -38,25 +38,20 @@ pub struct Settings {
 }
 
 /// The loss of flows `flows` (finest first, each in its own resolution's pixels) against the
-/// exact full-resolution flow `truth`.
-pub fn multiscale_epe(flows: &[Tensor], truth: &Tensor) -> Tensor {
+/// exact full-resolution flow `truth`, and its full-resolution term (the end-point error).
+pub fn multiscale_epe(flows: &[Tensor], truth: &Tensor) -> (Tensor, Tensor) {
     let n = truth.size()[0];
     let weight = Tensor::ones([n], (Kind::Float, truth.device()));
-    let mut total = Tensor::zeros([], (Kind::Float, truth.device()));
-    for (l, (&w, f)) in SCALE_WEIGHTS.iter().zip(flows).enumerate() {
+    let inside = lands_inside(truth);
+    let full = epe(&flows[0], truth, &inside, &weight);
+    let mut total = &full * SCALE_WEIGHTS[0];
+    for (l, (&w, f)) in SCALE_WEIGHTS.iter().zip(flows).enumerate().skip(1) {
         let k = 1i64 << l;
-        let (t, mask) = if k == 1 {
-            (truth.shallow_clone(), lands_inside(truth))
-        } else {
-            let inside = lands_inside(truth).avg_pool2d([k, k], [k, k], [0, 0], false, true, None);
-            (
-                truth.avg_pool2d([k, k], [k, k], [0, 0], false, true, None) / k as f64,
-                inside.ge(0.999).to_kind(Kind::Float),
-            )
-        };
-        total += epe(f, &t, &mask, &weight) * w;
+        let pool = |x: &Tensor| x.avg_pool2d([k, k], [k, k], [0, 0], false, true, None);
+        let mask = pool(&inside).ge(0.999).to_kind(Kind::Float);
+        total += epe(f, &(pool(truth) / k as f64), &mask, &weight) * w;
     }
-    total
+    (total, full)
 }
 
 /// The learning rate drops to `LR_DECAY` of itself for the last quarter of the iterations.
@@ -114,15 +109,10 @@ pub fn pretrain(
         let b =
             synthetic::batch(&mut rng, worlds, s.p_texture, s.size, &s.motion, s.batch, s.device);
         let out = tr.net.forward(&b.im1, &b.im2, true);
-        let loss = (multiscale_epe(&out.forward, &b.forward)
-            + multiscale_epe(&out.backward, &b.backward))
-            / 2.0;
-        let ones = Tensor::ones([b.forward.size()[0]], (Kind::Float, s.device));
-        let full = tch::no_grad(|| {
-            (epe(&out.forward[0], &b.forward, &lands_inside(&b.forward), &ones)
-                + epe(&out.backward[0], &b.backward, &lands_inside(&b.backward), &ones))
-                / 2.0
-        });
+        let (fw, fw_full) = multiscale_epe(&out.forward, &b.forward);
+        let (bw, bw_full) = multiscale_epe(&out.backward, &b.backward);
+        let loss = (fw + bw) / 2.0;
+        let full = ((fw_full + bw_full) / 2.0).detach();
         let motion = b
             .forward
             .square()

@@ -32,6 +32,22 @@ pub fn log_name(seed: u64) -> String {
     )
 }
 
+/// A bar over `total` iterations, at `done`, with the elapsed time, the time left and a short
+/// status; none when stdout is not a terminal (plain lines then).
+pub fn iteration_bar(total: u64, done: u64) -> Option<ProgressBar> {
+    std::io::stdout().is_terminal().then(|| {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} it [{elapsed_precise} < {eta_precise}] {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b.set_position(done);
+        b
+    })
+}
+
 impl Progress {
     /// Open a new log in `dir`; a bar over `total` iterations when stdout is a terminal.
     pub fn new(dir: &Path, seed: u64, done: u64, total: u64) -> Result<Self> {
@@ -41,17 +57,7 @@ impl Progress {
             .append(true)
             .open(&log_path)
             .with_context(|| format!("cannot open the log {}", log_path.display()))?;
-        let bar = std::io::stdout().is_terminal().then(|| {
-            let b = ProgressBar::new(total);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} it [{elapsed_precise} < {eta_precise}] {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            b.set_position(done);
-            b
-        });
+        let bar = iteration_bar(total, done);
         Ok(Self { log, log_path, bar })
     }
 

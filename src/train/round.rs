@@ -182,9 +182,9 @@ pub struct ExactFlows {
 }
 
 impl ExactFlows {
-    fn new(b: &Batch, first: &Tensor, second: &Tensor, ra: &[i64]) -> Option<Self> {
-        let views: Vec<f32> =
-            ra.iter().map(|&r| if b.video[r as usize / b.frames] { 0.0 } else { 1.0 }).collect();
+    /// `video_pair`: per pair, whether it is two frames of a video clip.
+    fn new(b: &Batch, first: &Tensor, second: &Tensor, video_pair: &[bool]) -> Option<Self> {
+        let views: Vec<f32> = video_pair.iter().map(|&v| if v { 0.0 } else { 1.0 }).collect();
         if !views.iter().any(|&v| v > 0.0) {
             return None;
         }
@@ -237,11 +237,19 @@ pub struct Truth {
 }
 
 impl Truth {
-    fn new(b: &Batch, first: &Tensor, second: &Tensor, ra: &[i64], rc: &[i64]) -> Self {
+    /// `ra`, `rc`: the rows of each pair's frames; `video_pair`: whether it is two frames of a
+    /// video clip.
+    fn new(
+        b: &Batch,
+        first: &Tensor,
+        second: &Tensor,
+        ra: &[i64],
+        rc: &[i64],
+        video_pair: &[bool],
+    ) -> Self {
         let dev = b.images.device();
         let m = ra.len() as i64;
         let ann = &b.annotated_host;
-        let video_pair: Vec<bool> = ra.iter().map(|&r| b.video[r as usize / b.frames]).collect();
         let both: Vec<bool> =
             ra.iter().zip(rc).map(|(&x, &y)| ann[x as usize] && ann[y as usize]).collect();
         let mut pairs = [0; 2];
@@ -324,8 +332,9 @@ impl Pairs {
         let n_unlabelled = sel.iter().filter(|&&x| x > 0.0).count() as i64;
         let video: Vec<bool> =
             b.video.iter().flat_map(|&v| std::iter::repeat_n(v, b.frames)).collect();
-        let truth = Truth::new(b, &first, &second, &ra, &rc);
-        let exact = ExactFlows::new(b, &first, &second, &ra);
+        let video_pair: Vec<bool> = ra.iter().map(|&r| b.video[r as usize / b.frames]).collect();
+        let truth = Truth::new(b, &first, &second, &ra, &rc, &video_pair);
+        let exact = ExactFlows::new(b, &first, &second, &video_pair);
         let unit = to_unit(&b.images);
         Ok(Self {
             im1: unit.index_select(0, &first),
