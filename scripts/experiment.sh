@@ -1,75 +1,156 @@
 #!/usr/bin/env bash
-# The README's few-label experiment: the supervised baseline against TSAL with the same 40
-# labelled synthetic 300W faces and the same schedule and seeds; TSAL also sees 40 unlabelled
-# synthetic videos (the 300VW training videos as a `.none` list). Both arms see the same
-# number of labelled frames per iteration: the baseline's batches are BATCH clips of labelled
-# faces, TSAL's 2·BATCH clips of which about half are labelled (and the rest unlabelled video).
-# Teacher and student are scored on the synthetic 300W common / challenge and 300VW test-1/2/3
-# lists; the table goes to $OUT/summary.md.
+# The few-label experiment: does TSAL's use of unlabelled video help, and through what?
+#
+# 40 labelled synthetic 300W faces; unlabelled synthetic 300VW training videos of 8 frames.
+# Arms, all with the same labelled frames per iteration (BATCH clips' worth), the same
+# schedule (ITERS planned iterations, so the same ramp) and the same seeds:
+#   baseline  --supervised_only on the labelled faces, BATCH clips per batch
+#   tsal      TSAL, 2·BATCH clips per batch: half views of the labelled faces, half clips of
+#             the 40 unlabelled videos; TSAL_FLAGS apply to every TSAL arm (by default the
+#             levers: trackers pretrained by `tsal tracker pretrain` on the training images,
+#             video clips' frames 4 apart, the pseudo-label from the tracked landmarks alone)
+#   unsup0    tsal with --unsup_weight 0: no pseudo-label terms (isolates the averaging)
+#   zeroflow  tsal with --zero_flow: trackers replaced by zero flow (isolates tracking)
+#   dose      tsal on 0 / 10 / 160 unlabelled videos (40 is the tsal arm), DOSE_SEEDS; the
+#             unlabelled half of each batch stays half (lists repeated to keep the mix),
+#             except at 0 videos, where the batch is the BATCH labelled clips alone
+# The unlabelled videos train as unlabelled lines: their annotations are given as
+# --shadow_lists, read for the pair diagnostics only (no loss sees them).
+# Fixed in advance: primary metric = the teacher's mean NME over 300W common and 300VW
+# test-1/2/3; secondary = the teacher's mean jitter over 300VW test-1/2/3. Pass = TSAL better
+# than baseline, unsup0 and zeroflow, each a paired mean difference over SEEDS with a 95 %
+# interval (Student t) that excludes 0. The script writes the tables, the mechanism figures
+# and the verdict to $OUT/summary.md.
 #
 #   TSAL_EXPERIMENT=DIR   outputs (default: experiment/)
-#   SEEDS="1 2 3"         seeds
-#   ITERS=400             iterations per run (constant LR)
+#   SEEDS="1 2 3 4 5"     seeds of baseline, tsal, unsup0, zeroflow
+#   DOSE_SEEDS="1 2 3"    seeds of the dose-response (a subset of SEEDS)
+#   ITERS=240             iterations per run (constant LR; a multiple of 80)
 #   SIZE=64               crop side in pixels (a multiple of 64)
-#   BATCH=8               the baseline's clips (of 2 frames) per batch; TSAL's is twice that
-#   TSAL_FLAGS="…"        extra flags for the TSAL runs (e.g. --lambda 0.99)
-#   ARMS="baseline tsal"  which arms to run (e.g. ARMS=tsal for another TSAL setting)
-#   DATA=DIR              the synthetic data (default: $TSAL_EXPERIMENT/data; share it
-#                         between experiments)
+#   BATCH=8               labelled clips (of 2 frames) per batch; TSAL's batch is twice that
+#   TSAL_FLAGS="…"        flags of every TSAL arm (default: the levers above; --clip_stride
+#                         1, 2 or 4 keeps every frame of an 8-frame video in exactly one clip)
+#   ARMS="…"              which arms (default: baseline tsal unsup0 zeroflow dose)
+#   DATA=DIR              the synthetic data and the pretrained tracker (default:
+#                         $TSAL_EXPERIMENT/data; share it between experiments)
+#   TSAL_BIN=FILE         a tsal binary to use (default: scripts/setup.sh builds one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh >/dev/null
-tsal=target/release/tsal
+if [ -n "${TSAL_BIN:-}" ]; then
+  tsal=$TSAL_BIN
+else
+  bash scripts/setup.sh >/dev/null
+  tsal=target/release/tsal
+fi
 out=${TSAL_EXPERIMENT:-experiment}
-seeds=${SEEDS:-1 2 3}
-iters=${ITERS:-400}
+seeds=${SEEDS:-1 2 3 4 5}
+dose_seeds=${DOSE_SEEDS:-1 2 3}
+iters=${ITERS:-240}
 size=${SIZE:-64}
 batch=${BATCH:-8}
-arms=${ARMS:-baseline tsal}
+arms=${ARMS:-baseline tsal unsup0 zeroflow dose}
 data=${DATA:-$out/data}
-if [ ! -f "$data/.tsal-output" ]; then
-  # 200 training faces (the test sets scale with them: ~36 common, ~10 challenge), 80 videos of
-  # 10 frames (about half for training, the rest in test-1/2/3).
-  $tsal synth --out "$data" --force --images 200 --videos 80 --video_frames 10 --no_avi --rand_seed 11 >/dev/null
+if [ $((iters % 80)) -ne 0 ]; then
+  echo "ITERS=$iters: must be a multiple of 80 (every arm's epochs divide it)" >&2
+  exit 2
 fi
-lists=$data/lists
-# Next to the list it is cut from, so its relative paths still resolve.
-labelled=$lists/300W/labelled40.GTB
-head -n 40 "$lists/300W/300w.train.GTB" > "$labelled"
-unlabelled=$lists/300VW/300VW.train.lst.none
-videos=$(cut -d' ' -f1 "$unlabelled" | xargs -n1 dirname | sort -u | wc -l)
-echo "labelled: 40 faces; unlabelled: $(wc -l < "$unlabelled") frames of $videos videos"
+for a in $arms; do
+  case $a in baseline|tsal|unsup0|zeroflow|dose) ;;
+    *) echo "ARMS: unknown arm $a (baseline, tsal, unsup0, zeroflow or dose)" >&2; exit 2 ;;
+  esac
+done
+synth() { $tsal synth --force --video_frames 8 --no_avi "$@" >/dev/null; }
+if [ ! -f "$data/main/.tsal-output" ]; then
+  # 40 training faces (all labelled), 300 common and 100 challenge test faces; 40 training
+  # videos and 24 test videos (8 per 300VW category) of 8 frames.
+  synth --out "$data/main" --images 40 --common 300 --challenge 100 --videos 40 \
+    --test_videos 24 --rand_seed 11
+fi
+for p in 1 2 3; do
+  # Three more pools of 40 unlabelled training videos each, for the dose of 160.
+  if [ ! -f "$data/pool$p/.tsal-output" ]; then
+    synth --out "$data/pool$p" --only 300vw --videos 40 --test_videos 0 --rand_seed $((11 + p))
+  fi
+done
+lists=$data/main/lists
+labelled=$lists/300W/300w.train.GTB
+videos40=$lists/300VW/300VW.train.lst
+# Next to the list it is cut from, so its relative paths still resolve: the first 10 videos.
+videos10=$lists/300VW/300VW.train.first10.lst
+head -n 80 "$videos40" > "$videos10"
+pools=("$videos40" "$data"/pool{1,2,3}/lists/300VW/300VW.train.lst)
+echo "labelled: $(wc -l < "$labelled") faces; unlabelled: 10 / 40 / 160 videos of 8 frames"
+tracker=$data/tracker-small-128.safetensors
+if [ ! -f "$tracker" ]; then
+  # No labels: pairs with exact flow made from the training images and video frames (the
+  # command's defaults: 4000 iterations at 128², about 14 minutes on 2 CPU cores).
+  echo "pretraining the trackers ($tracker)"
+  $tsal tracker pretrain --out "$tracker" --tracker_config configs/small/MFDS.json \
+    --lists "$labelled" "$videos40" --seed 1 > "$data/tracker-pretrain.log"
+fi
+tsal_flags=${TSAL_FLAGS-"--tracker_weights $tracker --clip_stride 4 --mu 1"}
 common=(--model_config configs/small/Detector.config --opt_config scripts/experiment/optimizer.config
         --tracker_config configs/small/MFDS.json --crop_width "$size" --crop_height "$size"
-        --crop_perturb_max $((size * 15 / 128)) --clip_frames 2 --cache_images --print_freq 50
-        --device "${TSAL_DEVICE:-cpu}")
+        --crop_perturb_max $((size * 15 / 128)) --clip_frames 2 --cache_images --print_freq 25
+        --no_resume --device "${TSAL_DEVICE:-cpu}")
 eval_lists=("$lists/300W/300w.test.common.GTB" "$lists/300W/300w.test.challenge.GTB"
             "$lists"/300VW/300VW.test-?.lst)
+rep() { for _ in $(seq "$1"); do echo "$2"; done; }
 mkdir -p "$out"
+
+# One TSAL run: name, seed, batch (clips), epochs, then the lists and flags after --.
+tsal_run() {
+  local name=$1 seed=$2 b=$3 epochs=$4; shift 4
+  # shellcheck disable=SC2086
+  $tsal train "${common[@]}" --batch_size "$b" --rand_seed "$seed" --epochs "$epochs" \
+    "$@" $tsal_flags --save_path "$out/runs/$name-$seed" --force > "$out/$name-$seed.log"
+}
+# Clips per epoch: 40 labelled faces → 40 view clips; an 8-frame video → 4 clips of 2 frames
+# (at a clip stride of 1, 2 or 4 alike). The labelled list ×4 (160 clips) beside 40 videos
+# (160 clips): 320 clips, 20 iterations of 2·BATCH = 16 clips; the schedules below keep every
+# arm at ITERS planned iterations.
+run_arm() {
+  local arm=$1 seed=$2
+  case $arm in
+    baseline)
+      $tsal train "${common[@]}" --supervised_only --batch_size "$batch" --rand_seed "$seed" \
+        --epochs $((iters * batch / 40)) --train_lists "$labelled" \
+        --save_path "$out/runs/baseline-$seed" --force > "$out/baseline-$seed.log" ;;
+    tsal|unsup0|zeroflow)
+      local extra=()
+      [ "$arm" = unsup0 ] && extra=(--unsup_weight 0)
+      [ "$arm" = zeroflow ] && extra=(--zero_flow)
+      # shellcheck disable=SC2046
+      tsal_run "$arm" "$seed" $((2 * batch)) $((iters * 2 * batch / 320)) \
+        --train_lists $(rep 4 "$labelled") --shadow_lists "$videos40" "${extra[@]}" ;;
+    dose0)
+      # shellcheck disable=SC2046
+      tsal_run dose0 "$seed" "$batch" $((iters * batch / 160)) --train_lists $(rep 4 "$labelled") ;;
+    dose10)
+      # shellcheck disable=SC2046
+      tsal_run dose10 "$seed" $((2 * batch)) $((iters * 2 * batch / 320)) \
+        --train_lists $(rep 4 "$labelled") --shadow_lists $(rep 4 "$videos10") ;;
+    dose160)
+      # shellcheck disable=SC2046
+      tsal_run dose160 "$seed" $((2 * batch)) $((iters * 2 * batch / 1280)) \
+        --train_lists $(rep 16 "$labelled") --shadow_lists "${pools[@]}" ;;
+  esac
+  local which=both
+  [ "$arm" = baseline ] && which=teacher
+  $tsal eval --model "$out/runs/$arm-$seed" --which $which --lists "${eval_lists[@]}" \
+    --out "$out/eval/$arm-$seed" >/dev/null
+}
+
+start=$(date +%s)
 for seed in $seeds; do
-  for run in $arms; do
-    case $run in
-      baseline)
-        # 40 clips per epoch: 40 / BATCH iterations.
-        $tsal train "${common[@]}" --supervised_only --batch_size "$batch" --rand_seed "$seed" \
-          --epochs $((iters * batch / 40)) --train_lists "$labelled" \
-          --save_path "$out/runs/baseline-$seed" > "$out/baseline-$seed.log" ;;
-      tsal)
-        # The labelled list 5 times (200 clips, each list its own clips) and 200 unlabelled
-        # video clips: labelled frames are half of each batch of 2·BATCH clips; 400 clips per
-        # epoch.
-        # shellcheck disable=SC2086
-        $tsal train "${common[@]}" --batch_size $((2 * batch)) --rand_seed "$seed" \
-          --epochs $((iters * 2 * batch / 400)) ${TSAL_FLAGS:-} \
-          --train_lists "$labelled" "$labelled" "$labelled" \
-                        "$labelled" "$labelled" "$unlabelled" \
-          --save_path "$out/runs/tsal-$seed" > "$out/tsal-$seed.log" ;;
-      *) echo "ARMS: unknown arm $run (baseline or tsal)" >&2; exit 1 ;;
-    esac
-    which=both; [ "$run" = baseline ] && which=teacher
-    $tsal eval --model "$out/runs/$run-$seed" --which $which --lists "${eval_lists[@]}" \
-      --out "$out/eval/$run-$seed" >/dev/null
+  for arm in $arms; do
+    [ "$arm" = dose ] && continue
+    run_arm "$arm" "$seed"
   done
-  echo "seed $seed done"
+  if [[ " $arms " == *" dose "* && " $dose_seeds " == *" $seed "* ]]; then
+    for d in dose0 dose10 dose160; do run_arm "$d" "$seed"; done
+  fi
+  echo "seed $seed done ($(( ($(date +%s) - start) / 60 )) min)"
 done
-python3 scripts/experiment/summarise.py "$out" $seeds | tee "$out/summary.md"
+python3 scripts/experiment/summarise.py "$out" --seeds $seeds --dose_seeds $dose_seeds \
+  | tee "$out/summary.md"

@@ -1,7 +1,7 @@
 //! Clip grouping: views of still images, consecutive video frames, never across videos or lists.
 use std::collections::BTreeSet;
 use std::path::Path;
-use tsal::data::clip::{group, ClipKind};
+use tsal::data::clip::{group, group_strided, ClipKind};
 use tsal::formats::list;
 
 fn lines(video: &str, frames: std::ops::RangeInclusive<u32>) -> String {
@@ -68,4 +68,45 @@ fn gaps_split_videos_into_stills() {
     let (clips, stats) = group(&entries, 4);
     assert_eq!((stats.view_clips, stats.video_clips), (3, 0));
     assert!(clips.iter().all(|c| c.kind == ClipKind::Views));
+}
+
+#[test]
+fn strided_clips_take_every_kth_frame_and_use_each_frame() {
+    let mut a = String::new();
+    a += &lines("001", 1..=10); // 10 frames at stride 4: phases 0 4 8 | 1 5 9 | 2 6 | 3 7
+    a += "300W/afw/111_1.jpg 300W/afw/111_1.pts 1 1 50 50\n";
+    a += &lines("002", 1..=3); // 3 frames: stride 4 shrinks to 2: (0 2), and 1 is left out
+    a += &lines("003", 1..=10); // stride 4 is kept: 0 4 8 | 1 5 9 | 2 6 | 3 7
+    let entries = list::parse(&a, Path::new("/l/a.lst"), &[]).unwrap();
+    let (clips, stats) = group_strided(&entries, 2, 4);
+    let frames: Vec<Vec<usize>> = clips.iter().map(|c| c.frames.clone()).collect();
+    assert_eq!(
+        frames,
+        vec![
+            vec![0, 4],
+            vec![4, 8], // the last 2 frames of phase 0 (3 frames), overlapping
+            vec![1, 5],
+            vec![5, 9],
+            vec![2, 6],
+            vec![3, 7],
+            vec![10, 10], // the still image's two views
+            vec![11, 13],
+            vec![14, 18],
+            vec![18, 22],
+            vec![15, 19],
+            vec![19, 23],
+            vec![16, 20],
+            vec![17, 21],
+        ]
+    );
+    assert_eq!((stats.video_clips, stats.view_clips, stats.overlapping), (13, 1, 4));
+    assert_eq!(stats.left_out, 1);
+    let used: BTreeSet<usize> = clips.iter().flat_map(|c| c.frames.clone()).collect();
+    assert_eq!(used.len(), 24 - 1, "every frame but 002's middle one (no partner at stride 2)");
+    // At stride 8 a 10-frame video keeps two pairs (0 8, 1 9); its other 6 frames are left out.
+    let (clips, stats) = group_strided(&entries[..10], 2, 8);
+    assert_eq!(clips.iter().map(|c| c.frames.clone()).collect::<Vec<_>>(), [[0, 8], [1, 9]]);
+    assert_eq!(stats.left_out, 6);
+    // Stride 1 is plain grouping.
+    assert_eq!(group_strided(&entries, 2, 1), group(&entries, 2));
 }

@@ -53,6 +53,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("num_pts", &["--num_pts", "19"]),
     ("data_indicator", &["--data_indicator", "AFLW"]),
     ("clip_frames", &["--clip_frames", "4"]),
+    ("clip_stride", &["--clip_stride", "3"]),
     ("batch_size", &["--batch_size", "3"]),
     ("workers", &["--workers", "3"]),
     ("cache_images", &["--cache_images"]),
@@ -92,6 +93,8 @@ const CASES: &[(&str, &[&str])] = &[
     ("tracker_weights", &["--tracker_weights", "flowweight/a.safetensors"]),
     ("unsup_weight", &["--unsup_weight", "0.2"]),
     ("flow_supervision", &["--flow_supervision", "0.5"]),
+    ("zero_flow", &["--zero_flow"]),
+    ("pseudo_source", &["--pseudo_source", "teacher"]),
 ];
 
 #[test]

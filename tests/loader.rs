@@ -14,6 +14,10 @@ fn dataset(dir: &Path) -> Vec<list::ListEntry> {
     let out = dir.join("data");
     let opts = SynthOptions {
         images: 6,
+        common: None,
+        challenge: None,
+        test_videos: None,
+        motion: 1.0,
         videos: 4,
         frames: 9,
         avi: false,

@@ -15,6 +15,10 @@ fn predictions_do_not_depend_on_batching_and_map_back_into_the_box() {
     let out = d.path().join("data");
     let opts = SynthOptions {
         images: 10,
+        common: None,
+        challenge: None,
+        test_videos: None,
+        motion: 1.0,
         videos: 2,
         frames: 6,
         avi: false,
@@ -81,6 +85,10 @@ fn the_public_crop_equals_the_loaders_evaluation_crop() {
     let out = d.path().join("data");
     let opts = SynthOptions {
         images: 6,
+        common: None,
+        challenge: None,
+        test_videos: None,
+        motion: 1.0,
         videos: 1,
         frames: 2,
         avi: false,

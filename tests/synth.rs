@@ -132,6 +132,10 @@ fn tiny(out: PathBuf, seed: u64, threads: usize, avi: bool) -> SynthOptions {
         seed,
         threads,
         images: 3,
+        common: None,
+        challenge: None,
+        test_videos: None,
+        motion: 1.0,
         videos: 2,
         frames: 5,
         avi,
@@ -413,4 +417,51 @@ fn bad_flags_give_one_line_errors() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success() && err.contains("--force"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+/// The test sets' sizes apart from the training set's (`--common`, `--challenge`,
+/// `--test_videos`), and `--motion`: the same videos (same draws), moving faster.
+#[test]
+fn test_sizes_apart_and_motion_speed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = |name: &str, motion: f64| SynthOptions {
+        common: Some(5),
+        challenge: Some(3),
+        videos: 2,
+        test_videos: Some(4),
+        frames: 6,
+        motion,
+        avi: false,
+        threads: 2,
+        ..tiny(tmp.path().join(name), 3, 2, false)
+    };
+    let slow = tsal::synth::generate(&opts("slow", 1.0)).unwrap();
+    let fast = tsal::synth::generate(&opts("fast", 3.0)).unwrap();
+    let lines = |root: &Path, l: &str| read_list(&root.join("lists").join(l)).len();
+    assert_eq!(lines(&slow.out, "300W/300w.train.GTB"), 3);
+    assert_eq!(lines(&slow.out, "300W/300w.test.common.GTB"), 5);
+    assert_eq!(lines(&slow.out, "300W/300w.test.challenge.GTB"), 3);
+    // 2 training videos; 4 test videos dealt over test-1, -2, -3, -1.
+    let frames = [("train", 2), ("test-1", 2), ("test-2", 1), ("test-3", 1)];
+    for (split, videos) in frames {
+        assert_eq!(lines(&slow.out, &format!("300VW/300VW.{split}.lst")), 6 * videos, "{split}");
+    }
+    // Per frame step, how far the landmarks move on average (pixels), over all videos.
+    let step = |root: &Path| {
+        let mut d = Vec::new();
+        for split in ["train", "test-1", "test-2", "test-3"] {
+            let e = read_list(&root.join(format!("lists/300VW/300VW.{split}.lst")));
+            for w in e.windows(2).filter(|w| w[1].follows(&w[0])) {
+                let p = |x: &ListEntry| pts::read(x.annotation.as_ref().unwrap(), None).unwrap();
+                let (a, b) = (p(&w[0]), p(&w[1]));
+                let n = a.xy.len() as f64;
+                let m: f64 =
+                    a.xy.iter().zip(&b.xy).map(|(u, v)| (u[0] - v[0]).hypot(u[1] - v[1])).sum();
+                d.push(m / n);
+            }
+        }
+        d.iter().sum::<f64>() / d.len() as f64
+    };
+    let (s, f) = (step(&slow.out), step(&fast.out));
+    assert!(f > 2.0 * s && f < 4.5 * s, "motion 3: {f:.3} px per frame against {s:.3}");
 }

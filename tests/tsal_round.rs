@@ -202,6 +202,7 @@ fn gradients_go_where_intended(mode: &str) {
             role,
             &outs[k],
             &tracked[k],
+            (&outs[k], &tracked[k]),
             &b,
             &pairs,
             labelled,
@@ -225,6 +226,7 @@ fn gradients_go_where_intended(mode: &str) {
             role,
             &outs[k],
             &tracked[k],
+            (&outs[k], &tracked[k]),
             &b,
             &pairs,
             labelled,
@@ -479,4 +481,87 @@ fn shadow_labels_reach_no_loss() {
     let still = video.static_px.unwrap();
     assert!(still > 0.0 && still < views.static_px.unwrap(), "{video:?} {views:?}");
     assert!(video.pseudo_px.unwrap() > 0.0 && video.det_px[1].unwrap() > 0.0);
+}
+
+/// `--zero_flow`: the trackers neither run nor learn (their weights are as they were), the
+/// tracked points are frame j's unmoved (track_px = static_px on both pair kinds, no flow),
+/// and the detectors still train on the pseudo-labels this gives.
+#[test]
+fn zero_flow_leaves_the_points_where_they_are() {
+    let d = data();
+    let cfg = config_videos(&d.path().join("data"), &["--zero_flow", "--lambda", "1"], true);
+    assert!(cfg.tsal.zero_flow);
+    let b = batch(&cfg);
+    let labelled = b.labelled_host.iter().filter(|&&l| l).count() as i64;
+    let (mut dets, mut trackers) = roles(&cfg);
+    let before: Vec<_> = trackers.iter().map(|t| copy(&t.vs)).collect();
+    let det_before = copy(&dets[1].vs);
+    let mut avg = Averaging::new(&dets, &trackers).unwrap();
+    let settings = round::Settings::of(&cfg);
+    let stats =
+        round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, settings, 0.7, 1).unwrap();
+    for (t, w) in trackers.iter().zip(&before) {
+        assert_eq!(max_change(&t.vs, w), 0.0, "{} moved under --zero_flow", t.name());
+    }
+    assert!(max_change(&dets[1].vs, &det_before) > 0.0);
+    let [tt, ts] = stats.trackers.unwrap();
+    assert_eq!((tt.total, ts.total, tt.census), (0.0, 0.0, 0.0));
+    let student = stats.student.unwrap();
+    assert!(student.unsup.unwrap() > 0.0, "{student:?}");
+    for kind in stats.pairs.unwrap() {
+        assert!(kind.pairs > 0.0);
+        assert_eq!(kind.track_px, [kind.static_px; 2], "{kind:?}");
+        assert_eq!(kind.flow_px, [Some(0.0); 2], "{kind:?}");
+    }
+}
+
+/// `--pseudo_source teacher`: the student's pseudo-label is made of the teacher's outputs. The
+/// teacher's own step does not depend on it (same weights after the round, bit for bit); the
+/// student's does; and when the teacher and the student are one detector (the student's
+/// weights copied from the teacher's), either source gives the same pseudo-label.
+#[test]
+fn the_pseudo_label_comes_from_the_chosen_detector() {
+    let d = data();
+    let data = d.path().join("data");
+    let cfg_s = config_videos(&data, &["--lambda", "1"], true);
+    let cfg_t = config_videos(&data, &["--lambda", "1", "--pseudo_source", "teacher"], true);
+    let b = batch(&cfg_s);
+    let labelled = b.labelled_host.iter().filter(|&&l| l).count() as i64;
+    let run = |cfg: &RunConfig, same: bool| {
+        let (mut dets, mut trackers) = roles(cfg);
+        if same {
+            let teacher = copy(&dets[0].vs);
+            tch::no_grad(|| {
+                for (k, v) in dets[1].vs.variables() {
+                    v.shallow_clone().copy_(&teacher[&k]);
+                }
+            });
+            let t = copy(&trackers[0].vs);
+            tch::no_grad(|| {
+                for (k, v) in trackers[1].vs.variables() {
+                    v.shallow_clone().copy_(&t[&k]);
+                }
+            });
+        }
+        let mut avg = Averaging::new(&dets, &trackers).unwrap();
+        let settings = round::Settings::of(cfg);
+        let stats =
+            round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, settings, 0.7, 1)
+                .unwrap();
+        (stats, copy(&dets[0].vs), copy(&dets[1].vs))
+    };
+    let (s_s, teacher_s, student_s) = run(&cfg_s, false);
+    let (s_t, teacher_t, student_t) = run(&cfg_t, false);
+    for (k, v) in &teacher_s {
+        assert!(v.equal(&teacher_t[k]), "the teacher's {k} depends on the pseudo-label's source");
+    }
+    let moved = student_s.iter().filter(|(k, v)| !v.equal(&student_t[*k])).count();
+    assert!(moved > 0, "the student did not notice the teacher's pseudo-label");
+    let pseudo = |s: &tsal::train::stats::IterStats| s.pairs.unwrap()[0].pseudo_px.unwrap();
+    assert_ne!(pseudo(&s_s), pseudo(&s_t));
+    // One detector in both roles: the same pseudo-label whichever the source.
+    let (a, _, _) = run(&cfg_s, true);
+    let (c, _, _) = run(&cfg_t, true);
+    assert_eq!(pseudo(&a), pseudo(&c));
+    assert_eq!(a.student, c.student);
 }

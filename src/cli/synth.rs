@@ -28,10 +28,25 @@ pub struct SynthArgs {
     /// 300W training images; the common test set gets about 18% of this, the challenge set 5%.
     #[arg(long, default_value_t = synth::DEFAULT_IMAGES, value_parser = clap::value_parser!(u64).range(3..=1_000_000).map(|v| v as usize))]
     pub images: usize,
-    /// 300VW videos (about half train, the rest spread over test-1/2/3), named by the ids of
-    /// the 300VW protocol for their split (train 001, 002, …; test-1 114, …).
-    #[arg(long, default_value_t = synth::DEFAULT_VIDEOS, value_parser = clap::value_parser!(u64).range(1..=80).map(|v| v as usize))]
+    /// 300W common test faces (helen and lfpw test sets) [default: 17.6% of --images].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2..=1_000_000).map(|v| v as usize))]
+    pub common: Option<usize>,
+    /// 300W challenge test faces (ibug) [default: 5% of --images].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000).map(|v| v as usize))]
+    pub challenge: Option<usize>,
+    /// 300VW videos (about half train, the rest spread over test-1/2/3; with --test_videos,
+    /// the training videos only, at most 50), named by the ids of the 300VW protocol for their
+    /// split (train 001, 002, …; test-1 114, …).
+    #[arg(long, default_value_t = synth::DEFAULT_VIDEOS, value_parser = clap::value_parser!(u64).range(0..=114).map(|v| v as usize))]
     pub videos: usize,
+    /// 300VW test videos, dealt over test-1, test-2, test-3 in turn (at most 31 / 19 / 14 of
+    /// them, the protocol's ids); makes --videos count the training videos alone.
+    #[arg(long = "test_videos", visible_alias = "test-videos", value_parser = clap::value_parser!(u64).range(0..=64).map(|v| v as usize))]
+    pub test_videos: Option<usize>,
+    /// Speed of the videos' motion (head pose, position, expression): 2 goes through the same
+    /// kind of motion twice as fast, so consecutive frames move about twice as far.
+    #[arg(long, default_value_t = 1.0)]
+    pub motion: f64,
     /// Frames per video.
     #[arg(long = "video_frames", visible_alias = "video-frames", alias = "frames", default_value_t = synth::DEFAULT_FRAMES, value_parser = clap::value_parser!(u64).range(1..=999_999).map(|v| v as usize))]
     pub frames: usize,
@@ -53,7 +68,11 @@ impl SynthArgs {
             force: self.force,
             seed: self.seed,
             images: self.images,
+            common: self.common,
+            challenge: self.challenge,
             videos: self.videos,
+            test_videos: self.test_videos,
+            motion: self.motion,
             frames: self.frames,
             avi: !self.no_avi,
             threads: self.threads.unwrap_or_else(synth::default_threads),

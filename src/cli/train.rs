@@ -3,8 +3,8 @@
 //! its documented invocation (README / `scripts/dual_model.sh`) is the default.
 use super::flags;
 use crate::config::run::{
-    AugmentConfig, Consistency, DataConfig, HeatmapShape, Loaded, RunConfig, RunSection,
-    TargetConfig, TsalConfig,
+    AugmentConfig, Consistency, DataConfig, HeatmapShape, Loaded, PseudoSource, RunConfig,
+    RunSection, TargetConfig, TsalConfig,
 };
 use crate::config::{ModelConfig, OptConfig, TrackerConfig};
 use crate::device::PrecisionChoice;
@@ -27,6 +27,23 @@ impl From<ConsistencyMode> for Consistency {
         match m {
             ConsistencyMode::Image => Consistency::Image,
             ConsistencyMode::Heatmap => Consistency::Heatmap,
+        }
+    }
+}
+
+/// `--pseudo_source`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PseudoSourceArg {
+    Student,
+    Teacher,
+}
+
+impl From<PseudoSourceArg> for PseudoSource {
+    fn from(m: PseudoSourceArg) -> Self {
+        match m {
+            PseudoSourceArg::Student => PseudoSource::Student,
+            PseudoSourceArg::Teacher => PseudoSource::Teacher,
         }
     }
 }
@@ -105,6 +122,16 @@ pub struct TrainArgs {
         help_heading = "Data"
     )]
     pub clip_frames: usize,
+    /// Frames between a video clip's frames, K: a clip takes frames f, f + K, f + 2K, …, so
+    /// its frames move K times as far as consecutive ones (each video becomes K interleaved
+    /// sequences and every frame is still used once). Views of still images are unaffected.
+    #[arg(
+        long = "clip_stride",
+        visible_alias = "clip-stride",
+        default_value_t = 1,
+        help_heading = "Data"
+    )]
+    pub clip_stride: usize,
     /// Keep decoded training images in memory between epochs (only what crops can reach, at
     /// the resolution they need; docs/training.md says how much memory this takes).
     #[arg(long = "cache_images", visible_alias = "cache-images", help_heading = "Data")]
@@ -265,6 +292,16 @@ pub struct TrainArgs {
         help_heading = "The TSAL round"
     )]
     pub flow_supervision: f64,
+    /// Replace both trackers by zero flow: the tracked landmarks and heatmaps are frame j's
+    /// unmoved, and the trackers neither run nor learn (the ablation that isolates tracking).
+    #[arg(long = "zero_flow", visible_alias = "zero-flow", help_heading = "The TSAL round")]
+    pub zero_flow: bool,
+    /// Whose outputs make the student's fused pseudo-label on frame j+1: its own detections on
+    /// frame j carried by its own tracker, fused with its centre + offset read-outs (student,
+    /// the reference code), or the teacher's (teacher: the recursive average, usually the
+    /// better detector, as the target of a mean teacher).
+    #[arg(long = "pseudo_source", visible_alias = "pseudo-source", value_enum, default_value_t = PseudoSourceArg::Student, help_heading = "The TSAL round")]
+    pub pseudo_source: PseudoSourceArg,
     /// Folder for logs, reports and snapshots (the run folder).
     #[arg(
         long = "save_path",
@@ -403,6 +440,7 @@ impl TrainArgs {
                 num_pts: self.pts.num_pts,
                 data_indicator: self.data_indicator.clone(),
                 clip_frames: self.clip_frames,
+                clip_stride: self.clip_stride,
                 batch_size: self.batch_size,
                 workers: self.workers,
                 cache_mb: self.cache_images.then_some(self.cache_mb),
@@ -446,6 +484,8 @@ impl TrainArgs {
                 tracker_weights: self.tracker_weights.clone(),
                 unsup_weight: self.unsup_weight,
                 flow_supervision: self.flow_supervision,
+                zero_flow: self.zero_flow,
+                pseudo_source: self.pseudo_source.into(),
             },
         };
         Ok(cfg)
@@ -476,6 +516,7 @@ impl TrainArgs {
             "num_pts" => d.num_pts = self.pts.num_pts,
             "data_indicator" => d.data_indicator = self.data_indicator.clone(),
             "clip_frames" => d.clip_frames = self.clip_frames,
+            "clip_stride" => d.clip_stride = self.clip_stride,
             "batch_size" => d.batch_size = self.batch_size,
             "workers" => d.workers = self.workers,
             "cache_images" | "cache_mb" => {
@@ -521,6 +562,8 @@ impl TrainArgs {
             "tracker_weights" => cfg.tsal.tracker_weights = self.tracker_weights.clone(),
             "unsup_weight" => cfg.tsal.unsup_weight = self.unsup_weight,
             "flow_supervision" => cfg.tsal.flow_supervision = self.flow_supervision,
+            "zero_flow" => cfg.tsal.zero_flow = self.zero_flow,
+            "pseudo_source" => cfg.tsal.pseudo_source = self.pseudo_source.into(),
             _ => return Ok(false),
         }
         Ok(true)

@@ -57,6 +57,28 @@ impl Consistency {
     }
 }
 
+/// Whose outputs the student's fused pseudo-label is made of (`--pseudo_source`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PseudoSource {
+    /// The student's own detections and tracker (the reference code, `net_Rma` on `T_Rma`).
+    #[default]
+    Student,
+    /// The teacher's detections and tracker (the recursive average of the student, as a mean
+    /// teacher's target).
+    Teacher,
+}
+
+impl PseudoSource {
+    /// The flag's value (`student`, `teacher`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PseudoSource::Student => "student",
+            PseudoSource::Teacher => "teacher",
+        }
+    }
+}
+
 /// The settings of the TSAL round.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TsalConfig {
@@ -76,6 +98,13 @@ pub struct TsalConfig {
     /// views of a still image (0: none).
     #[serde(default)]
     pub flow_supervision: f64,
+    /// The trackers replaced by zero flow (points stay where they are; the trackers neither
+    /// run nor learn): the ablation that isolates tracking.
+    #[serde(default)]
+    pub zero_flow: bool,
+    /// Whose detections and tracked landmarks make the student's pseudo-label.
+    #[serde(default)]
+    pub pseudo_source: PseudoSource,
 }
 
 impl Default for TsalConfig {
@@ -87,8 +116,14 @@ impl Default for TsalConfig {
             tracker_weights: Vec::new(),
             unsup_weight: 1.0,
             flow_supervision: 0.0,
+            zero_flow: false,
+            pseudo_source: PseudoSource::Student,
         }
     }
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The default λ of the recursive average (chosen by the README's experiment; the reference
@@ -121,6 +156,9 @@ pub struct DataConfig {
     pub data_indicator: String,
     /// Frames per training clip.
     pub clip_frames: usize,
+    /// A video clip's frames are this many frames apart (1: consecutive).
+    #[serde(default = "one")]
+    pub clip_stride: usize,
     /// Clips per batch.
     pub batch_size: usize,
     pub workers: usize,
@@ -264,6 +302,7 @@ impl RunConfig {
         // The trackers run on every training crop.
         limits::crop(self.crop.width, self.crop.height, Consumer::Tracker)?;
         limits::count("--clip_frames", d.clip_frames as i64, 1000)?;
+        limits::count("--clip_stride", d.clip_stride as i64, 1000)?;
         limits::count("--batch_size", d.batch_size as i64, 100_000)?;
         limits::count("--num_pts", d.num_pts as i64, limits::MAX_POINTS)?;
         let r = &self.run;
@@ -292,6 +331,9 @@ impl RunConfig {
         }
         if !(t.unsup_weight.is_finite() && t.unsup_weight >= 0.0) {
             bail!("--unsup_weight {}: must be a number >= 0", t.unsup_weight);
+        }
+        if t.zero_flow && t.consistency != Consistency::Heatmap {
+            bail!("--zero_flow: needs --consistency heatmap (no tracker runs to warp frames)");
         }
         if t.tracker_weights.len() > 2 {
             bail!(

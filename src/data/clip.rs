@@ -44,6 +44,9 @@ pub struct GroupStats {
     pub padded: usize,
     /// Consecutive duplicate lines merged into one still image.
     pub merged_duplicates: usize,
+    /// Video frames in no clip: at a stride k > 1, the frames of a video's interleaved
+    /// sequences that are shorter than a clip.
+    pub left_out: usize,
 }
 
 fn same_line(a: &ListEntry, b: &ListEntry) -> bool {
@@ -55,7 +58,19 @@ fn same_line(a: &ListEntry, b: &ListEntry) -> bool {
 
 /// Group `entries` (in list order) into clips of `f` frames.
 pub fn group(entries: &[ListEntry], f: usize) -> (Vec<Clip>, GroupStats) {
+    group_strided(entries, f, 1)
+}
+
+/// Group `entries` (in list order) into clips of `f` frames, a video's clips taking every
+/// `stride`-th frame: a video of n frames becomes `stride` interleaved sequences (frames
+/// 0, k, 2k, …; 1, 1 + k, …), each cut into clips as a video of its own, so every frame is
+/// still used once and the motion between a clip's frames is `stride` times the video's.
+/// The stride shrinks for a video too short to give `f` frames at it. Still images are
+/// unaffected. A sequence shorter than `f` at a stride above 1 is left out (its frames have
+/// no partner that far away; counted in [`GroupStats::left_out`]).
+pub fn group_strided(entries: &[ListEntry], f: usize, stride: usize) -> (Vec<Clip>, GroupStats) {
     assert!(f >= 1, "clip length must be at least 1");
+    assert!(stride >= 1, "clip stride must be at least 1");
     let mut clips = Vec::new();
     let mut stats = GroupStats::default();
     let mut i = 0;
@@ -73,39 +88,57 @@ pub fn group(entries: &[ListEntry], f: usize) -> (Vec<Clip>, GroupStats) {
             }
             clips.push(Clip { kind: ClipKind::Views, frames: vec![i; f], padded: 0 });
             stats.view_clips += 1;
-        } else if n < f {
-            let mut frames: Vec<usize> = (i..j).collect();
-            // Reflect: …, n−1, n−2, n−3, … bouncing between the ends.
-            let mut k = n as isize - 2;
-            let mut step = -1;
-            while frames.len() < f {
-                frames.push(i + k as usize);
-                if k == 0 || k == n as isize - 1 {
-                    step = -step;
-                }
-                k += step;
-            }
-            clips.push(Clip { kind: ClipKind::Video, frames, padded: f - n });
-            stats.video_clips += 1;
-            stats.padded += 1;
         } else {
-            let mut start = i;
-            while start + f <= j {
-                clips.push(Clip {
-                    kind: ClipKind::Video,
-                    frames: (start..start + f).collect(),
-                    padded: 0,
-                });
-                stats.video_clips += 1;
-                start += f;
-            }
-            if start < j {
-                clips.push(Clip { kind: ClipKind::Video, frames: (j - f..j).collect(), padded: 0 });
-                stats.video_clips += 1;
-                stats.overlapping += 1;
+            // The largest stride ≤ `stride` at which the video still spans f frames.
+            let k = if f > 1 { stride.min((n - 1) / (f - 1)).max(1) } else { stride.min(n) };
+            for phase in 0..k {
+                let run: Vec<usize> = (i + phase..j).step_by(k).collect();
+                if k > 1 && run.len() < f {
+                    // Too few frames at this stride: left out rather than repeated.
+                    stats.left_out += run.len();
+                } else {
+                    video_clips(&run, f, &mut clips, &mut stats);
+                }
             }
         }
         i = j;
     }
     (clips, stats)
+}
+
+/// The clips of one video whose frames, in order, are `run` (at least 2 when f > 1).
+fn video_clips(run: &[usize], f: usize, clips: &mut Vec<Clip>, stats: &mut GroupStats) {
+    let n = run.len();
+    if n < f {
+        let mut frames: Vec<usize> = run.to_vec();
+        // Reflect: …, n−1, n−2, n−3, … bouncing between the ends.
+        let mut k = n as isize - 2;
+        let mut step = -1;
+        while frames.len() < f {
+            frames.push(run[k as usize]);
+            if k == 0 || k == n as isize - 1 {
+                step = -step;
+            }
+            k += step;
+        }
+        clips.push(Clip { kind: ClipKind::Video, frames, padded: f - n });
+        stats.video_clips += 1;
+        stats.padded += 1;
+    } else {
+        let mut start = 0;
+        while start + f <= n {
+            clips.push(Clip {
+                kind: ClipKind::Video,
+                frames: run[start..start + f].to_vec(),
+                padded: 0,
+            });
+            stats.video_clips += 1;
+            start += f;
+        }
+        if start < n {
+            clips.push(Clip { kind: ClipKind::Video, frames: run[n - f..].to_vec(), padded: 0 });
+            stats.video_clips += 1;
+            stats.overlapping += 1;
+        }
+    }
 }

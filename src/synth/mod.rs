@@ -42,9 +42,20 @@ pub struct SynthOptions {
     /// Replace an existing non-empty `out`.
     pub force: bool,
     pub seed: u64,
-    /// 300W training images (the test subsets scale with it).
+    /// 300W training images (the test subsets scale with it unless `common` / `challenge`).
     pub images: usize,
+    /// 300W common test faces (helen + lfpw test sets); default 17.6 % of `images`.
+    pub common: Option<usize>,
+    /// 300W challenge test faces (ibug); default 5 % of `images`.
+    pub challenge: Option<usize>,
+    /// 300VW videos: all of them, about half for training (`test_videos` None), or the
+    /// training videos only.
     pub videos: usize,
+    /// 300VW test videos, dealt over test-1/2/3 in turn (None: the half of `videos`).
+    pub test_videos: Option<usize>,
+    /// Speed of the videos' motion (pose, position, expression), 1 the default: at 2 a video
+    /// goes through the same kind of motion twice as fast.
+    pub motion: f64,
     /// Frames per video.
     pub frames: usize,
     /// Encode `vid.avi` with ffmpeg.
@@ -68,7 +79,11 @@ impl SynthOptions {
             force: false,
             seed: 0,
             images: DEFAULT_IMAGES,
+            common: None,
+            challenge: None,
             videos: DEFAULT_VIDEOS,
+            test_videos: None,
+            motion: 1.0,
             frames: DEFAULT_FRAMES,
             avi: true,
             threads: default_threads(),
@@ -96,9 +111,18 @@ impl SynthOptions {
                 self.images
             );
         }
+        if self.want_300w() && self.common.is_some_and(|n| n < 2) {
+            bail!("--common must be at least 2 (one for each of helen and lfpw's test sets)");
+        }
+        if self.want_300w() && self.challenge == Some(0) {
+            bail!("--challenge must be at least 1");
+        }
         if self.want_300vw() {
-            if self.videos == 0 {
+            if self.videos + self.test_videos.unwrap_or(0) == 0 {
                 bail!("--videos must be at least 1 (or pass --only 300w)");
+            }
+            if !(self.motion.is_finite() && self.motion > 0.0 && self.motion <= 100.0) {
+                bail!("--motion {}: must be a speed factor in (0, 100]", self.motion);
             }
             if self.frames == 0 {
                 bail!("--frames must be at least 1");

@@ -33,6 +33,12 @@ pub fn assign_splits(n: usize) -> Vec<usize> {
     (0..n).map(|i| if i < train { 0 } else { 1 + (i - train) % 3 }).collect()
 }
 
+/// Split index of each of `train` training videos then `test` test videos dealt over test-1,
+/// test-2, test-3 in turn.
+pub fn assign_train_test(train: usize, test: usize) -> Vec<usize> {
+    (0..train).map(|_| 0).chain((0..test).map(|i| 1 + i % 3)).collect()
+}
+
 /// Folder names of the videos of `splits` (from [`assign_splits`]): each split's videos take
 /// the ids of that split in the 300VW protocol, in order (train 001, 002, …; test-1 114, 124,
 /// …), so `tsal lists 300vw` finds every synthetic video in its split.
@@ -112,11 +118,14 @@ pub struct Video {
     gaze: [Wave; 2],
     /// Blink start frames and durations.
     blinks: Vec<(f64, f64)>,
+    /// The waves' time runs this many times as fast (`--motion`); blinks keep their pace.
+    speed: f64,
 }
 
 impl Video {
-    /// A random video of `frames` frames; `hard` gives larger motion and worse pictures.
-    pub fn random(rng: &mut impl Rng, frames: usize, hard: bool) -> Result<Self> {
+    /// A random video of `frames` frames; `hard` gives larger motion and worse pictures;
+    /// `speed` scales the time of its motion (1: the default pace).
+    pub fn random(rng: &mut impl Rng, frames: usize, hard: bool, speed: f64) -> Result<Self> {
         let identity = Identity::random(rng);
         let style = Style::random(rng);
         let background = background(rng, FRAME_W, FRAME_H)?;
@@ -160,6 +169,7 @@ impl Video {
             brows: Wave::random(rng, b_brows, 0.5, slow),
             gaze: [Wave::random(rng, 0.0, 0.6, slow), Wave::random(rng, 0.0, 0.3, slow)],
             blinks,
+            speed,
             identity,
             style,
             background,
@@ -184,14 +194,16 @@ impl Video {
 
     /// The scene of frame `f` (0-based).
     pub fn scene(&self, f: usize) -> Scene {
-        let t = f as f64;
+        // Blinks keep their pace; the rest moves `speed` times as fast along the same path (the
+        // same random draws whatever the speed).
+        let t = f as f64 * self.speed;
         let pose = Pose {
             yaw: self.yaw.at(t).clamp(-MAX_YAW, MAX_YAW).to_radians(),
             pitch: self.pitch.at(t).clamp(-MAX_PITCH, MAX_PITCH).to_radians(),
             roll: self.roll.at(t).clamp(-MAX_ROLL, MAX_ROLL).to_radians(),
         };
         let talking = self.talk_env.at(t).clamp(0.0, 1.0);
-        let b = self.blink(t);
+        let b = self.blink(f as f64);
         let expression = Expression {
             mouth_open: (self.talk.at(t).max(0.0) * talking * 0.7).clamp(0.0, 1.0),
             smile: self.smile.at(t).clamp(-0.3, 1.0),
@@ -263,17 +275,21 @@ pub type SplitCount = (String, usize, usize);
 /// Write the 300VW tree and lists under `root`; returns `(split, videos, frames)` per split
 /// with videos and the number of list files.
 pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<SplitCount>, usize)> {
-    let splits = assign_splits(opts.videos);
+    let splits = match opts.test_videos {
+        Some(test) => assign_train_test(opts.videos, test),
+        None => assign_splits(opts.videos),
+    };
+    let n_videos = splits.len();
     let names = video_ids(&splits)?;
     let video_id = |v: usize| names[v].clone();
     let base = root.join("300VW");
-    let ids: Vec<usize> = (0..opts.videos).collect();
+    let ids: Vec<usize> = (0..n_videos).collect();
     let videos = parallel::map(&ids, opts.threads, None, |&v| {
         let mut rng = rng_for(opts.seed, Stream::Video, v as u64);
-        Video::random(&mut rng, opts.frames, split_is_hard(splits[v]))
+        Video::random(&mut rng, opts.frames, split_is_hard(splits[v]), opts.motion)
     })?;
     let jobs: Vec<(usize, usize)> =
-        (0..opts.videos).flat_map(|v| (0..opts.frames).map(move |f| (v, f))).collect();
+        (0..n_videos).flat_map(|v| (0..opts.frames).map(move |f| (v, f))).collect();
     let bar = parallel::progress(jobs.len(), "300VW frames");
     parallel::map(&jobs, opts.threads, Some(&bar), |&(v, f)| {
         let video = &videos[v];

@@ -63,13 +63,18 @@ pub const MIN_IMAGES: usize = 3;
 /// Subset sizes for `n` training images, in the proportions of the real 300W (afw 337,
 /// helen 2000 + 330, lfpw 811 + 224, ibug 135 against 3148 training images).
 pub fn plan(n: usize) -> Vec<Subset> {
+    plan_tests(n, None, None)
+}
+
+/// [`plan`] with the common (≥ 2) and challenge test sets' sizes when given.
+pub fn plan_tests(n: usize, common: Option<usize>, challenge: Option<usize>) -> Vec<Subset> {
     let part = |f: f64, min: usize| ((n as f64 * f).round() as usize).max(min);
     let afw = part(0.107, 1);
     let lfpw_train = part(0.258, 1);
     let helen_train = n.saturating_sub(afw + lfpw_train).max(1);
-    let common = part(0.176, 2);
+    let common = common.unwrap_or_else(|| part(0.176, 2)).max(2);
     let helen_test = ((common as f64 * 0.6).round() as usize).clamp(1, common - 1);
-    let challenge = part(0.05, 2);
+    let challenge = challenge.unwrap_or_else(|| part(0.05, 2));
     let s = |dir, count, role, ext| Subset { dir, count, role, ext };
     vec![
         s("afw", afw, Role::Train, "jpg"),
@@ -142,7 +147,7 @@ struct Job {
 /// Write the 300W tree and lists under `root`; returns `(subset, count)` and the number of
 /// list files.
 pub fn generate(root: &Path, opts: &SynthOptions) -> Result<(Vec<(String, usize)>, usize)> {
-    let subsets = plan(opts.images);
+    let subsets = plan_tests(opts.images, opts.common, opts.challenge);
     let mut jobs = Vec::new();
     for (s, sub) in subsets.iter().enumerate() {
         for index in 0..sub.count {

@@ -35,7 +35,7 @@ use super::roles::{DetectorRole, TrackerRole};
 use super::stats::{DetectorStats, IterStats, PairStats, RoundTerms, TrackerStats};
 use super::step::{host_values, refuse_non_finite, supervised_terms, Terms};
 use crate::codec::{centroid, heatmap::soft_argmax, STRIDE};
-use crate::config::run::{Consistency, RunConfig, TsalConfig};
+use crate::config::run::{Consistency, PseudoSource, RunConfig, TsalConfig};
 use crate::config::tracker::TrackerLoss;
 use crate::config::OptConfig;
 use crate::data::batch::Batch;
@@ -468,6 +468,7 @@ pub fn detector_loss(
     role: Role,
     out: &DetectorOutput,
     tracked: &Tracked,
+    pseudo_from: (&DetectorOutput, &Tracked),
     b: &Batch,
     pairs: &Pairs,
     labelled: i64,
@@ -491,6 +492,8 @@ pub fn detector_loss(
     let last = out.stages.last().expect("a detector has stages");
     // The student's pseudo-label: tracked landmarks and centre + offset read-outs, fused.
     let pseudo_label = (role == Role::Student).then(|| {
+        let (src, tracked) = pseudo_from;
+        let src_last = src.stages.last().expect("a detector has stages");
         tch::no_grad(|| {
             let (tracked_pts, candidates) = match &tracked.carried {
                 Some(c) => {
@@ -500,12 +503,12 @@ pub fn detector_loss(
                     (a, cand.landmarks)
                 }
                 None => {
-                    let at_j = last.detach().index_select(0, ia);
+                    let at_j = src_last.detach().index_select(0, ia);
                     let a = soft_argmax(&at_j, radius).xy.narrow(1, 0, p);
                     let a = tracking::carry_points(&a, &tracked.forward);
                     let cand = centroid::decode(
-                        &out.centre.detach().index_select(0, ia),
-                        &out.offsets.detach().index_select(0, ia),
+                        &src.centre.detach().index_select(0, ia),
+                        &src.offsets.detach().index_select(0, ia),
                         pseudo::CANDIDATES,
                     )
                     .landmarks;
@@ -609,6 +612,17 @@ pub fn tracker_steps(
 ) -> Result<(Vec<TrackerStats>, Vec<Tracked>)> {
     let mut stats = Vec::with_capacity(2);
     let mut tracked = Vec::with_capacity(2);
+    if cfg.tsal.zero_flow {
+        // The ablation: frame j's points stay where they are; no tracker runs or learns.
+        let (m, h, w) = (pairs.count, pairs.im1.size()[2], pairs.im1.size()[3]);
+        let zeros = || Tensor::zeros([m, 2, h, w], (Kind::Float, pairs.im1.device()));
+        for _ in trackers.iter() {
+            stats.push(TrackerStats::default());
+            tracked.push(Tracked { forward: zeros(), backward: zeros(), carried: None });
+        }
+        laps.lap("zero flow");
+        return Ok((stats, tracked));
+    }
     let Some(threads) = threads else {
         for ((d, tr), out) in dets.iter_mut().zip(trackers.iter_mut()).zip(outs) {
             let (s, t) = tracker_step(d, tr, out, pairs, cfg, ramp, iter, laps)?;
@@ -700,8 +714,23 @@ pub fn round_timed(
     let mut detector_stats = Vec::with_capacity(2);
     let mut pseudo_label = None;
     for (k, d) in dets.iter().enumerate() {
-        let terms =
-            detector_loss(d.role, &outs[k], &tracked[k], b, &pairs, labelled, cfg, ramp, laps);
+        let s = match cfg.tsal.pseudo_source {
+            PseudoSource::Student => k,
+            PseudoSource::Teacher => 0,
+        };
+        let from = (&outs[s], &tracked[s]);
+        let terms = detector_loss(
+            d.role,
+            &outs[k],
+            &tracked[k],
+            from,
+            b,
+            &pairs,
+            labelled,
+            cfg,
+            ramp,
+            laps,
+        );
         let s = &terms.supervised;
         let v = host_values(&[
             &s.heatmap,

@@ -25,7 +25,7 @@ impl DetectorStats {
 }
 
 /// One tracker's terms.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct TrackerStats {
     pub census: f64,
     pub smooth: f64,

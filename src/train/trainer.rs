@@ -172,7 +172,8 @@ impl<'a> Trainer<'a> {
         resumed: bool,
     ) -> Result<Option<Self>> {
         let Prepared { device, precision, lines, unlabelled, eval_lists } = prep;
-        let (clips, groups) = clip::group(&lines, cfg.data.clip_frames);
+        let (clips, groups) =
+            clip::group_strided(&lines, cfg.data.clip_frames, cfg.data.clip_stride);
         let (mut roles, mut trackers) = build_roles(cfg, resumed, device)?;
         roles.iter_mut().for_each(|r| r.precision = precision);
         trackers.iter_mut().for_each(|t| t.precision = precision);
@@ -286,6 +287,7 @@ impl<'a> Trainer<'a> {
         if let Some(tracker) = self.trackers.first() {
             let t = &cfg.tsal;
             let source = match t.tracker_weights.as_slice() {
+                _ if t.zero_flow => "replaced by zero flow (--zero_flow)".to_string(),
                 [] => "from scratch".to_string(),
                 [one] => format!("from {}", one.display()),
                 many => format!("from {} and {}", many[0].display(), many[1].display()),
@@ -293,17 +295,19 @@ impl<'a> Trainer<'a> {
             let (up, down) = schedule::ramp_breakpoints(self.planned);
             log.line(&format!(
                 "TSAL round: trackers {} ({} parameters each, {}), consistency in {} space, \
-                 λ {}, μ {}, unsupervised weight {} × ramp (up to iteration {up}, down from \
-                 {down})",
+                 λ {}, μ {}, the student's pseudo-label from the {}, unsupervised weight {} × \
+                 ramp (up to iteration {up}, down from {down}); video clips' frames {} apart",
                 source,
                 tracker.vs.variables().values().map(|v| v.numel()).sum::<usize>(),
                 cfg.tracker.path.display(),
                 t.consistency.name(),
                 t.lambda,
                 t.mu,
+                t.pseudo_source.name(),
                 t.unsup_weight,
+                cfg.data.clip_stride,
             ));
-            if t.tracker_weights.is_empty() && from.is_none() {
+            if t.tracker_weights.is_empty() && from.is_none() && !t.zero_flow {
                 log.line(
                     "warning: the trackers start from scratch (no --tracker_weights); their flow \
                      is poor until they have trained, and the ramp keeps their pull on the \
