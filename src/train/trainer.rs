@@ -265,12 +265,16 @@ impl<'a> Trainer<'a> {
         };
         log.line(&format!(
             "training data: {lines} lines in {} clips of {} frames ({} views of still images, {} \
-             video clips), {unlabelled_use}; {} batches of {} clips per epoch, {} epochs, {} \
+             video clips{}), {unlabelled_use}; {} batches of {} clips per epoch, {} epochs, {} \
              iterations{}",
             g.view_clips + g.video_clips,
             cfg.data.clip_frames,
             g.view_clips,
             g.video_clips,
+            match cfg.data.clip_stride {
+                1 => String::new(),
+                k => format!(" of every {k}th frame, {} video frames in none", g.left_out),
+            },
             self.per_epoch,
             cfg.data.batch_size,
             cfg.run.epochs,
