@@ -81,14 +81,14 @@ head -n 80 "$videos40" > "$videos10"
 pools=("$videos40" "$data"/pool{1,2,3}/lists/300VW/300VW.train.lst)
 echo "labelled: $(wc -l < "$labelled") faces; unlabelled: 10 / 40 / 160 videos of 8 frames"
 tracker=$data/tracker-small-128.safetensors
-if [ ! -f "$tracker" ]; then
+tsal_flags=${TSAL_FLAGS-"--tracker_weights $tracker --clip_stride 4 --mu 1"}
+if [[ " $tsal_flags " == *" $tracker "* && ! -f "$tracker" ]]; then
   # No labels: pairs with exact flow made from the training images and video frames (the
   # command's defaults: 4000 iterations at 128², about 14 minutes on 2 CPU cores).
   echo "pretraining the trackers ($tracker)"
   $tsal tracker pretrain --out "$tracker" --tracker_config configs/small/MFDS.json \
     --lists "$labelled" "$videos40" --seed 1 > "$data/tracker-pretrain.log"
 fi
-tsal_flags=${TSAL_FLAGS-"--tracker_weights $tracker --clip_stride 4 --mu 1"}
 common=(--model_config configs/small/Detector.config --opt_config scripts/experiment/optimizer.config
         --tracker_config configs/small/MFDS.json --crop_width "$size" --crop_height "$size"
         --crop_perturb_max $((size * 15 / 128)) --clip_frames 2 --cache_images --print_freq 25

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Does bf16 change what TSAL learns? The few-label experiment's TSAL arm (scripts/experiment.sh:
-# 40 labelled synthetic faces, 40 unlabelled videos, 400 iterations at 64²) run twice with the
+# 40 labelled synthetic faces, 40 unlabelled videos, 240 iterations at 64²; its TSAL_FLAGS
+# replaced by --precision, so with the reference's round: trackers from scratch, consecutive
+# frames, μ 0.5; docs/performance.md's figures come from its earlier design) run twice with the
 # same data, schedule and seeds, once per precision, then the paired comparison of the
 # teacher's mean NME over 300W common and 300VW test-1/2/3 (fixed in advance) with its 95 %
 # interval, beside the seed spread of fp32 (scripts/precision/compare.py).
