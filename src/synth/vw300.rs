@@ -30,7 +30,7 @@ pub const FPS: u32 = 25;
 /// over test-1, test-2, test-3 in turn.
 pub fn assign_splits(n: usize) -> Vec<usize> {
     let train = if n >= 4 { n.div_ceil(2).min(n - 3) } else { 1.min(n) };
-    (0..n).map(|i| if i < train { 0 } else { 1 + (i - train) % 3 }).collect()
+    assign_train_test(train, n - train)
 }
 
 /// Split index of each of `train` training videos then `test` test videos dealt over test-1,

@@ -714,11 +714,12 @@ pub fn round_timed(
     let mut detector_stats = Vec::with_capacity(2);
     let mut pseudo_label = None;
     for (k, d) in dets.iter().enumerate() {
-        let s = match cfg.tsal.pseudo_source {
+        // `dets` is [teacher, student].
+        let source = match cfg.tsal.pseudo_source {
             PseudoSource::Student => k,
             PseudoSource::Teacher => 0,
         };
-        let from = (&outs[s], &tracked[s]);
+        let from = (&outs[source], &tracked[source]);
         let terms = detector_loss(
             d.role,
             &outs[k],

@@ -273,7 +273,7 @@ impl<'a> Trainer<'a> {
             g.video_clips,
             match cfg.data.clip_stride {
                 1 => String::new(),
-                k => format!(" of every {k}th frame, {} video frames in none", g.left_out),
+                k => format!(" of frames {k} apart, {} video frames in none", g.left_out),
             },
             self.per_epoch,
             cfg.data.batch_size,
