@@ -34,6 +34,14 @@
 #   DATA=DIR              the synthetic data and the pretrained tracker (default:
 #                         $TSAL_EXPERIMENT/data; share it between experiments)
 #   TSAL_BIN=FILE         a tsal binary to use (default: scripts/setup.sh builds one)
+#   MODEL_CONFIG=FILE     the detectors (default: configs/small/Detector.config)
+#   TRACKER_CONFIG=FILE   the trackers (default: configs/small/MFDS.json)
+#   PRETRAIN_ITERS=N      the tracker pretraining's iterations (default: the command's 4000)
+#   TSAL_DEVICE=D         where every run trains and evaluates (default: cpu)
+#   PARALLEL=N            runs at a time (default 1; on a GPU several small runs share it)
+#   BUDGET_S=N            start no run after N seconds; the summary covers the seeds whose
+#                         runs all finished (default: no limit)
+#   scripts/gpu-experiment.sh runs this at 256² with the reference widths on a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${TSAL_BIN:-}" ]; then
@@ -50,6 +58,10 @@ size=${SIZE:-64}
 batch=${BATCH:-8}
 arms=${ARMS:-baseline tsal unsup0 zeroflow dose}
 data=${DATA:-$out/data}
+model_config=${MODEL_CONFIG:-configs/small/Detector.config}
+tracker_config=${TRACKER_CONFIG:-configs/small/MFDS.json}
+parallel=${PARALLEL:-1}
+budget=${BUDGET_S:-}
 if [ $((iters % 80)) -ne 0 ]; then
   echo "ITERS=$iters: must be a multiple of 80 (every arm's epochs divide it)" >&2
   exit 2
@@ -68,7 +80,7 @@ if [ ! -f "$data/main/.tsal-output" ]; then
 fi
 for p in 1 2 3; do
   # Three more pools of 40 unlabelled training videos each, for the dose of 160.
-  if [ ! -f "$data/pool$p/.tsal-output" ]; then
+  if [[ " $arms " == *" dose "* && ! -f "$data/pool$p/.tsal-output" ]]; then
     synth --out "$data/pool$p" --only 300vw --videos 40 --test_videos 0 --rand_seed $((11 + p))
   fi
 done
@@ -80,19 +92,23 @@ videos10=$lists/300VW/300VW.train.first10.lst
 head -n 80 "$videos40" > "$videos10"
 pools=("$videos40" "$data"/pool{1,2,3}/lists/300VW/300VW.train.lst)
 echo "labelled: $(wc -l < "$labelled") faces; unlabelled: 10 / 40 / 160 videos of 8 frames"
-tracker=$data/tracker-small-128.safetensors
+# Named after the tracker configuration's folder: tracker-small-128 for configs/small/MFDS.json.
+tracker_name=$(basename "$(dirname "$tracker_config")")
+[ "$tracker_name" = configs ] && tracker_name=reference
+tracker=$data/tracker-$tracker_name-128.safetensors
 tsal_flags=${TSAL_FLAGS-"--tracker_weights $tracker --clip_stride 4 --mu 1"}
 if [[ " $tsal_flags " == *" $tracker "* && ! -f "$tracker" ]]; then
   # No labels: pairs with exact flow made from the training images and video frames (the
   # command's defaults: 4000 iterations at 128², about 14 minutes on 2 CPU cores).
   echo "pretraining the trackers ($tracker)"
-  $tsal tracker pretrain --out "$tracker" --tracker_config configs/small/MFDS.json \
-    --lists "$labelled" "$videos40" --seed 1 > "$data/tracker-pretrain.log"
+  $tsal tracker pretrain --out "$tracker" --tracker_config "$tracker_config" \
+    --lists "$labelled" "$videos40" --seed 1 --device "${TSAL_DEVICE:-cpu}" \
+    ${PRETRAIN_ITERS:+--iters "$PRETRAIN_ITERS"} > "$data/tracker-pretrain.log"
 fi
-common=(--model_config configs/small/Detector.config --opt_config scripts/experiment/optimizer.config
-        --tracker_config configs/small/MFDS.json --crop_width "$size" --crop_height "$size"
+common=(--model_config "$model_config" --opt_config scripts/experiment/optimizer.config
+        --tracker_config "$tracker_config" --crop_width "$size" --crop_height "$size"
         --crop_perturb_max $((size * 15 / 128)) --clip_frames 2 --cache_images --print_freq 25
-        --no_resume --device "${TSAL_DEVICE:-cpu}")
+        --keep 1 --no_resume --device "${TSAL_DEVICE:-cpu}")
 eval_lists=("$lists/300W/300w.test.common.GTB" "$lists/300W/300w.test.challenge.GTB"
             "$lists"/300VW/300VW.test-?.lst)
 rep() { for _ in $(seq "$1"); do echo "$2"; done; }
@@ -138,19 +154,65 @@ run_arm() {
   local which=both
   [ "$arm" = baseline ] && which=teacher
   $tsal eval --model "$out/runs/$arm-$seed" --which $which --lists "${eval_lists[@]}" \
-    --out "$out/eval/$arm-$seed" >/dev/null
+    --device "${TSAL_DEVICE:-cpu}" --out "$out/eval/$arm-$seed" >/dev/null
 }
 
 start=$(date +%s)
+# Every run, in order (seed by seed, so that a budget cut leaves whole seeds paired).
+jobs_list=()
 for seed in $seeds; do
   for arm in $arms; do
     [ "$arm" = dose ] && continue
-    run_arm "$arm" "$seed"
+    jobs_list+=("$arm $seed")
   done
   if [[ " $arms " == *" dose "* && " $dose_seeds " == *" $seed "* ]]; then
-    for d in dose0 dose10 dose160; do run_arm "$d" "$seed"; done
+    for d in dose0 dose10 dose160; do jobs_list+=("$d $seed"); done
   fi
-  echo "seed $seed done ($(( ($(date +%s) - start) / 60 )) min)"
 done
-python3 scripts/experiment/summarise.py "$out" --seeds $seeds --dose_seeds $dose_seeds \
-  | tee "$out/summary.md"
+failed=0
+running=0
+for job in "${jobs_list[@]}"; do
+  if [ -n "$budget" ] && [ $(($(date +%s) - start)) -ge "$budget" ]; then
+    echo "budget of $budget s spent: no more runs started"
+    break
+  fi
+  if [ "$parallel" -le 1 ]; then
+    # shellcheck disable=SC2086
+    run_arm $job
+  else
+    if [ "$running" -ge "$parallel" ]; then
+      wait -n || failed=$((failed + 1))
+      running=$((running - 1))
+    fi
+    # shellcheck disable=SC2086
+    run_arm $job &
+    running=$((running + 1))
+  fi
+  echo "started $job ($(( ($(date +%s) - start) / 60 )) min)"
+done
+while [ "$running" -gt 0 ]; do
+  wait -n || failed=$((failed + 1))
+  running=$((running - 1))
+done
+[ "$failed" -eq 0 ] || echo "$failed runs failed: see $out/*.log" >&2
+echo "runs done ($(( ($(date +%s) - start) / 60 )) min)"
+# The seeds whose runs all finished (all of them unless a budget or a failure cut them).
+done_seeds=()
+for seed in $seeds; do
+  whole=true
+  for arm in $arms; do
+    [ "$arm" = dose ] && continue
+    [ -f "$out/eval/$arm-$seed/report.json" ] || [ -f "$out/eval/$arm-$seed/teacher/report.json" ] \
+      || whole=false
+  done
+  $whole && done_seeds+=("$seed")
+done
+if [ ${#done_seeds[@]} -eq 0 ]; then
+  echo "no seed finished every arm: nothing to summarise" >&2
+  exit 1
+fi
+dose_done=()
+# shellcheck disable=SC2206
+[[ " $arms " == *" dose "* ]] && dose_done=($dose_seeds)
+python3 scripts/experiment/summarise.py "$out" --seeds "${done_seeds[@]}" \
+  --dose_seeds "${dose_done[@]}" | tee "$out/summary.md"
