@@ -36,7 +36,7 @@
 #   TSAL_BIN=FILE         a tsal binary to use (default: scripts/setup.sh builds one)
 #   MODEL_CONFIG=FILE     the detectors (default: configs/small/Detector.config)
 #   TRACKER_CONFIG=FILE   the trackers (default: configs/small/MFDS.json)
-#   PRETRAIN_ITERS=N      the tracker pretraining's iterations (default: the command's 4000)
+#   PRETRAIN_ITERS=N      the tracker pretraining's iterations (default: the command's 6000)
 #   TSAL_DEVICE=D         where every run trains and evaluates (default: cpu)
 #   PARALLEL=N            runs at a time (default 1; on a GPU several small runs share it)
 #   BUDGET_S=N            start no run after N seconds; the summary covers the seeds whose
@@ -99,7 +99,7 @@ tracker=$data/tracker-$tracker_name-128.safetensors
 tsal_flags=${TSAL_FLAGS-"--tracker_weights $tracker --clip_stride 4 --mu 1"}
 if [[ " $tsal_flags " == *" $tracker "* && ! -f "$tracker" ]]; then
   # No labels: pairs with exact flow made from the training images and video frames (the
-  # command's defaults: 4000 iterations at 128², about 14 minutes on 2 CPU cores).
+  # command's defaults: 6000 iterations at 128², about 19 minutes on 2 CPU cores).
   echo "pretraining the trackers ($tracker)"
   $tsal tracker pretrain --out "$tracker" --tracker_config "$tracker_config" \
     --lists "$labelled" "$videos40" --seed 1 --device "${TSAL_DEVICE:-cpu}" \

@@ -515,6 +515,18 @@ fn eval_scores_predictions_and_writes_the_reports() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nope.json"), "{}", stderr(&o));
+    // Test-time augmentation needs a detector: with --predictions it is one clear line.
+    let o = tsal(&[
+        "eval",
+        "--lists",
+        common.to_str().unwrap(),
+        "--predictions",
+        copy.to_str().unwrap(),
+        "--tta",
+        "4",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--tta 4") && stderr(&o).contains("--model"), "{}", stderr(&o));
 }
 
 #[test]

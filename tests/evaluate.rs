@@ -62,6 +62,7 @@ fn evaluate_in_memory_equals_tsal_eval_on_the_snapshot() {
         batch_size: 7,
         workers: 1,
         device: tch::Device::Cpu,
+        tta: None,
     };
     let scoring =
         Scoring { normaliser: tsal::eval::nme::Normaliser::InterOcular, missing: Missing::Skip };

@@ -38,6 +38,11 @@ def scores(out, arm, seed, role="teacher"):
     """{list file name: (NME %, jitter % or None)} of one run, or None when it did not run."""
     d = out / "eval" / f"{arm}-{seed}"
     rep = d / role / "report.json" if (d / role).is_dir() else d / "report.json"
+    return report_scores(rep)
+
+
+def report_scores(rep):
+    """{list file name: (NME %, jitter % or None)} of one `tsal eval` report.json, or None."""
     if not rep.is_file():
         return None
     r = json.loads(rep.read_text())

@@ -87,9 +87,24 @@ pub struct EvalArgs {
         help_heading = "Prediction"
     )]
     pub soft_argmax_radius: Option<usize>,
-    /// Lines per inference batch.
+    /// Crops per inference batch (with --tta K, batch_size ÷ K faces of K views each).
     #[arg(long = "batch_size", visible_alias = "batch-size", default_value_t = crate::eval::predict::EVAL_BATCH, help_heading = "Prediction")]
     pub batch_size: usize,
+    /// Test-time augmentation: predict each face in K views (the evaluation crop and K − 1
+    /// draws of the training augmentation: scale 0.9–1.1, ±20°, centre jitter 30 px at 256²,
+    /// scaled to the crop), take each view's points back to the image and average them. 1: off.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64), help_heading = "Prediction")]
+    pub tta: u64,
+    /// Seed of --tta's draws (each face draws from it and its line's index).
+    #[arg(
+        long = "tta_seed",
+        visible_alias = "tta-seed",
+        value_name = "SEED",
+        default_value_t = 1,
+        requires = "model",
+        help_heading = "Prediction"
+    )]
+    pub tta_seed: u64,
     /// Threads decoding and cropping images (default: all cores).
     #[arg(long, help_heading = "Prediction")]
     pub workers: Option<usize>,
@@ -155,6 +170,13 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
     if lists.is_empty() {
         bail!("--lists: give at least one list to evaluate");
     }
+    if a.tta > 1 && a.model.is_none() {
+        bail!(
+            "--tta {}: test-time augmentation re-predicts with a detector (--model); \
+             --predictions are scored as given",
+            a.tta
+        );
+    }
     let set = settings(a)?;
     let norm = a.normaliser.unwrap_or(Normaliser::default_for(set.num_pts));
     limits::count("--num_pts", set.num_pts as i64, limits::MAX_POINTS)?;
@@ -202,6 +224,8 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
                 batch_size: a.batch_size,
                 workers,
                 device: a.device.resolve()?,
+                tta: a.tta as usize,
+                tta_seed: a.tta_seed,
             };
             job::model(&job, &m, &all)?;
         }

@@ -631,6 +631,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             soft_argmax_radius: None,
             which: super::eval::Which::Teacher,
             batch_size: crate::eval::predict::EVAL_BATCH,
+            tta: 1,
+            tta_seed: 1,
             workers: Some(args.workers),
             device: args.device,
             // A snapshot written by training knows its crop; one from `snapshot init` takes

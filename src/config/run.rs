@@ -467,6 +467,15 @@ pub fn reference_loader(
 }
 
 /// The loader's augmentation: `a`'s random part after the deterministic `crop`.
+/// The reference's augmentation at `crop` (scale 0.9–1.1, ±20°), its centre jitter scaled from
+/// 30 px at a 256-pixel crop to this crop's width: what augmented views of a face are drawn with
+/// outside training (`tsal tracker eval`'s views, `tsal eval --tta`).
+pub fn reference_augmentation(crop: CropSpec) -> crate::data::augment::AugParams {
+    let r = AugmentConfig::REFERENCE;
+    let a = AugmentConfig { crop_perturb_max: r.crop_perturb_max * crop.width as f64 / 256.0, ..r };
+    augment_params(&a, crop)
+}
+
 pub fn augment_params(a: &AugmentConfig, crop: CropSpec) -> crate::data::augment::AugParams {
     crate::data::augment::AugParams {
         crop,

@@ -7,7 +7,7 @@
 //! when the evaluation succeeded.
 use super::evaluate::{self, check_scored, EvalList, Scoring};
 use super::nme::Normaliser;
-use super::predict::PredictOptions;
+use super::predict::{PredictOptions, Tta};
 use super::predictions::Source;
 use super::report::{self, ListReport};
 use super::score::{self, Missing};
@@ -42,6 +42,9 @@ pub struct Model {
     pub batch_size: usize,
     pub workers: usize,
     pub device: Device,
+    /// Views per face (1: the deterministic crop alone) and the seed of their draws.
+    pub tta: usize,
+    pub tta_seed: u64,
 }
 
 /// Another method's predictions.
@@ -140,6 +143,11 @@ pub fn model(job: &Job, m: &Model, all: &[EvalList]) -> Result<()> {
             batch_size: m.batch_size,
             workers: m.workers,
             device,
+            tta: (m.tta > 1).then(|| Tta {
+                views: m.tta,
+                aug: crate::config::run::reference_augmentation(job.crop),
+                seed: m.tta_seed,
+            }),
         };
         let e = evaluate::evaluate(det, all, &opts, scoring)?;
         let sub = |root: &Path| if roles.len() > 1 { root.join(role.name()) } else { root.into() };
@@ -155,11 +163,23 @@ pub fn model(job: &Job, m: &Model, all: &[EvalList]) -> Result<()> {
             "crop": [job.crop.width, job.crop.height],
             "pre_crop_expand": job.crop.expand,
             "soft_argmax_radius": m.radius.unwrap_or(cfg.argmax),
+            "tta_views": m.tta,
+            "tta_seed": m.tta_seed,
         });
         add_meta(&mut run, job);
-        let notes = ["Coordinates: predictions are in the annotations' own convention (300-W \
-                      .pts are 1-based)."
+        let mut notes = vec!["Coordinates: predictions are in the annotations' own convention \
+                              (300-W .pts are 1-based)."
             .to_string()];
+        if m.tta > 1 {
+            notes.push(format!(
+                "Test-time augmentation: each face's points are the mean over {} views (the \
+                 evaluation crop and {} draws of the training augmentation, seed {}), each \
+                 taken back to the image through its own crop.",
+                m.tta,
+                m.tta - 1,
+                m.tta_seed
+            ));
+        }
         print!("{}", e.write(&sub(staged.path()), all, &title, &notes, run)?);
         eprintln!(
             "wrote {}/report.md, report.json, per_image.csv, ced.png, predictions/",

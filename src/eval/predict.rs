@@ -4,13 +4,19 @@
 //! original-image pixels through the crop's inverse ([`predict_batch`], which the demo feeds
 //! with video frames). Worker threads decode and crop the next batches while the device runs
 //! the current one; a line repeating an earlier (image, box) is predicted once.
+//!
+//! With test-time augmentation ([`Tta`]) each line is also cropped under random draws of an
+//! augmentation, every view's points are taken back to the original image through that view's
+//! own inverse crop, and the line's points are their mean over the views.
 use crate::codec::heatmap::soft_argmax;
-use crate::data::augment::Affine;
-use crate::data::crop::{crop, CropSpec, Cropped};
+use crate::data::augment::{crop_matrix, warp_image, Affine, AugParams, Draw};
+use crate::data::crop::{crop, normalise_into, normalise_table, CropSpec, Cropped};
 use crate::formats::image_io;
 use crate::formats::list::ListEntry;
 use crate::models::Detector;
 use anyhow::{anyhow, Context, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -29,6 +35,52 @@ pub struct PredictOptions {
     /// Threads decoding and cropping.
     pub workers: usize,
     pub device: Device,
+    /// Test-time augmentation, or none (the deterministic crop alone).
+    pub tta: Option<Tta>,
+}
+
+/// Test-time augmentation: `views` crops per line, the first the deterministic crop, the others
+/// drawn from `aug` (its `crop` is the options' crop) by a generator seeded with `seed` and the
+/// line's index among the distinct lines, so the draws do not depend on batching or threads.
+#[derive(Clone, Debug)]
+pub struct Tta {
+    pub views: usize,
+    pub aug: AugParams,
+    pub seed: u64,
+}
+
+impl Tta {
+    /// The crops of `image`'s face `bbox` for distinct line `line`.
+    pub fn crops(&self, image: &image::RgbImage, bbox: [f64; 4], line: usize) -> Vec<Cropped> {
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            self.seed ^ (line as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let table = normalise_table();
+        (0..self.views.max(1))
+            .map(|v| {
+                if v == 0 {
+                    return crop(image, bbox, &self.aug.crop);
+                }
+                let draw = Draw::random(&mut rng, &self.aug);
+                let m = crop_matrix(bbox, &self.aug, &draw);
+                let img = warp_image(image, &m, self.aug.crop.width, self.aug.crop.height);
+                let mut pixels = Vec::with_capacity(3 * self.aug.crop.pixels());
+                normalise_into(&img, &table, &mut pixels);
+                Cropped { pixels, to_original: m.inverse() }
+            })
+            .collect()
+    }
+}
+
+/// The mean of each point over `views` (each the same number of points).
+pub fn mean_points(views: &[Vec<[f64; 2]>]) -> Vec<[f64; 2]> {
+    let k = views.len() as f64;
+    (0..views[0].len())
+        .map(|p| {
+            let (x, y) = views.iter().fold((0.0, 0.0), |(x, y), v| (x + v[p][0], y + v[p][1]));
+            [x / k, y / k]
+        })
+        .collect()
 }
 
 /// Points per line in original-image pixels, and the throughput.
@@ -116,7 +168,11 @@ pub fn predict(det: &Detector, entries: &[ListEntry], o: &PredictOptions) -> Res
         })
         .collect();
     let (w, h) = (o.crop.width as i64, o.crop.height as i64);
-    let batches: Vec<&[usize]> = distinct.chunks(o.batch_size.max(1)).collect();
+    // With views, a batch of `batch_size` crops holds batch_size ÷ views lines (at least one).
+    let views = o.tta.as_ref().map_or(1, |t| t.views.max(1));
+    let batches: Vec<&[usize]> = distinct.chunks((o.batch_size / views).max(1)).collect();
+    let first: HashMap<usize, usize> = distinct.iter().enumerate().map(|(d, &i)| (i, d)).collect();
+    let first = &first;
     let mut points: Vec<Vec<[f64; 2]>> = vec![Vec::new(); distinct.len()];
     std::thread::scope(|s| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Cropped>>>(2);
@@ -128,8 +184,12 @@ pub fn predict(det: &Detector, entries: &[ListEntry], o: &PredictOptions) -> Res
                     let img = image_io::decode(&e.image)
                         .with_context(|| format!("{}: image {}", e.origin, e.image.display()))?
                         .to_rgb8();
-                    Ok(crop(&img, e.bbox, &o.crop))
-                });
+                    Ok(match &o.tta {
+                        Some(t) => t.crops(&img, e.bbox, first[&i]),
+                        None => vec![crop(&img, e.bbox, &o.crop)],
+                    })
+                })
+                .map(|v| v.into_iter().flatten().collect::<Vec<Cropped>>());
                 let stop = r.is_err();
                 if tx.send(r).is_err() || stop {
                     break;
@@ -142,13 +202,12 @@ pub fn predict(det: &Detector, entries: &[ListEntry], o: &PredictOptions) -> Res
             let crops = got?;
             let pixels: Vec<f32> = crops.iter().flat_map(|c| c.pixels.iter().copied()).collect();
             let x = Tensor::f_from_slice(&pixels)?
-                .f_view([b.len() as i64, 3, h, w])?
+                .f_view([crops.len() as i64, 3, h, w])?
                 .f_to_device(o.device)?;
             let back: Vec<Affine> = crops.iter().map(|c| c.to_original).collect();
-            for (j, p) in
-                predict_batch(det, &x, &back, o.num_pts, o.radius)?.into_iter().enumerate()
-            {
-                points[k + j] = p;
+            let got = predict_batch(det, &x, &back, o.num_pts, o.radius)?;
+            for (j, line) in got.chunks(views).enumerate() {
+                points[k + j] = if views == 1 { line[0].clone() } else { mean_points(line) };
             }
             k += b.len();
         }

@@ -42,6 +42,7 @@ pub fn evaluate_epoch(
         batch_size: EVAL_BATCH,
         workers: cfg.data.workers.max(1),
         device,
+        tta: None,
     };
     let norm = Normaliser::default_for(cfg.data.num_pts);
     let scoring = Scoring { normaliser: norm, missing: Missing::Skip };

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Does a detector's mean over K augmented views of a face beat its one crop? On the runs that
+# scripts/experiment.sh left in $TSAL_EXPERIMENT, the teacher of each (arm, seed) is evaluated
+# with `tsal eval --tta 1` and `--tta K` on the experiment's test lists; the script prints the
+# primary metric (mean NME over 300W common and 300VW test-1/2/3) of both and their paired
+# difference with its 95 % interval. This is the gain a pseudo-label made of K independently
+# augmented views of a frame could have over the detector's own prediction, before any
+# tracker's residual is added.
+#
+#   TSAL_EXPERIMENT=DIR   the experiment's outputs (default: experiment/); results in DIR/tta/
+#   K=8                   views per face
+#   ARMS="baseline tsal"  which arms' runs
+#   SEEDS="1 2 3 4 5"     which seeds
+#   TSAL_BIN=FILE         a tsal binary (default: scripts/setup.sh builds one)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if [ -n "${TSAL_BIN:-}" ]; then
+  tsal=$TSAL_BIN
+else
+  bash scripts/setup.sh >/dev/null
+  tsal=target/release/tsal
+fi
+out=${TSAL_EXPERIMENT:-experiment}
+k=${K:-8}
+arms=${ARMS:-baseline tsal}
+seeds=${SEEDS:-1 2 3 4 5}
+lists=${DATA:-$out/data}/main/lists
+eval_lists=("$lists/300W/300w.test.common.GTB" "$lists/300W/300w.test.challenge.GTB"
+            "$lists"/300VW/300VW.test-?.lst)
+for arm in $arms; do
+  for seed in $seeds; do
+    run=$out/runs/$arm-$seed
+    [ -d "$run" ] || { echo "tta: no run $run (run scripts/experiment.sh first)" >&2; exit 1; }
+    for views in 1 "$k"; do
+      dest=$out/tta/$arm-$seed/k$views
+      [ -f "$dest/report.json" ] && continue
+      $tsal eval --model "$run" --which teacher --lists "${eval_lists[@]}" --tta "$views" \
+        --device "${TSAL_DEVICE:-cpu}" --out "$dest" >/dev/null
+    done
+    echo "evaluated $arm-$seed"
+  done
+done
+# shellcheck disable=SC2086
+python3 - "$out" "$k" "$arms" "$seeds" <<'PY'
+import sys
+from pathlib import Path
+sys.path.insert(0, "scripts/experiment")
+from summarise import report_scores, primary, paired, fmt_diff, mean_sd, LISTS
+
+out, k, arms, seeds = Path(sys.argv[1]), sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+print(f"Teacher NME % (primary: mean over 300W common + 300VW test-1/2/3), one crop against the "
+      f"mean over {k} views (`tsal eval --tta {k}`), seeds {' '.join(seeds)}:\n")
+print("| arm | views | 300W common | challenge | 300VW test-1 | test-2 | test-3 | **primary** |")
+print("|---|---|---|---|---|---|---|---|")
+diffs = {}
+for arm in arms:
+    got = {}
+    for views in ["1", k]:
+        got[views] = [report_scores(out / "tta" / f"{arm}-{s}" / f"k{views}" / "report.json")
+                      for s in seeds]
+        vals = got[views]
+        cells = [mean_sd([v[n][0] for v in vals]) for n in LISTS]
+        print(f"| {arm} | {views} | " + " | ".join(cells)
+              + f" | **{mean_sd([primary(v) for v in vals])}** |")
+    diffs[arm] = paired([primary(v) for v in got[k]], [primary(v) for v in got["1"]])
+print(f"\nPaired difference, {k} views − one crop (negative: the views' mean is better), "
+      "mean [95 % interval]:\n")
+for arm, (m, ci) in diffs.items():
+    print(f"- {arm}: {fmt_diff(m, ci)} points of primary NME")
+PY
