@@ -52,6 +52,7 @@ pub struct Tta {
 impl Tta {
     /// The crops of `image`'s face `bbox` for distinct line `line`.
     pub fn crops(&self, image: &image::RgbImage, bbox: [f64; 4], line: usize) -> Vec<Cropped> {
+        // 2⁶⁴ ÷ the golden ratio: consecutive lines' seeds differ in many bits.
         let mut rng = ChaCha8Rng::seed_from_u64(
             self.seed ^ (line as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
