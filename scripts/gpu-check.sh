@@ -8,6 +8,11 @@
 #   bash scripts/gpu-check.sh               there: the check, figures to $OUT/gpu-check.json
 #   bash scripts/gpu-check.sh --device cpu  the dry path: the same steps at toy sizes on this
 #                                           CPU (the test suite runs it so the script cannot rot)
+#   --pack                                  leave two files in OUT: gpu-check.json and
+#                                           gpu-check-logs.tgz (logs/ and parts/), for a
+#                                           machine that returns only a few files
+# gpu-check.json is rewritten after every step: a call cut short keeps what it measured. On one
+# NVIDIA H200 the steps up to the smoke run took 2 min 20 s; give the whole script 5 minutes.
 #
 # Steps: `tsal doctor` (and `--require_cuda` on CUDA); `bench model` (fp32 and bf16) and
 # `bench train --peer` (the same supervised step in PyTorch eager) with the reference detector
@@ -24,17 +29,19 @@ cd "$(dirname "$0")/.."
 
 device=cuda
 prepare=false
+pack=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --prepare) prepare=true ;;
+    --pack) pack=true ;;
     --device)
       [ $# -ge 2 ] || { echo "gpu-check: --device needs cuda or cpu" >&2; exit 2; }
       device=$2
       shift
       ;;
     --device=*) device=${1#--device=} ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "gpu-check: unknown argument \`$1\` (expected --prepare, --device cuda|cpu)" >&2; exit 2 ;;
+    -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu-check: unknown argument \`$1\` (expected --prepare, --pack, --device cuda|cpu)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -68,7 +75,7 @@ torch_lib=$("$py" -c 'import os, importlib.util as u; s = u.find_spec("torch"); 
 export LD_LIBRARY_PATH=$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 out=${OUT:-gpu-check-out}
-rm -rf "$out/parts" "$out/logs" "$out/gpu-check.json"
+rm -rf "$out/parts" "$out/logs" "$out/gpu-check.json" "$out/gpu-check-logs.tgz"
 mkdir -p "$out/parts" "$out/logs"
 out=$(cd "$out" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/tsal-gpu-check.XXXXXX")
@@ -101,65 +108,12 @@ else
 fi
 opt=configs/small/optimizer.config
 
-failed=()
-# step NAME CMD...: stdout to parts/NAME.out, stderr to logs/NAME.log, seconds to
-# parts/NAME.seconds; a failure is recorded and the next step still runs.
-step() {
-  local name=$1
-  shift
-  local t0 t1 rc=0
-  t0=$(date +%s.%N)
-  "$@" >"$out/parts/$name.out" 2>"$out/logs/$name.log" || rc=$?
-  t1=$(date +%s.%N)
-  echo "$t0 $t1" | awk '{printf "%.2f\n", $2 - $1}' >"$out/parts/$name.seconds"
-  if [ "$rc" -ne 0 ]; then
-    failed+=("$name")
-    echo "gpu-check: $name failed (exit $rc); its log: $out/logs/$name.log" >&2
-    tail -n 5 "$out/logs/$name.log" | sed 's/^/    /' >&2
-  else
-    echo "gpu-check: $name done in $(cat "$out/parts/$name.seconds") s" >&2
-  fi
-}
-
-step doctor "$tsal" doctor --json
-usable=true
-if [ "$device" = cuda ] && ! "$tsal" doctor --require_cuda >"$out/logs/require_cuda.log" 2>&1; then
-  echo "gpu-check: tsal sees no CUDA device here ($out/logs/require_cuda.log); nothing else to measure" >&2
-  sed 's/^/    /' "$out/logs/require_cuda.log" >&2
-  failed+=(require_cuda)
-  usable=false
-fi
-# Both precisions where bf16 is native (CUDA; a CPU with avx512_bf16 or amx_bf16).
-precisions=(fp32 bf16)
-if [ "$device" = cpu ] && grep -q '"cpu_bf16": null' "$out/parts/doctor.out"; then
-  precisions=(fp32)
-fi
-if $usable; then
-  step synth "$tsal" synth --out "$work/data" --no_avi "${synth[@]}"
-  lists=$work/data/lists
-  step bench_model "$tsal" bench model --json --device "$device" --model_config "$det" \
-    --tracker_config "$trk" --size "$size" --batch_size "$model_batch" "${bench[@]}" \
-    --precision "${precisions[@]}"
-  step bench_peer "$tsal" bench train --json --device "$device" --peer --peer_python "$py" \
-    --model_config "$det" --opt_config "$opt" --size "$size" "${peer_batch[@]}" "${bench[@]}" \
-    --lists "$lists/300W/300w.train.GTB"
-  step bench_round "$tsal" bench train --json --device "$device" --round --breakdown \
-    --model_config "$det" --opt_config "$opt" --tracker_config "$trk" --size "$size" \
-    "${round_batch[@]}" "${bench[@]}" \
-    --lists "$lists/300W/300w.train.GTB" "$lists/300VW/300VW.train.lst.none"
-  step smoke "$tsal" train --device "$device" --model_config "$scratch" --opt_config "$opt" \
-    --tracker_config "$trk" --crop_width "$size" --crop_height "$size" \
-    --rand_seed 1 --cache_images "${smoke[@]}" \
-    --train_lists "$lists/300W/300w.train.GTB" "$lists/300VW/300VW.train.lst.none" \
-    --eval_ilists "$lists/300W/300w.test.common.GTB" "$lists/300W/300w.test.challenge.GTB" \
-    --save_path "$work/run"
-  cp "$work/run/metrics.jsonl" "$out/parts/smoke.metrics.jsonl" 2>/dev/null || true
-fi
-
-# One JSON file of every figure, and the reference schedule at the measured round rate.
-"$py" - "$out" "$device" "${failed[@]}" <<'PY'
+# report quiet|print: one JSON file of every figure so far, and the reference schedule at the
+# measured round rate; after every step, so that a call cut short keeps what it measured.
+report() {
+  "$py" - "$out" "$device" "$1" "${failed[@]}" <<'PY'
 import json, os, sys
-out, device, failed = sys.argv[1], sys.argv[2], sys.argv[3:]
+out, device, mode, failed = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 parts = os.path.join(out, "parts")
 
 def load(name):
@@ -210,6 +164,8 @@ if fps:
                                     "size": report["bench_round"].get("size")}
 with open(os.path.join(out, "gpu-check.json"), "w") as f:
     json.dump(report, f, indent=2)
+if mode != "print":
+    sys.exit(0)
 
 doc = report.get("doctor") or {}
 print(f"gpu-check on {device}: {', '.join(doc.get('cuda_device_names') or []) or 'no CUDA device'}"
@@ -235,6 +191,71 @@ if fps:
           f"{hours:.1f} h (the goal: under one hour)")
 print(f"  figures: {os.path.join(out, 'gpu-check.json')}")
 PY
+}
+
+failed=()
+# step NAME CMD...: stdout to parts/NAME.out, stderr to logs/NAME.log, seconds to
+# parts/NAME.seconds; a failure is recorded and the next step still runs.
+step() {
+  local name=$1
+  shift
+  local t0 t1 rc=0
+  t0=$(date +%s.%N)
+  "$@" >"$out/parts/$name.out" 2>"$out/logs/$name.log" || rc=$?
+  t1=$(date +%s.%N)
+  echo "$t0 $t1" | awk '{printf "%.2f\n", $2 - $1}' >"$out/parts/$name.seconds"
+  if [ "$rc" -ne 0 ]; then
+    failed+=("$name")
+    echo "gpu-check: $name failed (exit $rc); its log: $out/logs/$name.log" >&2
+    tail -n 5 "$out/logs/$name.log" | sed 's/^/    /' >&2
+  else
+    echo "gpu-check: $name done in $(cat "$out/parts/$name.seconds") s" >&2
+  fi
+  report quiet
+}
+
+step doctor "$tsal" doctor --json
+usable=true
+if [ "$device" = cuda ] && ! "$tsal" doctor --require_cuda >"$out/logs/require_cuda.log" 2>&1; then
+  echo "gpu-check: tsal sees no CUDA device here ($out/logs/require_cuda.log); nothing else to measure" >&2
+  sed 's/^/    /' "$out/logs/require_cuda.log" >&2
+  failed+=(require_cuda)
+  usable=false
+fi
+# Both precisions where bf16 is native (CUDA; a CPU with avx512_bf16 or amx_bf16).
+precisions=(fp32 bf16)
+if [ "$device" = cpu ] && grep -q '"cpu_bf16": null' "$out/parts/doctor.out"; then
+  precisions=(fp32)
+fi
+if $usable; then
+  step synth "$tsal" synth --out "$work/data" --no_avi "${synth[@]}"
+  lists=$work/data/lists
+  step bench_model "$tsal" bench model --json --device "$device" --model_config "$det" \
+    --tracker_config "$trk" --size "$size" --batch_size "$model_batch" "${bench[@]}" \
+    --precision "${precisions[@]}"
+  step bench_peer "$tsal" bench train --json --device "$device" --peer --peer_python "$py" \
+    --model_config "$det" --opt_config "$opt" --size "$size" "${peer_batch[@]}" "${bench[@]}" \
+    --lists "$lists/300W/300w.train.GTB"
+  step bench_round "$tsal" bench train --json --device "$device" --round --breakdown \
+    --model_config "$det" --opt_config "$opt" --tracker_config "$trk" --size "$size" \
+    "${round_batch[@]}" "${bench[@]}" \
+    --lists "$lists/300W/300w.train.GTB" "$lists/300VW/300VW.train.lst.none"
+  step smoke "$tsal" train --device "$device" --model_config "$scratch" --opt_config "$opt" \
+    --tracker_config "$trk" --crop_width "$size" --crop_height "$size" \
+    --rand_seed 1 --cache_images "${smoke[@]}" \
+    --train_lists "$lists/300W/300w.train.GTB" "$lists/300VW/300VW.train.lst.none" \
+    --eval_ilists "$lists/300W/300w.test.common.GTB" "$lists/300W/300w.test.challenge.GTB" \
+    --save_path "$work/run"
+  cp "$work/run/metrics.jsonl" "$out/parts/smoke.metrics.jsonl" 2>/dev/null || true
+fi
+
+report print
+if $pack; then
+  # At most a handful of files for a machine that returns few: the JSON, and one archive of
+  # the logs and the parts.
+  tar czf "$out/gpu-check-logs.tgz" -C "$out" logs parts
+  rm -rf "$out/logs" "$out/parts"
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "gpu-check: failed steps: ${failed[*]}" >&2
   exit 1

@@ -1,6 +1,7 @@
 //! `scripts/gpu-check.sh`, the one call prepared for a GPU machine, run on its `--device cpu`
-//! dry path: every step at toy sizes, every figure in the JSON it writes. So the script cannot
-//! rot between the sessions that have a GPU.
+//! dry path: every step at toy sizes, every figure in the JSON it writes (and, with `--pack`,
+//! the logs in one archive beside it). So the script cannot rot between the sessions that have
+//! a GPU.
 mod common;
 use common::{root, venv_python};
 use serde_json::Value;
@@ -29,9 +30,23 @@ fn num(v: &Value, path: &[&str]) -> f64 {
 #[test]
 fn the_dry_path_runs_every_step_and_reports_every_figure() {
     let out = tempfile::tempdir().unwrap();
-    let o = script().args(["--device", "cpu"]).env("OUT", out.path()).output().unwrap();
+    let o = script().args(["--device", "cpu", "--pack"]).env("OUT", out.path()).output().unwrap();
     let (so, se) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "gpu-check --device cpu failed:\n{so}\n{se}");
+    // --pack: two files, the JSON and one archive holding every log and part.
+    let mut names: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["gpu-check-logs.tgz", "gpu-check.json"]);
+    let listed =
+        Command::new("tar").arg("tzf").arg(out.path().join("gpu-check-logs.tgz")).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    for f in ["logs/smoke.log", "parts/doctor.out", "parts/bench_round.out", "parts/smoke.seconds"]
+    {
+        assert!(listed.lines().any(|l| l.trim_end_matches('/') == f), "{f} not in:\n{listed}");
+    }
     let text = std::fs::read_to_string(out.path().join("gpu-check.json")).unwrap();
     let r: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(r["device"], "cpu");
