@@ -62,6 +62,11 @@ model_config=${MODEL_CONFIG:-configs/small/Detector.config}
 tracker_config=${TRACKER_CONFIG:-configs/small/MFDS.json}
 parallel=${PARALLEL:-1}
 budget=${BUDGET_S:-}
+for v in "ITERS=$iters" "SIZE=$size" "BATCH=$batch" "PARALLEL=$parallel" ${budget:+"BUDGET_S=$budget"}; do
+  case ${v#*=} in
+    '' | *[!0-9]*) echo "$v: expected a whole number" >&2; exit 2 ;;
+  esac
+done
 if [ $((iters % 80)) -ne 0 ]; then
   echo "ITERS=$iters: must be a multiple of 80 (every arm's epochs divide it)" >&2
   exit 2

@@ -27,6 +27,13 @@ out=${TSAL_EXPERIMENT:-experiment}
 k=${K:-8}
 arms=${ARMS:-baseline tsal}
 seeds=${SEEDS:-1 2 3 4 5}
+case $k in
+  '' | *[!0-9]*) echo "K=$k: the number of views, from 3 to 64" >&2; exit 2 ;;
+esac
+if [ "$k" -lt 3 ] || [ "$k" -gt 64 ]; then
+  echo "K=$k: the number of views, from 3 to 64 (1 and 2 are always evaluated)" >&2
+  exit 2
+fi
 lists=${DATA:-$out/data}/main/lists
 eval_lists=("$lists/300W/300w.test.common.GTB" "$lists/300W/300w.test.challenge.GTB"
             "$lists"/300VW/300VW.test-?.lst)
