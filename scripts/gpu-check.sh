@@ -64,15 +64,8 @@ if [ -z "$tsal" ]; then
   if [ -x gpu/tsal ]; then tsal=gpu/tsal; else tsal=target/release/tsal; fi
 fi
 [ -x "$tsal" ] || { echo "gpu-check: no tsal binary at $tsal (run --prepare, or set TSAL_BIN)" >&2; exit 1; }
-py=${TSAL_PYTHON:-}
-if [ -z "$py" ]; then
-  if [ -x /opt/torch/.venv/bin/python ]; then py=/opt/torch/.venv/bin/python; else py=.venv/bin/python; fi
-fi
-[ -x "$py" ] || { echo "gpu-check: no Python at $py (set TSAL_PYTHON to one with torch 2.11)" >&2; exit 1; }
-# libtorch from that Python's torch (the binary's rpath names the build machine's .venv).
-torch_lib=$("$py" -c 'import os, importlib.util as u; s = u.find_spec("torch"); print(os.path.join(s.submodule_search_locations[0], "lib") if s else "")')
-[ -d "$torch_lib" ] || { echo "gpu-check: $py has no torch (libtorch is taken from it)" >&2; exit 1; }
-export LD_LIBRARY_PATH=$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# A Python with torch, its libtorch on LD_LIBRARY_PATH.
+. scripts/torch-lib.sh gpu-check
 
 out=${OUT:-gpu-check-out}
 rm -rf "$out/parts" "$out/logs" "$out/gpu-check.json" "$out/gpu-check-logs.tgz"

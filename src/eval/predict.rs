@@ -73,7 +73,8 @@ impl Tta {
     }
 }
 
-/// The mean of each point over `views` (each the same number of points).
+/// The mean of each point over `views` (each the same number of points; one view is itself,
+/// exactly).
 pub fn mean_points(views: &[Vec<[f64; 2]>]) -> Vec<[f64; 2]> {
     let k = views.len() as f64;
     (0..views[0].len())
@@ -171,22 +172,23 @@ pub fn predict(det: &Detector, entries: &[ListEntry], o: &PredictOptions) -> Res
     let (w, h) = (o.crop.width as i64, o.crop.height as i64);
     // With views, a batch of `batch_size` crops holds batch_size ÷ views lines (at least one).
     let views = o.tta.as_ref().map_or(1, |t| t.views.max(1));
-    let batches: Vec<&[usize]> = distinct.chunks((o.batch_size / views).max(1)).collect();
-    let first: HashMap<usize, usize> = distinct.iter().enumerate().map(|(d, &i)| (i, d)).collect();
-    let first = &first;
+    // Batches of positions in `distinct` (a position is the line's index for --tta's draws).
+    let positions: Vec<usize> = (0..distinct.len()).collect();
+    let batches: Vec<&[usize]> = positions.chunks((o.batch_size / views).max(1)).collect();
+    let distinct = &distinct;
     let mut points: Vec<Vec<[f64; 2]>> = vec![Vec::new(); distinct.len()];
     std::thread::scope(|s| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Cropped>>>(2);
         let batches = &batches;
         s.spawn(move || {
             for b in batches.iter() {
-                let r = crate::parallel::map(b, o.workers, None, |&i| {
-                    let e = &entries[i];
+                let r = crate::parallel::map(b, o.workers, None, |&d| {
+                    let e = &entries[distinct[d]];
                     let img = image_io::decode(&e.image)
                         .with_context(|| format!("{}: image {}", e.origin, e.image.display()))?
                         .to_rgb8();
                     Ok(match &o.tta {
-                        Some(t) => t.crops(&img, e.bbox, first[&i]),
+                        Some(t) => t.crops(&img, e.bbox, d),
                         None => vec![crop(&img, e.bbox, &o.crop)],
                     })
                 })
@@ -208,7 +210,7 @@ pub fn predict(det: &Detector, entries: &[ListEntry], o: &PredictOptions) -> Res
             let back: Vec<Affine> = crops.iter().map(|c| c.to_original).collect();
             let got = predict_batch(det, &x, &back, o.num_pts, o.radius)?;
             for (j, line) in got.chunks(views).enumerate() {
-                points[k + j] = if views == 1 { line[0].clone() } else { mean_points(line) };
+                points[k + j] = mean_points(line);
             }
             k += b.len();
         }
