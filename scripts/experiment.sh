@@ -8,7 +8,9 @@
 #   tsal      TSAL, 2·BATCH clips per batch: half views of the labelled faces, half clips of
 #             the 40 unlabelled videos; TSAL_FLAGS apply to every TSAL arm (by default the
 #             levers: trackers pretrained by `tsal tracker pretrain` on the training images,
-#             video clips' frames 4 apart, the pseudo-label from the tracked landmarks alone)
+#             video clips' frames 4 apart, the pseudo-label from the tracked landmarks alone,
+#             each video clip's first frame the evaluation crop and its second its own draw of
+#             the augmentation, aligned by the known affine: --video_draws anchored)
 #   unsup0    tsal with --unsup_weight 0: no pseudo-label terms (isolates the averaging)
 #   zeroflow  tsal with --zero_flow: trackers replaced by zero flow (isolates tracking)
 #   dose      tsal on 0 / 10 / 160 unlabelled videos (40 is the tsal arm), DOSE_SEEDS; the
@@ -101,7 +103,7 @@ echo "labelled: $(wc -l < "$labelled") faces; unlabelled: 10 / 40 / 160 videos o
 tracker_name=$(basename "$(dirname "$tracker_config")")
 [ "$tracker_name" = configs ] && tracker_name=reference
 tracker=$data/tracker-$tracker_name-128.safetensors
-tsal_flags=${TSAL_FLAGS-"--tracker_weights $tracker --clip_stride 4 --mu 1"}
+tsal_flags=${TSAL_FLAGS-"--tracker_weights $tracker --clip_stride 4 --mu 1 --video_draws anchored"}
 if [[ " $tsal_flags " == *" $tracker "* && ! -f "$tracker" ]]; then
   # No labels: pairs with exact flow made from the training images and video frames (the
   # command's defaults: 6000 iterations at 128², about 19 minutes on 2 CPU cores).

@@ -6,6 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 use tsal::data::augment::{
     clip_matrices, crop_matrix, shrink_factor, warp, warp_points, AugParams, Draw, Region,
+    VideoDraws,
 };
 use tsal::data::clip;
 use tsal::formats::list;
@@ -18,6 +19,7 @@ fn params() -> AugParams {
         scale_max: 1.1,
         rotate_max: 20.0,
         crop_perturb_max: 30.0,
+        video_draws: VideoDraws::Shared,
     }
 }
 
@@ -161,6 +163,24 @@ fn video_clips_share_one_transform_views_do_not() {
     assert!(views.windows(2).all(|w| w[0] != w[1]), "views get their own transforms");
     let video = clip_matrices(&clips[1], &entries, &params(), &mut rng);
     assert!(video.windows(2).all(|w| w[0] == w[1]), "video frames share one transform");
+
+    // --video_draws independent: every frame its own draw, all placed by the first frame's box.
+    let ind = AugParams { video_draws: VideoDraws::Independent, ..params() };
+    let video = clip_matrices(&clips[1], &entries, &ind, &mut rng);
+    assert_eq!(video.len(), 4);
+    assert!(video.windows(2).all(|w| w[0] != w[1]), "independent draws differ");
+    // --video_draws anchored: the first frame is the evaluation crop of the first box, the rest
+    // drawn (and differing from it and from each other).
+    let anch = AugParams { video_draws: VideoDraws::Anchored, ..params() };
+    let video = clip_matrices(&clips[1], &entries, &anch, &mut rng);
+    let first_box = entries[clips[1].frames[0]].bbox;
+    assert_eq!(video[0], crop_matrix(first_box, &anch, &Draw::NONE));
+    assert!(video.windows(2).all(|w| w[0] != w[1]), "later frames drawn: {video:?}");
+    // Zero augmentation: anchored and independent frames all equal the evaluation crop.
+    let flat =
+        AugParams { scale_prob: 0.0, rotate_max: 0.0, crop_perturb_max: 0.0, ..anch.clone() };
+    let video = clip_matrices(&clips[1], &entries, &flat, &mut rng);
+    assert!(video.iter().all(|m| *m == video[0]));
 }
 
 /// Training keeps only what crops need (`Region::prepare`): where no crop shrinks the face by 2×

@@ -68,6 +68,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("scale_eval", &["--scale_eval", "1.1"]),
     ("rotate_max", &["--rotate_max", "10"]),
     ("crop_perturb_max", &["--crop_perturb_max", "5"]),
+    ("video_draws", &["--video_draws", "anchored"]),
     ("sigma", &["--sigma", "3"]),
     ("heatmap_type", &["--heatmap_type", "laplacian"]),
     ("heatmap_cutoff", &["--heatmap_cutoff", "0"]),

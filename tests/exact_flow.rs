@@ -4,7 +4,7 @@
 mod common;
 use common::synth;
 use tch::{Device, Kind, Tensor};
-use tsal::data::augment::{AugParams, CropSpec};
+use tsal::data::augment::{AugParams, CropSpec, VideoDraws};
 use tsal::data::clip::{Clip, ClipKind};
 use tsal::data::crop::to_unit;
 use tsal::data::sample::{ClipBuilder, TargetParams};
@@ -90,6 +90,7 @@ fn exact_flow_carries_one_view_onto_the_other() {
         scale_max: 1.1,
         rotate_max: 20.0,
         crop_perturb_max: 10.0,
+        video_draws: VideoDraws::Shared,
     };
     let targets = TargetParams {
         num_pts: 68,

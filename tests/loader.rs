@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use tsal::codec::heatmap;
-use tsal::data::augment::AugParams;
+use tsal::data::augment::{AugParams, VideoDraws};
 use tsal::data::clip;
 use tsal::data::loader::{self, Loader, LoaderConfig};
 use tsal::data::sample::TargetParams;
@@ -43,6 +43,7 @@ fn config(workers: usize) -> LoaderConfig {
             scale_max: 1.1,
             rotate_max: 20.0,
             crop_perturb_max: 8.0,
+            video_draws: VideoDraws::Shared,
         },
         targets: TargetParams {
             num_pts: 68,

@@ -4,7 +4,7 @@ mod common;
 use common::{s, stderr, synth, tsal, tsal_ok, TINY};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
-use tsal::data::augment::{AugParams, CropSpec};
+use tsal::data::augment::{AugParams, CropSpec, VideoDraws};
 use tsal::data::clip::ClipKind;
 use tsal::data::sample::TargetParams;
 use tsal::formats::pts::{self, Landmarks};
@@ -55,6 +55,7 @@ fn tracker_eval_on_pairs_with_known_motion() {
         scale_max: 1.1,
         rotate_max: 20.0,
         crop_perturb_max: 7.5,
+        video_draws: VideoDraws::Shared,
     };
     let targets = TargetParams {
         num_pts: 68,

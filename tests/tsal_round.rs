@@ -145,7 +145,7 @@ fn gradients_go_where_intended(mode: &str) {
     let b = batch(&cfg);
     let labelled = b.labelled_host.iter().filter(|&&l| l).count() as i64;
     assert_eq!(labelled, 3, "the view clip's three frames are labelled, the videos' are not");
-    let pairs = Pairs::new(&b).unwrap();
+    let pairs = Pairs::new(&b, false).unwrap();
     assert_eq!(pairs.count, 6, "two pairs per clip of three frames");
     assert_eq!(pairs.n_unlabelled, 4, "the video clips' pairs get the unsupervised terms");
     let (mut dets, mut trackers) = roles(&cfg);
@@ -346,7 +346,7 @@ fn the_trackers_at_once_step_as_they_do_in_turn() {
     let cfg = config(&d.path().join("data"), &[]);
     let b = batch(&cfg);
     let settings = round::Settings::of(&cfg);
-    let pairs = Pairs::new(&b).unwrap();
+    let pairs = Pairs::new(&b, false).unwrap();
     let mut runs = Vec::new();
     let (first_dets, first_trackers) = roles(&cfg);
     for threads in [None, Some(1)] {
@@ -564,4 +564,121 @@ fn the_pseudo_label_comes_from_the_chosen_detector() {
     let (c, _, _) = run(&cfg_t, true);
     assert_eq!(pseudo(&a), pseudo(&c));
     assert_eq!(a.student, c.student);
+}
+
+/// `--video_draws anchored`: a video clip's first frame is the evaluation crop and the others
+/// have their own draws; the round aligns frame j+1 into frame j's crop by the known affine.
+/// On the synthetic videos (slow motion) the aligned frame is close to frame j and the affine
+/// alone carries the annotated points to within the motion, while the raw crops are far apart;
+/// with zero flow the tracked points are the affine's; a whole round trains every role.
+#[test]
+fn own_video_draws_are_aligned_by_the_known_affine() {
+    let d = data();
+    let data = d.path().join("data");
+    // A shift at most 6 px of 64 (the experiment's 7): the central half of crop j stays inside
+    // crop j+1 (the reference's 30 px would take it outside).
+    let small = ["--crop_perturb_max", "6"];
+    let cfg = config_videos(
+        &data,
+        &[&small[..], &["--video_draws", "anchored", "--zero_flow"]].concat(),
+        true,
+    );
+    assert_eq!(cfg.augment.video_draws, tsal::data::augment::VideoDraws::Anchored);
+    let b = batch(&cfg);
+    let pairs = Pairs::new(&b, true).unwrap();
+    let plain = Pairs::new(&b, false).unwrap();
+    // Rows: clip 0 views (pairs 0, 1), clips 1 and 2 video (pairs 2..6).
+    let video = Tensor::from_slice(&[2i64, 3, 4, 5]);
+    let views = Tensor::from_slice(&[0i64, 1]);
+    let mean_abs = |a: &Tensor, c: &Tensor, rows: &Tensor| {
+        // The central half of the crop: away from what the alignment resamples from outside.
+        let (a, c) = (a.index_select(0, rows), c.index_select(0, rows));
+        let cut = |t: &Tensor| t.narrow(2, 16, 32).narrow(3, 16, 32);
+        (cut(&a) - cut(&c)).abs().mean(Kind::Double).double_value(&[])
+    };
+    let aligned = mean_abs(&pairs.im2, &pairs.im1, &video);
+    let raw = mean_abs(&plain.im2, &plain.im1, &video);
+    // Resampled once more, the aligned frame is as close to frame j as with one shared draw.
+    let shared = Pairs::new(&batch(&config_videos(&data, &small, true)), false).unwrap();
+    let same = mean_abs(&shared.im2, &shared.im1, &video);
+    assert!(
+        aligned < 2.0 * same && aligned < 0.3 * raw,
+        "aligned {aligned}, raw {raw}, shared {same}"
+    );
+    // View pairs are left as they are.
+    assert!(pairs.im2.index_select(0, &views).equal(&plain.im2.index_select(0, &views)));
+    assert_eq!(pairs.tracker_frames.size()[0], 9 + 4);
+    // The affine carries frame j's annotated points to frame j+1's within the face's motion.
+    let al = pairs.align.as_ref().unwrap();
+    let moved = al.points_into_second(&pairs.truth.first);
+    let err = |p: &Tensor| {
+        (p.index_select(0, &video) - pairs.truth.second.index_select(0, &video))
+            .square()
+            .sum_dim_intlist([2i64].as_slice(), false, Kind::Float)
+            .sqrt()
+            .mean(Kind::Double)
+            .double_value(&[])
+    };
+    let (by_affine, unmoved) = (err(&moved), err(&pairs.truth.first));
+    assert!(by_affine < 1.5 && unmoved > 3.0 * by_affine, "{by_affine} vs {unmoved}");
+
+    let labelled = b.labelled_host.iter().filter(|&&l| l).count() as i64;
+    let settings = round::Settings::of(&cfg);
+    assert!(settings.align_video);
+    let (mut dets, mut trackers) = roles(&cfg);
+    let mut avg = Averaging::new(&dets, &trackers).unwrap();
+    let stats =
+        round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, settings, 0.7, 1).unwrap();
+    let [video_pairs, view_pairs] = stats.pairs.unwrap();
+    // "Not moving" on aligned pairs is the affine alone: the motion, as with shared draws.
+    let still = video_pairs.static_px.unwrap();
+    assert!((still - by_affine).abs() < 1e-3, "{still} vs {by_affine}");
+    assert_eq!(video_pairs.track_px, [Some(still); 2]);
+    assert!(view_pairs.static_px.unwrap() > 3.0 * still);
+    assert!(stats.student.unwrap().unsup.unwrap() > 0.0);
+    assert!(stats.teacher.unsup.unwrap() > 0.0);
+
+    // With trackers: they run on the aligned pairs and learn; every term finite.
+    let cfg = config_videos(&data, &["--video_draws", "anchored"], true);
+    let (mut dets, mut trackers) = roles(&cfg);
+    let before = copy(&trackers[1].vs);
+    let mut avg = Averaging::new(&dets, &trackers).unwrap();
+    let stats = round::round(
+        &mut dets,
+        &mut trackers,
+        &mut avg,
+        &b,
+        labelled,
+        round::Settings::of(&cfg),
+        0.7,
+        1,
+    )
+    .unwrap();
+    assert!(max_change(&trackers[1].vs, &before) > 0.0);
+    let [tt, _] = stats.trackers.unwrap();
+    assert!(tt.census > 0.0 && tt.consistency > 0.0, "{tt:?}");
+    assert!(stats.pairs.unwrap()[0].track_px[0].unwrap().is_finite());
+}
+
+/// `--video_draws independent` and `anchored` need `--consistency heatmap`: one clear line.
+#[test]
+fn own_video_draws_refuse_image_consistency() {
+    let d = data();
+    let lists = d.path().join("data/lists");
+    let o = common::tsal(&[
+        "train",
+        "--train_lists",
+        s(&lists.join("300W/300w.train.GTB")),
+        "--video_draws",
+        "independent",
+        "--consistency",
+        "image",
+        "--save_path",
+        "unused",
+        "--print_config",
+    ]);
+    assert!(!o.status.success());
+    let err = common::stderr(&o);
+    assert!(err.contains("--video_draws independent: needs --consistency heatmap"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

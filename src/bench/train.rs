@@ -235,6 +235,7 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
                 tsal: &tsal,
                 num_pts: a.num_pts as i64,
                 radius: model.argmax as i64,
+                align_video: false,
             };
             let (times, alternated, phases) =
                 round_alone(&mut roles, t, &b, n_labelled, settings, a, device)?;

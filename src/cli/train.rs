@@ -7,6 +7,7 @@ use crate::config::run::{
     RunSection, TargetConfig, TsalConfig,
 };
 use crate::config::{ModelConfig, OptConfig, TrackerConfig};
+use crate::data::augment::VideoDraws;
 use crate::device::PrecisionChoice;
 use crate::run::folder::{ResumeMode, RunDir};
 use crate::train::trainer;
@@ -44,6 +45,25 @@ impl From<PseudoSourceArg> for PseudoSource {
         match m {
             PseudoSourceArg::Student => PseudoSource::Student,
             PseudoSourceArg::Teacher => PseudoSource::Teacher,
+        }
+    }
+}
+
+/// `--video_draws`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoDrawsArg {
+    Shared,
+    Independent,
+    Anchored,
+}
+
+impl From<VideoDrawsArg> for VideoDraws {
+    fn from(m: VideoDrawsArg) -> Self {
+        match m {
+            VideoDrawsArg::Shared => VideoDraws::Shared,
+            VideoDrawsArg::Independent => VideoDraws::Independent,
+            VideoDrawsArg::Anchored => VideoDraws::Anchored,
         }
     }
 }
@@ -183,6 +203,14 @@ pub struct TrainArgs {
     /// Evaluation scale; must equal (scale_min + scale_max) / 2; multiplies sigma.
     #[arg(long = "scale_eval", visible_alias = "scale-eval", default_value_t = AugmentConfig::REFERENCE.scale_eval, help_heading = "Augmentation and targets")]
     pub scale_eval: f64,
+    /// How the frames of a training video clip draw the augmentation: one draw for all
+    /// (shared, the reference), a draw each (independent), or the first frame unaugmented and
+    /// each later frame its own draw (anchored). With independent or anchored draws the round
+    /// aligns frame j+1 into frame j's crop by the known affine before the trackers, and
+    /// carries their landmarks and heatmaps into frame j+1's crop by it: the pseudo-label
+    /// crosses an augmentation the detector sees differently. Needs --consistency heatmap.
+    #[arg(long = "video_draws", visible_alias = "video-draws", value_enum, default_value_t = VideoDrawsArg::Shared, help_heading = "Augmentation and targets")]
+    pub video_draws: VideoDrawsArg,
     /// Heatmap shape.
     #[arg(long = "heatmap_type", visible_alias = "heatmap-type", value_enum, default_value_t = HeatmapType::Gaussian, help_heading = "Augmentation and targets")]
     pub heatmap_type: HeatmapType,
@@ -454,6 +482,7 @@ impl TrainArgs {
                 scale_eval: self.scale_eval,
                 rotate_max: self.rotate_max as f64,
                 crop_perturb_max: self.crop_perturb_max as f64,
+                video_draws: self.video_draws.into(),
             },
             targets: TargetConfig {
                 sigma: self.sigma,
@@ -533,6 +562,7 @@ impl TrainArgs {
             "scale_eval" => a.scale_eval = self.scale_eval,
             "rotate_max" => a.rotate_max = self.rotate_max as f64,
             "crop_perturb_max" => a.crop_perturb_max = self.crop_perturb_max as f64,
+            "video_draws" => a.video_draws = self.video_draws.into(),
             "sigma" => t.sigma = self.sigma,
             "heatmap_type" => t.heatmap_type = self.heatmap_shape(),
             "heatmap_cutoff" => t.heatmap_cutoff = self.heatmap_cutoff,

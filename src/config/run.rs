@@ -6,6 +6,7 @@
 //! sits above the pipeline it configures: it names `data` types, `data` never names it.
 use super::limits::{self, Consumer};
 use super::{ModelConfig, OptConfig, TrackerConfig};
+use crate::data::augment::VideoDraws;
 use crate::data::crop::CropSpec;
 use crate::data::loader::LoaderConfig;
 use crate::device::{DeviceChoice, PrecisionChoice};
@@ -180,6 +181,9 @@ pub struct AugmentConfig {
     pub rotate_max: f64,
     /// Crop pixels.
     pub crop_perturb_max: f64,
+    /// How a video clip's frames draw the above (`--video_draws`).
+    #[serde(default)]
+    pub video_draws: VideoDraws,
 }
 
 impl AugmentConfig {
@@ -193,6 +197,7 @@ impl AugmentConfig {
         scale_eval: 1.0,
         rotate_max: 20.0,
         crop_perturb_max: 30.0,
+        video_draws: VideoDraws::Shared,
     };
 }
 
@@ -331,6 +336,13 @@ impl RunConfig {
         }
         if !(t.unsup_weight.is_finite() && t.unsup_weight >= 0.0) {
             bail!("--unsup_weight {}: must be a number >= 0", t.unsup_weight);
+        }
+        if a.video_draws != VideoDraws::Shared && t.consistency != Consistency::Heatmap {
+            bail!(
+                "--video_draws {}: needs --consistency heatmap (the trackers see frame j+1 aligned \
+                 into frame j's crop; the carried frames of `image` would be in the wrong crop)",
+                a.video_draws.name()
+            );
         }
         if t.zero_flow && t.consistency != Consistency::Heatmap {
             bail!("--zero_flow: needs --consistency heatmap (no tracker runs to warp frames)");
@@ -484,6 +496,7 @@ pub fn augment_params(a: &AugmentConfig, crop: CropSpec) -> crate::data::augment
         scale_max: a.scale_max,
         rotate_max: a.rotate_max,
         crop_perturb_max: a.crop_perturb_max,
+        video_draws: a.video_draws,
     }
 }
 

@@ -75,6 +75,33 @@ pub struct AugParams {
     pub scale_max: f64,
     pub rotate_max: f64,
     pub crop_perturb_max: f64,
+    /// How the frames of a video clip draw their augmentation.
+    pub video_draws: VideoDraws,
+}
+
+/// How the frames of a training video clip are augmented.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoDraws {
+    /// One draw for every frame: the crops move with the face only, as the reference did.
+    #[default]
+    Shared,
+    /// A draw per frame: consecutive crops differ by a known affine on top of the motion.
+    Independent,
+    /// The first frame unaugmented (the evaluation crop), each later frame its own draw: frame
+    /// j+1's pseudo-label comes from the crop a detector reads best.
+    Anchored,
+}
+
+impl VideoDraws {
+    /// The flag's value (`shared`, `independent`, `anchored`).
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoDraws::Shared => "shared",
+            VideoDraws::Independent => "independent",
+            VideoDraws::Anchored => "anchored",
+        }
+    }
 }
 
 /// One random draw of the augmentation.
@@ -96,6 +123,7 @@ impl AugParams {
             scale_max: 1.0,
             rotate_max: 0.0,
             crop_perturb_max: 0.0,
+            video_draws: VideoDraws::Shared,
         }
     }
 }
@@ -132,8 +160,9 @@ pub fn crop_matrix(bbox: [f64; 4], p: &AugParams, draw: &Draw) -> Affine {
         .then(&Affine::translate(cw / 2.0 + draw.shift[0], ch / 2.0 + draw.shift[1]))
 }
 
-/// One matrix per frame of `clip`: video frames share one draw and the first frame's box (so
-/// their true relative motion survives); the views of a still image each get their own draw.
+/// One matrix per frame of `clip`. Video frames are all placed by the first frame's box (so
+/// their true relative motion survives) and share one draw, or draw their own as
+/// `p.video_draws` says; the views of a still image each get their own draw.
 pub fn clip_matrices(
     clip: &Clip,
     entries: &[ListEntry],
@@ -142,8 +171,21 @@ pub fn clip_matrices(
 ) -> Vec<Affine> {
     match clip.kind {
         ClipKind::Video => {
-            let m = crop_matrix(entries[clip.frames[0]].bbox, p, &Draw::random(rng, p));
-            vec![m; clip.frames.len()]
+            let bbox = entries[clip.frames[0]].bbox;
+            match p.video_draws {
+                VideoDraws::Shared => {
+                    vec![crop_matrix(bbox, p, &Draw::random(rng, p)); clip.frames.len()]
+                }
+                VideoDraws::Independent => (0..clip.frames.len())
+                    .map(|_| crop_matrix(bbox, p, &Draw::random(rng, p)))
+                    .collect(),
+                VideoDraws::Anchored => (0..clip.frames.len())
+                    .map(|f| match f {
+                        0 => crop_matrix(bbox, p, &Draw::NONE),
+                        _ => crop_matrix(bbox, p, &Draw::random(rng, p)),
+                    })
+                    .collect(),
+            }
         }
         ClipKind::Views => clip
             .frames

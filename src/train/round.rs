@@ -29,6 +29,11 @@
 //!    the tracker update, under no_grad. One optimiser step per detector.
 //! 4. **Recursive average filtering**: teacher ← λ·teacher + (1 − λ)·student, the same between
 //!    the trackers ([`super::ema`]).
+//!
+//! With `--video_draws independent` or `anchored` the frames of a video clip are cropped by
+//! different draws of the augmentation, related by a known affine ([`Alignment`]): the trackers
+//! see frame j+1 resampled into frame j's crop, so their flows are the face's motion alone, and
+//! what they carry (landmarks, heatmaps) is moved into frame j+1's crop by that affine.
 use super::ema;
 use super::laps::Laps;
 use super::roles::{DetectorRole, TrackerRole};
@@ -38,10 +43,12 @@ use crate::codec::{centroid, heatmap::soft_argmax, STRIDE};
 use crate::config::run::{Consistency, PseudoSource, RunConfig, TsalConfig};
 use crate::config::tracker::TrackerLoss;
 use crate::config::OptConfig;
+use crate::data::augment::VideoDraws;
 use crate::data::batch::Batch;
 use crate::data::crop::{from_unit, to_unit};
 use crate::device;
 use crate::losses::{self, exact_flow, heatmap::stage_mse, pseudo, sic, tracking};
+use crate::models::ops::{warp, Padding};
 use crate::models::DetectorOutput;
 use crate::run::snapshot::Role;
 use anyhow::{ensure, Result};
@@ -113,6 +120,9 @@ pub struct Settings<'a> {
     pub num_pts: i64,
     /// Soft-argmax radius in cells (the model config's `argmax`).
     pub radius: i64,
+    /// Video frames are cropped by their own draws (`--video_draws` independent or anchored):
+    /// the pairs are aligned ([`Alignment`]).
+    pub align_video: bool,
 }
 
 impl<'a> Settings<'a> {
@@ -123,6 +133,7 @@ impl<'a> Settings<'a> {
             tsal: &cfg.tsal,
             num_pts: cfg.data.num_pts as i64,
             radius: cfg.model.config.argmax as i64,
+            align_video: cfg.augment.video_draws != VideoDraws::Shared,
         }
     }
 }
@@ -157,10 +168,20 @@ pub struct Pairs {
     /// `[N]` frames of video clips (SIC counts them only: views of a still image are scaled
     /// apart).
     pub video_rows: Tensor,
-    /// The batch's frames in [0, 1], `[N, 3, H, W]`, and those of each pair, `[M, 3, H, W]`.
+    /// The batch's frames in [0, 1], `[N, 3, H, W]`, and those of each pair as the trackers see
+    /// them, `[M, 3, H, W]` (frame j+1 aligned into frame j's crop on aligned pairs).
     pub frames: Tensor,
     pub im1: Tensor,
     pub im2: Tensor,
+    /// What the trackers' forwards read: the frames (followed by the aligned frames j+1, when
+    /// aligned), and the row of each pair's second image among them, `[M]`.
+    pub tracker_frames: Tensor,
+    pub tracker_second: Tensor,
+    /// The crop j → crop j+1 affine of the pairs, when video frames have their own draws.
+    pub align: Option<Alignment>,
+    /// `[N, 1]` SIC's weight of each frame's offsets: 1, or with own draws the zoom of the
+    /// clip's first crop over this frame's, squared (offset magnitudes scale with the zoom).
+    pub sic_scale: Tensor,
     /// The diagnostics' view of the pairs.
     pub truth: Truth,
     /// The exact flows between the two views of a still image ([`ExactFlows`]); none without
@@ -179,6 +200,66 @@ pub struct ExactFlows {
     pub backward_mask: Tensor,
     /// `[M]` 1 on view pairs, 0 on video pairs (whose motion is the video's own, unknown).
     pub weight: Tensor,
+}
+
+/// Video pairs whose frames have their own draws of the augmentation (`--video_draws`): the
+/// two crops differ by a known affine map on top of the face's motion. The trackers get frame
+/// j+1 resampled into frame j's crop (motion only); their landmarks and heatmaps, in frame j's
+/// crop at the time of frame j+1, reach frame j+1's crop by the affine.
+pub struct Alignment {
+    /// Crop j → crop j+1 of every pair, `[M, 2, 3]` (the identity on view pairs, which the
+    /// trackers see as they are).
+    pub affine: Tensor,
+    /// Its dense flow and its inverse's, `[M, 2, H, W]`.
+    into_second: Tensor,
+    from_second: Tensor,
+}
+
+impl Alignment {
+    fn new(b: &Batch, first: &Tensor, second: &Tensor, video_pair: &[bool]) -> Self {
+        let (_, _, h, w) = b.images.size4().expect("images are [N, 3, H, W]");
+        let dev = b.images.device();
+        let rel = exact_flow::between_crops(&b.to_original, first, second);
+        let m = video_pair.len() as i64;
+        let video: Vec<bool> = video_pair.to_vec();
+        let video = Tensor::from_slice(&video).to_device(dev).view([m, 1, 1]);
+        let identity = Tensor::from_slice(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+            .to_kind(rel.kind())
+            .to_device(dev)
+            .view([1, 2, 3])
+            .expand([m, 2, 3], false);
+        let affine = rel.where_self(&video, &identity);
+        Self {
+            into_second: exact_flow::affine_flow(&affine, h, w),
+            from_second: exact_flow::affine_flow(&exact_flow::invert(&affine), h, w),
+            affine,
+        }
+    }
+
+    /// Points `[M, Q, 2]` in frame j's crop carried into frame j+1's.
+    pub fn points_into_second(&self, pts: &Tensor) -> Tensor {
+        let a = self.affine.to_kind(Kind::Float);
+        pts.to_kind(Kind::Float).matmul(&a.narrow(2, 0, 2).transpose(1, 2))
+            + a.narrow(2, 2, 1).transpose(1, 2)
+    }
+
+    /// Heatmaps `[M, C, h, w]` of frame j+1's crop resampled into frame j's.
+    pub fn maps_into_first(&self, maps: &Tensor) -> Tensor {
+        tracking::carry_heatmaps(maps, &self.into_second, STRIDE as i64)
+    }
+
+    /// Heatmaps `[M, C, h, w]` in frame j's crop resampled into frame j+1's.
+    pub fn maps_into_second(&self, maps: &Tensor) -> Tensor {
+        tracking::carry_heatmaps(maps, &self.from_second, STRIDE as i64)
+    }
+
+    fn shallow_clone(&self) -> Self {
+        Self {
+            affine: self.affine.shallow_clone(),
+            into_second: self.into_second.shallow_clone(),
+            from_second: self.from_second.shallow_clone(),
+        }
+    }
 }
 
 impl ExactFlows {
@@ -317,7 +398,8 @@ impl Truth {
 }
 
 impl Pairs {
-    pub fn new(b: &Batch) -> Result<Self> {
+    /// The pairs of batch `b`; `align`: video frames have their own draws ([`Alignment`]).
+    pub fn new(b: &Batch, align: bool) -> Result<Self> {
         ensure!(
             b.frames >= 2,
             "the TSAL round needs clips of at least 2 frames, found {}",
@@ -336,9 +418,41 @@ impl Pairs {
         let truth = Truth::new(b, &first, &second, &ra, &rc, &video_pair);
         let exact = ExactFlows::new(b, &first, &second, &video_pair);
         let unit = to_unit(&b.images);
+        let n = (b.clips * b.frames) as i64;
+        let (align, tracker_frames, tracker_second, sic_scale) = if align {
+            let al = Alignment::new(b, &first, &second, &video_pair);
+            // Only the video pairs' frames j+1 are resampled; view pairs keep their rows.
+            let vids: Vec<i64> =
+                (0..rc.len()).filter(|&j| video_pair[j]).map(|j| j as i64).collect();
+            let mut rows = rc.clone();
+            for (k, &j) in vids.iter().enumerate() {
+                rows[j as usize] = n + k as i64;
+            }
+            let vids = Tensor::from_slice(&vids).to_device(dev);
+            let aligned = warp(
+                &unit.index_select(0, &second.index_select(0, &vids)),
+                &al.into_second.index_select(0, &vids),
+                Padding::Border,
+            );
+            let det = |t: &Tensor| {
+                let el = |r: i64, c: i64| t.select(1, r).select(1, c);
+                (el(0, 0) * el(1, 1) - el(0, 1) * el(1, 0)).abs()
+            };
+            let d = det(&b.to_original).view([b.clips as i64, b.frames as i64]);
+            let scale = (&d / d.narrow(1, 0, 1)).to_kind(Kind::Float).view([n, 1]);
+            let frames = Tensor::cat(&[&unit, &aligned], 0);
+            (Some(al), frames, Tensor::from_slice(&rows).to_device(dev), scale)
+        } else {
+            let ones = Tensor::ones([n, 1], (Kind::Float, dev));
+            (None, unit.shallow_clone(), second.shallow_clone(), ones)
+        };
         Ok(Self {
             im1: unit.index_select(0, &first),
-            im2: unit.index_select(0, &second),
+            im2: tracker_frames.index_select(0, &tracker_second),
+            tracker_frames,
+            tracker_second,
+            align,
+            sic_scale,
             frames: unit,
             count: ra.len() as i64,
             first,
@@ -364,6 +478,10 @@ impl Pairs {
             frames: sc(&self.frames),
             im1: sc(&self.im1),
             im2: sc(&self.im2),
+            tracker_frames: sc(&self.tracker_frames),
+            tracker_second: sc(&self.tracker_second),
+            align: self.align.as_ref().map(|a| a.shallow_clone()),
+            sic_scale: sc(&self.sic_scale),
             truth: self.truth.shallow_clone(),
             exact: self.exact.as_ref().map(|e| e.shallow_clone()),
         }
@@ -396,13 +514,23 @@ pub fn tracker_loss(
 ) -> Result<TrackerTerms> {
     let loss = cfg.tracker_loss;
     let stride = STRIDE as i64;
-    let flows = tr.forward_pairs(&pairs.frames, &pairs.first, &pairs.second, true);
+    let flows = tr.forward_pairs(&pairs.tracker_frames, &pairs.first, &pairs.tracker_second, true);
     laps.lap("tracker forwards");
     let uf = tracking::unflow(loss, &flows.forward, &flows.backward, &pairs.im1, &pairs.im2)?;
     laps.lap("census + smoothness");
     let real: Vec<Tensor> = out.stages.iter().map(|s| s.detach()).collect();
     let real1: Vec<Tensor> = real.iter().map(|s| s.index_select(0, &pairs.first)).collect();
-    let real2: Vec<Tensor> = real.iter().map(|s| s.index_select(0, &pairs.second)).collect();
+    let real2: Vec<Tensor> = real
+        .iter()
+        .map(|s| {
+            let at2 = s.index_select(0, &pairs.second);
+            // Aligned pairs: frame j+1's heatmaps in frame j's crop, where the flows are.
+            match &pairs.align {
+                Some(al) => al.maps_into_first(&at2),
+                None => at2,
+            }
+        })
+        .collect();
     let (consistency, carried) = match cfg.tsal.consistency {
         Consistency::Heatmap => {
             let carry = |maps: &[Tensor], flow: &Tensor| -> Vec<Tensor> {
@@ -484,7 +612,7 @@ pub fn detector_loss(
     let rows = (b.clips * b.frames) as i64;
     let sic = sic::structure_invariance(
         &offsets_at_centre(out, b),
-        &Tensor::ones([rows, 2 * p], (Kind::Float, dev)),
+        &(Tensor::ones([rows, 2 * p], (Kind::Float, dev)) * &pairs.sic_scale),
         &pairs.video_rows,
         b.frames as i64,
     );
@@ -518,7 +646,11 @@ pub fn detector_loss(
                     (a, flat.view([m, kk, p, 2]))
                 }
             };
-            pseudo::fuse(&tracked_pts, &candidates, t.mu)
+            let fused = pseudo::fuse(&tracked_pts, &candidates, t.mu);
+            match &pairs.align {
+                Some(al) => al.points_into_second(&fused),
+                None => fused,
+            }
         })
     });
     laps.lap("pseudo-labels");
@@ -535,11 +667,17 @@ pub fn detector_loss(
         // estimate) are the target of every stage at j+1; the background is left out.
         let target = tch::no_grad(|| match &tracked.carried {
             Some(c) => c.stages.last().expect("stages").shallow_clone(),
-            None => tracking::carry_heatmaps(
-                &last.detach().index_select(0, ia),
-                &tracked.backward,
-                STRIDE as i64,
-            ),
+            None => {
+                let carried = tracking::carry_heatmaps(
+                    &last.detach().index_select(0, ia),
+                    &tracked.backward,
+                    STRIDE as i64,
+                );
+                match &pairs.align {
+                    Some(al) => al.maps_into_second(&carried),
+                    None => carried,
+                }
+            }
         });
         let stages: Vec<Tensor> = out.stages.iter().map(|s| s.index_select(0, ic)).collect();
         let background = Tensor::from_slice(&[p]).to_device(dev);
@@ -697,7 +835,7 @@ pub fn round_timed(
         "the round needs two detectors and two trackers"
     );
     laps.restart();
-    let pairs = Pairs::new(b)?;
+    let pairs = Pairs::new(b, cfg.align_video)?;
     laps.lap("pairs");
 
     // 1. Detector forwards.
@@ -792,10 +930,16 @@ pub fn pair_diagnostics(
     num_pts: i64,
 ) -> Result<[PairStats; 2]> {
     let truth = &pairs.truth;
+    // Aligned pairs: frame j's points reach frame j+1's crop by the affine ("not moving" is the
+    // affine alone).
+    let into_second = |pts: Tensor| match &pairs.align {
+        Some(al) => al.points_into_second(&pts),
+        None => pts,
+    };
     let values = tch::no_grad(|| {
-        let mut v = vec![truth.distance(&truth.first)];
+        let mut v = vec![truth.distance(&into_second(truth.first.shallow_clone()))];
         for t in tracked {
-            v.push(truth.distance(&tracking::carry_points(&truth.first, &t.forward)));
+            v.push(truth.distance(&into_second(tracking::carry_points(&truth.first, &t.forward))));
         }
         v.push(match pseudo_label {
             Some(p) => truth.distance(p),
