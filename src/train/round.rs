@@ -221,8 +221,7 @@ impl Alignment {
         let dev = b.images.device();
         let rel = exact_flow::between_crops(&b.to_original, first, second);
         let m = video_pair.len() as i64;
-        let video: Vec<bool> = video_pair.to_vec();
-        let video = Tensor::from_slice(&video).to_device(dev).view([m, 1, 1]);
+        let video = Tensor::from_slice(video_pair).to_device(dev).view([m, 1, 1]);
         let identity = Tensor::from_slice(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
             .to_kind(rel.kind())
             .to_device(dev)

@@ -12,6 +12,7 @@ use super::schedule::{self, multistep};
 use super::stats::IterStats;
 use super::step::supervised_step;
 use crate::config::run::RunConfig;
+use crate::data::augment::VideoDraws;
 use crate::data::batch::Batch;
 use crate::data::clip::{self, GroupStats};
 use crate::data::loader::{HostBatch, Loader};
@@ -300,7 +301,8 @@ impl<'a> Trainer<'a> {
             log.line(&format!(
                 "TSAL round: trackers {} ({} parameters each, {}), consistency in {} space, \
                  λ {}, μ {}, the student's pseudo-label from the {}, unsupervised weight {} × \
-                 ramp (up to iteration {up}, down from {down}); video clips' frames {} apart",
+                 ramp (up to iteration {up}, down from {down}); video clips' frames {} apart, \
+                 their augmentation {}",
                 source,
                 tracker.vs.variables().values().map(|v| v.numel()).sum::<usize>(),
                 cfg.tracker.path.display(),
@@ -310,6 +312,15 @@ impl<'a> Trainer<'a> {
                 t.pseudo_source.name(),
                 t.unsup_weight,
                 cfg.data.clip_stride,
+                match cfg.augment.video_draws {
+                    VideoDraws::Shared => "one draw per clip (--video_draws shared)",
+                    VideoDraws::Independent =>
+                        "a draw per frame, aligned (--video_draws independent)",
+                    VideoDraws::Anchored => {
+                        "the first frame's the evaluation crop, the others drawn, aligned \
+                         (--video_draws anchored)"
+                    }
+                },
             ));
             if t.tracker_weights.is_empty() && from.is_none() && !t.zero_flow {
                 log.line(
