@@ -9,11 +9,17 @@
 //! `x + f(x)` in frame 2.
 use tch::{Kind, Tensor};
 
+/// The determinants of the linear parts of affine maps `a` `[M, 2, 3]`, `[M]`.
+pub fn determinant(a: &Tensor) -> Tensor {
+    let el = |r: i64, c: i64| a.select(1, r).select(1, c);
+    el(0, 0) * el(1, 1) - el(0, 1) * el(1, 0)
+}
+
 /// The inverses of affine maps `a` `[M, 2, 3]` (`x' = A·x + t`).
 pub fn invert(a: &Tensor) -> Tensor {
     let el = |r: i64, c: i64| a.select(1, r).select(1, c);
     let (p, q, t0, r, s, t1) = (el(0, 0), el(0, 1), el(0, 2), el(1, 0), el(1, 1), el(1, 2));
-    let det = &p * &s - &q * &r;
+    let det = determinant(a);
     let (ia, ib, id, ie) = (&s / &det, -&q / &det, -&r / &det, &p / &det);
     let it0 = -(&ia * &t0 + &ib * &t1);
     let it1 = -(&id * &t0 + &ie * &t1);

@@ -287,8 +287,13 @@ pub fn detection_consistency(real: &[Tensor], carried: &[Tensor]) -> Tensor {
 /// pass (`--consistency heatmap`).
 pub fn carry_heatmaps(heatmaps: &Tensor, flow: &Tensor, stride: i64) -> Tensor {
     let (_, _, h, w) = heatmaps.size4().expect("carry_heatmaps: heatmaps must be [N, C, h, w]");
-    let coarse = flow.adaptive_avg_pool2d([h, w]) / stride as f64;
-    warp(heatmaps, &coarse, Padding::Zeros)
+    warp(heatmaps, &flow_on_grid(flow, h, w, stride), Padding::Zeros)
+}
+
+/// A full-resolution flow `[N, 2, H, W]` (input pixels) on the `h × w` grid of stride `stride`:
+/// area-averaged and divided by the stride (grid cells), what [`carry_heatmaps`] warps by.
+pub fn flow_on_grid(flow: &Tensor, h: i64, w: i64, stride: i64) -> Tensor {
+    flow.adaptive_avg_pool2d([h, w]) / stride as f64
 }
 
 /// Points `[N, Q, 2]` (x, y in input pixels) of frame 1 carried into frame 2 by the forward

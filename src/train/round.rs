@@ -210,16 +210,19 @@ pub struct Alignment {
     /// Crop j → crop j+1 of every pair, `[M, 2, 3]` (the identity on view pairs, which the
     /// trackers see as they are).
     pub affine: Tensor,
-    /// Its dense flow and its inverse's, `[M, 2, H, W]`.
+    /// Its dense flow, `[M, 2, H, W]` (resamples frame j+1's image into frame j's crop), and on
+    /// the heatmap grid, with its inverse's ([`tracking::flow_on_grid`]).
     into_second: Tensor,
-    from_second: Tensor,
+    into_second_grid: Tensor,
+    from_second_grid: Tensor,
 }
 
 impl Alignment {
-    fn new(b: &Batch, first: &Tensor, second: &Tensor, video_pair: &[bool]) -> Self {
+    /// `rel`: crop j → crop j+1 of every pair ([`exact_flow::between_crops`]); `video_pair`:
+    /// per pair, whether it is two frames of a video clip.
+    fn new(b: &Batch, rel: &Tensor, video_pair: &[bool]) -> Self {
         let (_, _, h, w) = b.images.size4().expect("images are [N, 3, H, W]");
         let dev = b.images.device();
-        let rel = exact_flow::between_crops(&b.to_original, first, second);
         let m = video_pair.len() as i64;
         let video = Tensor::from_slice(video_pair).to_device(dev).view([m, 1, 1]);
         let identity = Tensor::from_slice(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
@@ -228,11 +231,42 @@ impl Alignment {
             .view([1, 2, 3])
             .expand([m, 2, 3], false);
         let affine = rel.where_self(&video, &identity);
+        let into_second = exact_flow::affine_flow(&affine, h, w);
+        let from_second = exact_flow::affine_flow(&exact_flow::invert(&affine), h, w);
+        let (s, gh, gw) = (STRIDE as i64, h / STRIDE as i64, w / STRIDE as i64);
         Self {
-            into_second: exact_flow::affine_flow(&affine, h, w),
-            from_second: exact_flow::affine_flow(&exact_flow::invert(&affine), h, w),
+            into_second_grid: tracking::flow_on_grid(&into_second, gh, gw, s),
+            from_second_grid: tracking::flow_on_grid(&from_second, gh, gw, s),
+            into_second,
             affine,
         }
+    }
+
+    /// What the trackers read: `unit` (the batch's frames) followed by frame j+1 of each video
+    /// pair resampled into frame j's crop, and the row of each pair's second image among them
+    /// (`second`: frame j+1's row in `unit`; view pairs keep it).
+    fn tracker_inputs(
+        &self,
+        unit: &Tensor,
+        second: &[i64],
+        video_pair: &[bool],
+    ) -> (Tensor, Tensor) {
+        let n = unit.size()[0];
+        let mut rows = second.to_vec();
+        // The video pairs and their frames j+1, in order: the k-th is row n + k.
+        let (mut pairs, mut sources) = (Vec::new(), Vec::new());
+        for j in (0..second.len()).filter(|&j| video_pair[j]) {
+            rows[j] = n + pairs.len() as i64;
+            pairs.push(j as i64);
+            sources.push(second[j]);
+        }
+        let t = |v: &[i64]| Tensor::from_slice(v).to_device(unit.device());
+        let aligned = warp(
+            &unit.index_select(0, &t(&sources)),
+            &self.into_second.index_select(0, &t(&pairs)),
+            Padding::Border,
+        );
+        (Tensor::cat(&[unit, &aligned], 0), t(&rows))
     }
 
     /// Points `[M, Q, 2]` in frame j's crop carried into frame j+1's.
@@ -242,36 +276,38 @@ impl Alignment {
             + a.narrow(2, 2, 1).transpose(1, 2)
     }
 
-    /// Heatmaps `[M, C, h, w]` of frame j+1's crop resampled into frame j's.
+    /// Heatmaps `[M, C, h, w]` of frame j+1's crop resampled into frame j's (the values of
+    /// [`tracking::carry_heatmaps`] by the dense flow).
     pub fn maps_into_first(&self, maps: &Tensor) -> Tensor {
-        tracking::carry_heatmaps(maps, &self.into_second, STRIDE as i64)
+        warp(maps, &self.into_second_grid, Padding::Zeros)
     }
 
     /// Heatmaps `[M, C, h, w]` in frame j's crop resampled into frame j+1's.
     pub fn maps_into_second(&self, maps: &Tensor) -> Tensor {
-        tracking::carry_heatmaps(maps, &self.from_second, STRIDE as i64)
+        warp(maps, &self.from_second_grid, Padding::Zeros)
     }
 
     fn shallow_clone(&self) -> Self {
         Self {
             affine: self.affine.shallow_clone(),
             into_second: self.into_second.shallow_clone(),
-            from_second: self.from_second.shallow_clone(),
+            into_second_grid: self.into_second_grid.shallow_clone(),
+            from_second_grid: self.from_second_grid.shallow_clone(),
         }
     }
 }
 
 impl ExactFlows {
-    /// `video_pair`: per pair, whether it is two frames of a video clip.
-    fn new(b: &Batch, first: &Tensor, second: &Tensor, video_pair: &[bool]) -> Option<Self> {
+    /// `rel`: crop j → crop j+1 of every pair ([`exact_flow::between_crops`]); `video_pair`:
+    /// per pair, whether it is two frames of a video clip.
+    fn new(b: &Batch, rel: &Tensor, video_pair: &[bool]) -> Option<Self> {
         let views: Vec<f32> = video_pair.iter().map(|&v| if v { 0.0 } else { 1.0 }).collect();
         if !views.iter().any(|&v| v > 0.0) {
             return None;
         }
         let (_, _, h, w) = b.images.size4().ok()?;
-        let rel = exact_flow::between_crops(&b.to_original, first, second);
-        let forward = exact_flow::affine_flow(&rel, h, w);
-        let backward = exact_flow::affine_flow(&exact_flow::invert(&rel), h, w);
+        let forward = exact_flow::affine_flow(rel, h, w);
+        let backward = exact_flow::affine_flow(&exact_flow::invert(rel), h, w);
         Some(Self {
             forward_mask: exact_flow::lands_inside(&forward),
             backward_mask: exact_flow::lands_inside(&backward),
@@ -396,6 +432,13 @@ impl Truth {
     }
 }
 
+/// `[N, 1]` each frame's zoom (crop pixels per image pixel) relative to its clip's first frame,
+/// squared: |det| of the first frame's crop → image map over this frame's.
+fn zoom_ratios(b: &Batch) -> Tensor {
+    let d = exact_flow::determinant(&b.to_original).abs().view([b.clips as i64, b.frames as i64]);
+    (&d / d.narrow(1, 0, 1)).to_kind(Kind::Float).view([-1, 1])
+}
+
 impl Pairs {
     /// The pairs of batch `b`; `align`: video frames have their own draws ([`Alignment`]).
     pub fn new(b: &Batch, align: bool) -> Result<Self> {
@@ -415,35 +458,19 @@ impl Pairs {
             b.video.iter().flat_map(|&v| std::iter::repeat_n(v, b.frames)).collect();
         let video_pair: Vec<bool> = ra.iter().map(|&r| b.video[r as usize / b.frames]).collect();
         let truth = Truth::new(b, &first, &second, &ra, &rc, &video_pair);
-        let exact = ExactFlows::new(b, &first, &second, &video_pair);
+        let rel = exact_flow::between_crops(&b.to_original, &first, &second);
+        let exact = ExactFlows::new(b, &rel, &video_pair);
         let unit = to_unit(&b.images);
-        let n = (b.clips * b.frames) as i64;
-        let (align, tracker_frames, tracker_second, sic_scale) = if align {
-            let al = Alignment::new(b, &first, &second, &video_pair);
-            // Only the video pairs' frames j+1 are resampled; view pairs keep their rows.
-            let vids: Vec<i64> =
-                (0..rc.len()).filter(|&j| video_pair[j]).map(|j| j as i64).collect();
-            let mut rows = rc.clone();
-            for (k, &j) in vids.iter().enumerate() {
-                rows[j as usize] = n + k as i64;
+        let align = align.then(|| Alignment::new(b, &rel, &video_pair));
+        let (tracker_frames, tracker_second, sic_scale) = match &align {
+            Some(al) => {
+                let (frames, rows) = al.tracker_inputs(&unit, &rc, &video_pair);
+                (frames, rows, zoom_ratios(b))
             }
-            let vids = Tensor::from_slice(&vids).to_device(dev);
-            let aligned = warp(
-                &unit.index_select(0, &second.index_select(0, &vids)),
-                &al.into_second.index_select(0, &vids),
-                Padding::Border,
-            );
-            let det = |t: &Tensor| {
-                let el = |r: i64, c: i64| t.select(1, r).select(1, c);
-                (el(0, 0) * el(1, 1) - el(0, 1) * el(1, 0)).abs()
-            };
-            let d = det(&b.to_original).view([b.clips as i64, b.frames as i64]);
-            let scale = (&d / d.narrow(1, 0, 1)).to_kind(Kind::Float).view([n, 1]);
-            let frames = Tensor::cat(&[&unit, &aligned], 0);
-            (Some(al), frames, Tensor::from_slice(&rows).to_device(dev), scale)
-        } else {
-            let ones = Tensor::ones([n, 1], (Kind::Float, dev));
-            (None, unit.shallow_clone(), second.shallow_clone(), ones)
+            None => {
+                let ones = Tensor::ones([(b.clips * b.frames) as i64, 1], (Kind::Float, dev));
+                (unit.shallow_clone(), second.shallow_clone(), ones)
+            }
         };
         Ok(Self {
             im1: unit.index_select(0, &first),
@@ -462,6 +489,31 @@ impl Pairs {
             truth,
             exact,
         })
+    }
+
+    /// Points `[M, Q, 2]` in frame j's crop, in frame j+1's ([`Alignment`]; as they are when
+    /// the pairs are not aligned).
+    pub fn points_into_second(&self, pts: Tensor) -> Tensor {
+        match &self.align {
+            Some(al) => al.points_into_second(&pts),
+            None => pts,
+        }
+    }
+
+    /// Heatmaps `[M, C, h, w]` of frame j+1's crop, in frame j's (as they are unaligned).
+    pub fn maps_into_first(&self, maps: Tensor) -> Tensor {
+        match &self.align {
+            Some(al) => al.maps_into_first(&maps),
+            None => maps,
+        }
+    }
+
+    /// Heatmaps `[M, C, h, w]` in frame j's crop, in frame j+1's (as they are unaligned).
+    pub fn maps_into_second(&self, maps: Tensor) -> Tensor {
+        match &self.align {
+            Some(al) => al.maps_into_second(&maps),
+            None => maps,
+        }
     }
 
     /// New handles to the same tensors (for another thread).
@@ -519,17 +571,9 @@ pub fn tracker_loss(
     laps.lap("census + smoothness");
     let real: Vec<Tensor> = out.stages.iter().map(|s| s.detach()).collect();
     let real1: Vec<Tensor> = real.iter().map(|s| s.index_select(0, &pairs.first)).collect();
-    let real2: Vec<Tensor> = real
-        .iter()
-        .map(|s| {
-            let at2 = s.index_select(0, &pairs.second);
-            // Aligned pairs: frame j+1's heatmaps in frame j's crop, where the flows are.
-            match &pairs.align {
-                Some(al) => al.maps_into_first(&at2),
-                None => at2,
-            }
-        })
-        .collect();
+    // Aligned pairs: frame j+1's heatmaps in frame j's crop, where the flows are.
+    let real2: Vec<Tensor> =
+        real.iter().map(|s| pairs.maps_into_first(s.index_select(0, &pairs.second))).collect();
     let (consistency, carried) = match cfg.tsal.consistency {
         Consistency::Heatmap => {
             let carry = |maps: &[Tensor], flow: &Tensor| -> Vec<Tensor> {
@@ -645,11 +689,7 @@ pub fn detector_loss(
                     (a, flat.view([m, kk, p, 2]))
                 }
             };
-            let fused = pseudo::fuse(&tracked_pts, &candidates, t.mu);
-            match &pairs.align {
-                Some(al) => al.points_into_second(&fused),
-                None => fused,
-            }
+            pairs.points_into_second(pseudo::fuse(&tracked_pts, &candidates, t.mu))
         })
     });
     laps.lap("pseudo-labels");
@@ -666,17 +706,11 @@ pub fn detector_loss(
         // estimate) are the target of every stage at j+1; the background is left out.
         let target = tch::no_grad(|| match &tracked.carried {
             Some(c) => c.stages.last().expect("stages").shallow_clone(),
-            None => {
-                let carried = tracking::carry_heatmaps(
-                    &last.detach().index_select(0, ia),
-                    &tracked.backward,
-                    STRIDE as i64,
-                );
-                match &pairs.align {
-                    Some(al) => al.maps_into_second(&carried),
-                    None => carried,
-                }
-            }
+            None => pairs.maps_into_second(tracking::carry_heatmaps(
+                &last.detach().index_select(0, ia),
+                &tracked.backward,
+                STRIDE as i64,
+            )),
         });
         let stages: Vec<Tensor> = out.stages.iter().map(|s| s.index_select(0, ic)).collect();
         let background = Tensor::from_slice(&[p]).to_device(dev);
@@ -931,14 +965,11 @@ pub fn pair_diagnostics(
     let truth = &pairs.truth;
     // Aligned pairs: frame j's points reach frame j+1's crop by the affine ("not moving" is the
     // affine alone).
-    let into_second = |pts: Tensor| match &pairs.align {
-        Some(al) => al.points_into_second(&pts),
-        None => pts,
-    };
     let values = tch::no_grad(|| {
-        let mut v = vec![truth.distance(&into_second(truth.first.shallow_clone()))];
+        let mut v = vec![truth.distance(&pairs.points_into_second(truth.first.shallow_clone()))];
         for t in tracked {
-            v.push(truth.distance(&into_second(tracking::carry_points(&truth.first, &t.forward))));
+            let carried = tracking::carry_points(&truth.first, &t.forward);
+            v.push(truth.distance(&pairs.points_into_second(carried)));
         }
         v.push(match pseudo_label {
             Some(p) => truth.distance(p),
