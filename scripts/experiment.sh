@@ -46,12 +46,7 @@
 #   scripts/gpu-experiment.sh runs this at 256² with the reference widths on a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -n "${TSAL_BIN:-}" ]; then
-  tsal=$TSAL_BIN
-else
-  bash scripts/setup.sh >/dev/null
-  tsal=target/release/tsal
-fi
+. scripts/experiment/common.sh
 out=${TSAL_EXPERIMENT:-experiment}
 seeds=${SEEDS:-1 2 3 4 5}
 dose_seeds=${DOSE_SEEDS:-1 2 3}
@@ -116,8 +111,7 @@ common=(--model_config "$model_config" --opt_config scripts/experiment/optimizer
         --tracker_config "$tracker_config" --crop_width "$size" --crop_height "$size"
         --crop_perturb_max $((size * 15 / 128)) --clip_frames 2 --cache_images --print_freq 25
         --keep 1 --no_resume --device "${TSAL_DEVICE:-cpu}")
-eval_lists=("$lists/300W/300w.test.common.GTB" "$lists/300W/300w.test.challenge.GTB"
-            "$lists"/300VW/300VW.test-?.lst)
+test_lists "$lists"
 rep() { for _ in $(seq "$1"); do echo "$2"; done; }
 mkdir -p "$out"
 

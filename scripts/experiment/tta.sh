@@ -17,12 +17,7 @@
 #   TSAL_BIN=FILE         a tsal binary (default: scripts/setup.sh builds one)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if [ -n "${TSAL_BIN:-}" ]; then
-  tsal=$TSAL_BIN
-else
-  bash scripts/setup.sh >/dev/null
-  tsal=target/release/tsal
-fi
+. scripts/experiment/common.sh
 out=${TSAL_EXPERIMENT:-experiment}
 k=${K:-8}
 arms=${ARMS:-baseline tsal}
@@ -35,8 +30,7 @@ if [ "$k" -lt 3 ] || [ "$k" -gt 64 ]; then
   exit 2
 fi
 lists=${DATA:-$out/data}/main/lists
-eval_lists=("$lists/300W/300w.test.common.GTB" "$lists/300W/300w.test.challenge.GTB"
-            "$lists"/300VW/300VW.test-?.lst)
+test_lists "$lists"
 for arm in $arms; do
   for seed in $seeds; do
     run=$out/runs/$arm-$seed
