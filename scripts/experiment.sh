@@ -43,6 +43,9 @@
 #   PARALLEL=N            runs at a time (default 1; on a GPU several small runs share it)
 #   BUDGET_S=N            start no run after N seconds; the summary covers the seeds whose
 #                         runs all finished (default: no limit)
+#   LANDMARK_LOG=1        the tsal arm's runs also write `--landmark_log` (OUT/landmarks/) and
+#                         scripts/experiment/gate_signals.py reads them into OUT/gate-signals.md:
+#                         where the pseudo-label beats the detector, by what a gate could read
 #   scripts/gpu-experiment.sh runs this at 256² with the reference widths on a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -118,9 +121,15 @@ mkdir -p "$out"
 # One TSAL run: name, seed, batch (clips), epochs, then the lists and flags after --.
 tsal_run() {
   local name=$1 seed=$2 b=$3 epochs=$4; shift 4
+  local log=()
+  if [ "${LANDMARK_LOG:-0}" = 1 ] && [ "$name" = tsal ]; then
+    mkdir -p "$out/landmarks"
+    log=(--landmark_log "$out/landmarks/$name-$seed.csv")
+  fi
   # shellcheck disable=SC2086
   $tsal train "${common[@]}" --batch_size "$b" --rand_seed "$seed" --epochs "$epochs" \
-    "$@" $tsal_flags --save_path "$out/runs/$name-$seed" --force > "$out/$name-$seed.log"
+    "$@" $tsal_flags "${log[@]}" --save_path "$out/runs/$name-$seed" --force \
+    > "$out/$name-$seed.log"
 }
 # Clips per epoch: 40 labelled faces → 40 view clips; an 8-frame video → 4 clips of 2 frames
 # (at a clip stride of 1, 2 or 4 alike). The labelled list ×4 (160 clips) beside 40 videos
@@ -197,6 +206,10 @@ while [ "$running" -gt 0 ]; do
 done
 [ "$failed" -eq 0 ] || echo "$failed runs failed: see $out/*.log" >&2
 echo "runs done ($(( ($(date +%s) - start) / 60 )) min)"
+if [ "${LANDMARK_LOG:-0}" = 1 ] && compgen -G "$out/landmarks/tsal-*.csv" >/dev/null; then
+  python3 scripts/experiment/gate_signals.py "$out"/landmarks/tsal-*.csv > "$out/gate-signals.md"
+  echo "gate signals: $out/gate-signals.md"
+fi
 # The seeds whose runs all finished (all of them unless a budget or a failure cut them).
 done_seeds=()
 for seed in $seeds; do

@@ -623,3 +623,51 @@ fn the_same_command_removes_what_a_killed_run_left() {
     assert!(stderr(&o).contains(&format!("left by process {pid}")), "{}", stderr(&o));
     assert!(live.is_file());
 }
+
+/// `--landmark_log FILE`: the header, then rows of each iteration of a TSAL run whose batch
+/// held a video pair with shadow labels; a path that cannot be written, or a supervised-only run, is refused in
+/// one line before the run folder exists.
+#[test]
+fn the_landmark_log_is_written_every_iteration_and_refused_where_it_cannot_be() {
+    let d = tempfile::tempdir().unwrap();
+    let save = d.path().join("run");
+    let log = d.path().join("landmarks.csv");
+    let mut args = base_args(&save);
+    set(&mut args, "--clip_frames", "2");
+    let videos = data().join("data/lists/300VW/300VW.train.lst");
+    let args = with(args, &["--shadow_lists", s(&videos), "--max_iters", "3"]);
+    let o = run(&with(args.clone(), &["--landmark_log", s(&log)]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(tsal::train::landmark_log::HEADER));
+    let mut per_iter = [0usize; 3];
+    for l in lines {
+        let cols: Vec<f64> = l.split(',').map(|c| c.parse().unwrap()).collect();
+        assert_eq!(cols.len(), 10, "{l}");
+        per_iter[cols[0] as usize - 1] += 1;
+        assert!(cols[3] >= 0.0 && cols[4] >= 0.0 && cols[7] >= 0.0, "{l}");
+    }
+    // Rows exactly in the iterations whose batch held an annotated video pair (print_freq 1).
+    let annotated: Vec<f64> = records(&save)
+        .iter()
+        .filter(|r| r["kind"] == "iter")
+        .map(|r| r["pairs"]["video"]["annotated"].as_f64().unwrap_or(0.0))
+        .collect();
+    assert_eq!(annotated.len(), 3);
+    for (n, a) in per_iter.iter().zip(&annotated) {
+        assert_eq!(*n > 0, *a > 0.0, "{per_iter:?} {annotated:?}");
+    }
+    assert!(per_iter.iter().sum::<usize>() > 0);
+
+    let save2 = d.path().join("run2");
+    let mut args2 = args.clone();
+    set(&mut args2, "--save_path", s(&save2));
+    let o = run(&with(args2.clone(), &["--landmark_log", "/no/such/dir/landmarks.csv"]));
+    one_error_line(&o, &["--landmark_log /no/such/dir/landmarks.csv"]);
+    assert!(!save2.exists());
+    let o = run(&with(args2, &["--landmark_log", s(&log), "--supervised_only"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--landmark_log") && stderr(&o).contains("--supervised_only"));
+    assert!(!save2.exists());
+}

@@ -682,3 +682,65 @@ fn own_video_draws_refuse_image_consistency() {
     assert!(err.contains("--video_draws independent: needs --consistency heatmap"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// `--landmark_log`: a row per landmark visible in both annotated frames of every video pair
+/// (none of the views), whose means are the pair diagnostics' own (`pseudo_px`, `det_px` of both
+/// detectors on video pairs); the distances between the label and each detector are bounded by
+/// the triangle inequality; with zero flow every landmark comes back where it started. Nothing
+/// is reported unless asked.
+#[test]
+fn the_landmark_log_has_a_row_per_annotated_video_landmark() {
+    let d = data();
+    let data = d.path().join("data");
+    let run = |extra: &[&str], landmarks: bool| {
+        let cfg = config_videos(&data, extra, true);
+        let b = batch(&cfg);
+        let labelled = b.labelled_host.iter().filter(|&&l| l).count() as i64;
+        let (mut dets, mut trackers) = roles(&cfg);
+        let mut avg = Averaging::new(&dets, &trackers).unwrap();
+        let settings = round::Settings { landmarks, ..round::Settings::of(&cfg) };
+        let stats =
+            round::round(&mut dets, &mut trackers, &mut avg, &b, labelled, settings, 0.7, 1)
+                .unwrap();
+        (stats, b)
+    };
+    let (stats, b) = run(&[], true);
+    // The batch: one clip of views (rows 0–2), then two video clips (rows 3–5, 6–8); pairs of
+    // consecutive frames, the last four of them video pairs.
+    let vis = |r: i64| Vec::<bool>::try_from(b.visible.get(r)).unwrap();
+    let mut expected = Vec::new();
+    for (pair, (a, c)) in [(3, 4), (4, 5), (6, 7), (7, 8)].into_iter().enumerate() {
+        for (k, (x, y)) in vis(a).into_iter().zip(vis(c)).enumerate() {
+            if x && y {
+                expected.push((pair + 2, k));
+            }
+        }
+    }
+    let rows = &stats.landmarks;
+    let got: Vec<(usize, usize)> = rows.iter().map(|r| (r.pair, r.landmark)).collect();
+    assert!(expected.len() > 100, "{}", expected.len());
+    assert_eq!(got, expected);
+    let mean = |f: fn(&tsal::train::stats::LandmarkRow) -> f64| {
+        rows.iter().map(f).sum::<f64>() / rows.len() as f64
+    };
+    let video = stats.pairs.unwrap()[0];
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-3 * b.max(1.0);
+    assert!(close(mean(|r| r.pseudo_px), video.pseudo_px.unwrap()), "{video:?}");
+    assert!(close(mean(|r| r.det_px), video.det_px[1].unwrap()), "{video:?}");
+    assert!(close(mean(|r| r.det_px_teacher), video.det_px[0].unwrap()), "{video:?}");
+    for r in rows {
+        for (to, det) in [(r.to_student_px, r.det_px), (r.to_teacher_px, r.det_px_teacher)] {
+            assert!(to <= r.pseudo_px + det + 1e-3, "{r:?}");
+            assert!((r.pseudo_px - det).abs() <= to + 1e-3, "{r:?}");
+        }
+        assert!(r.fb_px >= 0.0 && r.peak.is_finite(), "{r:?}");
+    }
+    // Untrained trackers move the points: some come back off their start.
+    assert!(mean(|r| r.fb_px) > 1e-3, "{}", mean(|r| r.fb_px));
+    let (zero, _) = run(&["--zero_flow"], true);
+    assert_eq!(zero.landmarks.len(), rows.len());
+    assert!(zero.landmarks.iter().all(|r| r.fb_px == 0.0));
+    let (off, _) = run(&[], false);
+    assert!(off.landmarks.is_empty());
+    assert_eq!(off.pairs, stats.pairs);
+}

@@ -236,6 +236,7 @@ pub fn run(a: &TrainSettings) -> Result<TrainReport> {
                 num_pts: a.num_pts as i64,
                 radius: model.argmax as i64,
                 align_video: false,
+                landmarks: false,
             };
             let (times, alternated, phases) =
                 round_alone(&mut roles, t, &b, n_labelled, settings, a, device)?;

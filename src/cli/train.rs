@@ -10,6 +10,7 @@ use crate::config::{ModelConfig, OptConfig, TrackerConfig};
 use crate::data::augment::VideoDraws;
 use crate::device::PrecisionChoice;
 use crate::run::folder::{ResumeMode, RunDir};
+use crate::train::landmark_log::LandmarkLog;
 use crate::train::trainer;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -330,6 +331,19 @@ pub struct TrainArgs {
     /// better detector, as the target of a mean teacher).
     #[arg(long = "pseudo_source", visible_alias = "pseudo-source", value_enum, default_value_t = PseudoSourceArg::Student, help_heading = "The TSAL round")]
     pub pseudo_source: PseudoSourceArg,
+    /// Write a CSV row per landmark of every video pair whose two frames are annotated (shadow
+    /// labels), every iteration: the pseudo-label's and the detectors' errors on frame j+1 and
+    /// what a gate on the label could read (the source's heatmap peak, the tracker's
+    /// forward–backward distance, the label's distance to each detector). Diagnostics only;
+    /// replaced if it exists.
+    #[arg(
+        long = "landmark_log",
+        visible_alias = "landmark-log",
+        value_name = "FILE",
+        conflicts_with = "supervised_only",
+        help_heading = "The TSAL round"
+    )]
+    pub landmark_log: Option<PathBuf>,
     /// Folder for logs, reports and snapshots (the run folder).
     #[arg(
         long = "save_path",
@@ -626,8 +640,9 @@ impl TrainArgs {
 
 /// Flags of `tsal train` that are not settings of a run: what to do with it (resume, print,
 /// evaluate once), where its configuration comes from, and the reference's flags it ignores.
-pub const NOT_SETTINGS: [&str; 14] = [
+pub const NOT_SETTINGS: [&str; 15] = [
     "eval_once",
+    "landmark_log",
     "load_test_model",
     "arg_flip",
     "resume",
@@ -693,7 +708,9 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     if !resumes {
         cfg.check_initial_weights()?;
     }
-    let prep = trainer::prepare(&cfg)?;
+    let mut prep = trainer::prepare(&cfg)?;
+    // Created before the run folder, so that a path that cannot be written leaves nothing.
+    prep.landmark_log = args.landmark_log.as_deref().map(LandmarkLog::create).transpose()?;
     let mut cfg = cfg;
     let mode =
         if args.no_resume { ResumeMode::Fresh { force: args.force } } else { ResumeMode::Resume };

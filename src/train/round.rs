@@ -37,7 +37,7 @@
 use super::ema;
 use super::laps::Laps;
 use super::roles::{DetectorRole, TrackerRole};
-use super::stats::{DetectorStats, IterStats, PairStats, RoundTerms, TrackerStats};
+use super::stats::{DetectorStats, IterStats, LandmarkRow, PairStats, RoundTerms, TrackerStats};
 use super::step::{host_values, refuse_non_finite, supervised_terms, Terms};
 use crate::codec::{centroid, heatmap::soft_argmax, STRIDE};
 use crate::config::run::{Consistency, PseudoSource, RunConfig, TsalConfig};
@@ -123,6 +123,8 @@ pub struct Settings<'a> {
     /// Video frames are cropped by their own draws (`--video_draws` independent or anchored):
     /// the pairs are aligned ([`Alignment`]).
     pub align_video: bool,
+    /// Report every annotated landmark of the video pairs ([`LandmarkRow`], `--landmark_log`).
+    pub landmarks: bool,
 }
 
 impl<'a> Settings<'a> {
@@ -134,6 +136,7 @@ impl<'a> Settings<'a> {
             num_pts: cfg.data.num_pts as i64,
             radius: cfg.model.config.argmax as i64,
             align_video: cfg.augment.video_draws != VideoDraws::Shared,
+            landmarks: false,
         }
     }
 }
@@ -335,6 +338,9 @@ impl ExactFlows {
             / 2.0
     }
 }
+
+/// The index of video pairs among the kinds of [`Truth`] ([`super::stats::PAIR_KINDS`]).
+const VIDEO_KIND: i64 = 0;
 
 /// The annotations (labels and shadow labels) of the pairs, by kind ([`super::stats::PAIR_KINDS`]: video,
 /// views), for the diagnostics only: no loss reads them.
@@ -884,12 +890,14 @@ pub fn round_timed(
     let mut totals = Vec::with_capacity(2);
     let mut detector_stats = Vec::with_capacity(2);
     let mut pseudo_label = None;
+    // `dets` is [teacher, student]; the student's pseudo-label is made of `label_source`'s
+    // outputs and tracker.
+    let label_source = match cfg.tsal.pseudo_source {
+        PseudoSource::Student => 1,
+        PseudoSource::Teacher => 0,
+    };
     for (k, d) in dets.iter().enumerate() {
-        // `dets` is [teacher, student].
-        let source = match cfg.tsal.pseudo_source {
-            PseudoSource::Student => k,
-            PseudoSource::Teacher => 0,
-        };
+        let source = if d.role == Role::Student { label_source } else { k };
         let from = (&outs[source], &tracked[source]);
         let terms = detector_loss(
             d.role,
@@ -941,6 +949,10 @@ pub fn round_timed(
     laps.lap("averaging");
     let pair_stats =
         pair_diagnostics(&pairs, &outs, &tracked, pseudo_label.as_ref(), cfg.radius, cfg.num_pts)?;
+    let landmarks = match (&pseudo_label, cfg.landmarks) {
+        (Some(label), true) => landmark_rows(&pairs, &outs, &tracked, label, label_source, cfg)?,
+        _ => Vec::new(),
+    };
     laps.lap("diagnostics");
     Ok(IterStats {
         teacher: detector_stats[0],
@@ -948,6 +960,7 @@ pub fn round_timed(
         trackers: Some([tracker_stats[0], tracker_stats[1]]),
         round: Some(RoundTerms { ramp, lambda: t.lambda, mu: t.mu }),
         pairs: Some(pair_stats),
+        landmarks,
     })
 }
 
@@ -1001,4 +1014,66 @@ pub fn pair_diagnostics(
             flow_px: [flow(6), flow(7)],
         }
     }))
+}
+
+/// Every landmark of the video pairs whose two frames are annotated and that is visible in both
+/// ([`LandmarkRow`]): the student's pseudo-label `label` `[M, P, 2]` (made of detector and
+/// tracker `source`'s outputs, 0 the teacher, 1 the student) and the detectors' frame-j+1
+/// landmarks against frame j+1's annotation, with the source's heatmap peak at frame j and its
+/// tracker's forward–backward distance. Diagnostics only; one read from the device.
+pub fn landmark_rows(
+    pairs: &Pairs,
+    outs: &[DetectorOutput],
+    tracked: &[Tracked],
+    label: &Tensor,
+    source: usize,
+    cfg: Settings,
+) -> Result<Vec<LandmarkRow>> {
+    let (truth, p) = (&pairs.truth, cfg.num_pts);
+    let values = tch::no_grad(|| {
+        let dist = |a: &Tensor, b: &Tensor| {
+            (a - b).square().sum_dim_intlist([2i64].as_slice(), false, Kind::Float).sqrt()
+        };
+        let read = |o: &DetectorOutput, rows: &Tensor| {
+            let last = o.stages.last().expect("a detector has stages").detach();
+            soft_argmax(&last.index_select(0, rows), cfg.radius)
+        };
+        let student = read(&outs[1], &pairs.second).xy.narrow(1, 0, p);
+        let teacher = read(&outs[0], &pairs.second).xy.narrow(1, 0, p);
+        let at_j = read(&outs[source], &pairs.first);
+        let start = at_j.xy.narrow(1, 0, p);
+        let there = tracking::carry_points(&start, &tracked[source].forward);
+        let back = tracking::carry_points(&there, &tracked[source].backward);
+        Tensor::stack(
+            &[
+                dist(label, &truth.second),
+                dist(&student, &truth.second),
+                dist(&teacher, &truth.second),
+                at_j.score.narrow(1, 0, p),
+                dist(&back, &start),
+                dist(label, &teacher),
+                dist(label, &student),
+                truth.visible.select(0, VIDEO_KIND),
+            ],
+            0,
+        )
+        .to_kind(Kind::Double)
+    });
+    let v = Vec::<f64>::try_from(values.view([-1]))?;
+    let n = (pairs.count * p) as usize;
+    let col = |c: usize, i: usize| v[c * n + i];
+    Ok((0..n)
+        .filter(|&i| col(7, i) > 0.5)
+        .map(|i| LandmarkRow {
+            pair: i / p as usize,
+            landmark: i % p as usize,
+            pseudo_px: col(0, i),
+            det_px: col(1, i),
+            det_px_teacher: col(2, i),
+            peak: col(3, i),
+            fb_px: col(4, i),
+            to_teacher_px: col(5, i),
+            to_student_px: col(6, i),
+        })
+        .collect())
 }

@@ -69,6 +69,30 @@ pub struct PairStats {
     pub flow_px: [Option<f64>; 2],
 }
 
+/// One landmark of one video pair whose two frames are annotated (shadow labels), as the round
+/// saw it (`tsal train --landmark_log`): how good the student's pseudo-label and the detectors'
+/// own readings of frame j+1 are, and the signals a gate on the label could read. Distances in
+/// pixels at the crop (frame j+1's).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LandmarkRow {
+    /// The pair's index in the batch's pairs and the landmark's.
+    pub pair: usize,
+    pub landmark: usize,
+    /// To frame j+1's annotation: the pseudo-label, the student's and the teacher's soft-argmax
+    /// landmark on frame j+1.
+    pub pseudo_px: f64,
+    pub det_px: f64,
+    pub det_px_teacher: f64,
+    /// The heatmap peak of the pseudo-label's source detector at frame j (its confidence).
+    pub peak: f64,
+    /// Forward–backward: the source's frame-j landmark carried by its tracker's forward flow and
+    /// back by the backward flow, its distance to where it started.
+    pub fb_px: f64,
+    /// The pseudo-label's distance to the teacher's and to the student's frame-j+1 landmark.
+    pub to_teacher_px: f64,
+    pub to_student_px: f64,
+}
+
 /// Everything one iteration reports. A supervised-only run has the teacher alone.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IterStats {
@@ -79,6 +103,8 @@ pub struct IterStats {
     pub round: Option<RoundTerms>,
     /// The pair diagnostics per kind ([`PAIR_KINDS`]), TSAL round only.
     pub pairs: Option<[PairStats; 2]>,
+    /// Per landmark of the annotated video pairs, when the round's settings ask for them.
+    pub landmarks: Vec<LandmarkRow>,
 }
 
 /// `(role, term, value)`; the value is `None` where the iteration had nothing to report (a
@@ -94,6 +120,7 @@ impl IterStats {
             trackers: None,
             round: None,
             pairs: None,
+            landmarks: Vec::new(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! with a snapshot to continue from. A run continues exactly where its last snapshot stood
 //! (the reference's loop is `exps/main.py:264-322`; its evaluation did not run as committed).
 use super::evaluation::evaluate_epoch;
+use super::landmark_log::LandmarkLog;
 use super::progress::{tidy, Progress, Window};
 use super::roles::{parts, parts_mut, DetectorRole, TrackerRole};
 use super::round::{self, round, Averaging};
@@ -96,6 +97,8 @@ pub struct Prepared {
     pub lines: Vec<ListEntry>,
     pub unlabelled: usize,
     pub eval_lists: Vec<EvalList>,
+    /// Where the TSAL round's per-landmark rows go (`--landmark_log`; none from [`prepare`]).
+    pub landmark_log: Option<LandmarkLog>,
 }
 
 pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
@@ -120,7 +123,7 @@ pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
         .map(|l| EvalList::read(l, &cfg.data.path_map, cfg.data.num_pts, workers))
         .collect::<Result<_>>()?;
     evaluate::check_images(&eval_lists, workers)?;
-    Ok(Prepared { device, precision, lines, unlabelled, eval_lists })
+    Ok(Prepared { device, precision, lines, unlabelled, eval_lists, landmark_log: None })
 }
 
 /// Train the run in `run` (resumed from its last snapshot when `resumed`).
@@ -149,6 +152,7 @@ pub struct Trainer<'a> {
     end: u64,
     log: Progress,
     writer: MetricsWriter,
+    landmarks: Option<LandmarkLog>,
     window: Window,
     /// When this process started training, and the seconds earlier processes trained.
     started: Instant,
@@ -172,7 +176,7 @@ impl<'a> Trainer<'a> {
         run: &'a RunDir,
         resumed: bool,
     ) -> Result<Option<Self>> {
-        let Prepared { device, precision, lines, unlabelled, eval_lists } = prep;
+        let Prepared { device, precision, lines, unlabelled, eval_lists, landmark_log } = prep;
         let (clips, groups) =
             clip::group_strided(&lines, cfg.data.clip_frames, cfg.data.clip_stride);
         let (mut roles, mut trackers) = build_roles(cfg, resumed, device)?;
@@ -229,6 +233,7 @@ impl<'a> Trainer<'a> {
             end,
             log,
             writer: MetricsWriter::open(&metrics_path)?,
+            landmarks: landmark_log,
             window: Window::default(),
             started: Instant::now(),
         };
@@ -445,7 +450,10 @@ impl<'a> Trainer<'a> {
         let stats = match self.averaging.as_mut() {
             Some(avg) => {
                 let ramp = schedule::ramp_weight(self.state.iter, self.planned);
-                let settings = round::Settings::of(cfg);
+                let settings = round::Settings {
+                    landmarks: self.landmarks.is_some(),
+                    ..round::Settings::of(cfg)
+                };
                 let (roles, trackers) = (&mut self.roles, &mut self.trackers);
                 round(roles, trackers, avg, &batch, labelled, settings, ramp, iter)?
             }
@@ -455,6 +463,9 @@ impl<'a> Trainer<'a> {
                 IterStats::supervised(v)
             }
         };
+        if let Some(log) = self.landmarks.as_mut() {
+            log.append(iter, &stats.landmarks)?;
+        }
         self.window.add(&stats);
         self.state.iter = iter;
         self.window.frames += (batch.clips * batch.frames) as u64;
