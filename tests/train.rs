@@ -625,8 +625,9 @@ fn the_same_command_removes_what_a_killed_run_left() {
 }
 
 /// `--landmark_log FILE`: the header, then rows of each iteration of a TSAL run whose batch
-/// held a video pair with shadow labels; a path that cannot be written, or a supervised-only run, is refused in
-/// one line before the run folder exists.
+/// held a video pair with shadow labels (a warning and the header alone without annotated video);
+/// a path that cannot be written, or a supervised-only run, is refused in one line before the
+/// run folder exists.
 #[test]
 fn the_landmark_log_is_written_every_iteration_and_refused_where_it_cannot_be() {
     let d = tempfile::tempdir().unwrap();
@@ -638,6 +639,7 @@ fn the_landmark_log_is_written_every_iteration_and_refused_where_it_cannot_be() 
     let args = with(args, &["--shadow_lists", s(&videos), "--max_iters", "3"]);
     let o = run(&with(args.clone(), &["--landmark_log", s(&log)]));
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("--landmark_log"), "{}", stderr(&o));
     let text = std::fs::read_to_string(&log).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some(tsal::train::landmark_log::HEADER));
@@ -659,6 +661,20 @@ fn the_landmark_log_is_written_every_iteration_and_refused_where_it_cannot_be() 
         assert_eq!(*n > 0, *a > 0.0, "{per_iter:?} {annotated:?}");
     }
     assert!(per_iter.iter().sum::<usize>() > 0);
+
+    // Videos without annotations: a warning, and the header alone.
+    let save3 = d.path().join("run3");
+    let log3 = d.path().join("header-only.csv");
+    let o = run(&with(tsal_args(&save3), &["--max_iters", "1", "--landmark_log", s(&log3)]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let warned: Vec<_> = err.lines().filter(|l| l.contains("--landmark_log")).collect();
+    assert!(
+        warned.len() == 1 && warned[0].contains("no training line is an annotated video"),
+        "{err}"
+    );
+    let header = format!("{}\n", tsal::train::landmark_log::HEADER);
+    assert_eq!(std::fs::read_to_string(&log3).unwrap(), header);
 
     let save2 = d.path().join("run2");
     let mut args2 = args.clone();

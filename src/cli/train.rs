@@ -711,6 +711,16 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let mut prep = trainer::prepare(&cfg)?;
     // Created before the run folder, so that a path that cannot be written leaves nothing.
     prep.landmark_log = args.landmark_log.as_deref().map(LandmarkLog::create).transpose()?;
+    if let Some(path) = &args.landmark_log {
+        if !prep.lines.iter().any(|e| e.video().is_some() && e.annotation.is_some()) {
+            eprintln!(
+                "tsal: warning: --landmark_log {}: no training line is an annotated video frame, \
+                 so it will hold its header only (--shadow_lists gives unlabelled videos their \
+                 annotations for the diagnostics)",
+                path.display()
+            );
+        }
+    }
     let mut cfg = cfg;
     let mode =
         if args.no_resume { ResumeMode::Fresh { force: args.force } } else { ResumeMode::Resume };
