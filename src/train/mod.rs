@@ -2,9 +2,10 @@
 //! ([`groups`]), the LR schedule and the ramp of the unsupervised weight ([`schedule`]), the
 //! four trained roles ([`roles`]), one supervised step ([`step`]), the TSAL round ([`round`])
 //! with its typed statistics ([`stats`]), the recursive average ([`ema`]), the training log and
-//! its window ([`progress`]), the per-landmark log of the pseudo-labels ([`landmark_log`]), the per-epoch evaluation ([`evaluation`]) and the
-//! [`trainer::Trainer`] that ties them together. The run folder, its snapshots, checkpoints,
-//! retention and metrics live in `run`, the curves in `plot`. Depends on the primitives
+//! its window ([`progress`]), the per-landmark log of the pseudo-labels ([`landmark_log`]), the
+//! per-epoch evaluation ([`evaluation`]) and the [`trainer::Trainer`] that ties them together.
+//! The run folder, its snapshots, checkpoints, retention and metrics live in `run`, the curves
+//! in `plot`. Depends on the primitives
 //! (`config`, `data`, `models`, `losses`, `eval`) and on `run` and `plot`; nothing below it
 //! imports `train`.
 pub mod ema;

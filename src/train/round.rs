@@ -339,6 +339,18 @@ impl ExactFlows {
     }
 }
 
+/// The distance of each point of `a` to the same point of `b`, both `[M, P, 2]`: `[M, P]`.
+fn point_distances(a: &Tensor, b: &Tensor) -> Tensor {
+    (a - b).square().sum_dim_intlist([2i64].as_slice(), false, Kind::Float).sqrt()
+}
+
+/// Each detector's landmarks (soft-argmax of its last stage, detached) on the frames `rows`
+/// `[M]`, with their peaks: what the diagnostics compare.
+fn readings(o: &DetectorOutput, rows: &Tensor, radius: i64) -> crate::codec::heatmap::Peaks {
+    let last = o.stages.last().expect("a detector has stages").detach();
+    soft_argmax(&last.index_select(0, rows), radius)
+}
+
 /// The index of video pairs among the kinds of [`Truth`] ([`super::stats::PAIR_KINDS`]).
 const VIDEO_KIND: i64 = 0;
 
@@ -405,10 +417,7 @@ impl Truth {
     /// annotation over the landmarks [`Self::visible`] counts, `[2]` (0 for a kind without
     /// such a landmark).
     pub fn distance(&self, pts: &Tensor) -> Tensor {
-        let d = (pts - &self.second)
-            .square()
-            .sum_dim_intlist([2i64].as_slice(), false, Kind::Float)
-            .sqrt();
+        let d = point_distances(pts, &self.second);
         let dims = [1i64, 2].as_slice();
         (d.unsqueeze(0) * &self.visible).sum_dim_intlist(dims, false, Kind::Float)
             / self.visible.sum_dim_intlist(dims, false, Kind::Float).clamp_min(1.0)
@@ -947,10 +956,17 @@ pub fn round_timed(
     let t = cfg.tsal;
     avg.apply(t.lambda);
     laps.lap("averaging");
-    let pair_stats =
-        pair_diagnostics(&pairs, &outs, &tracked, pseudo_label.as_ref(), cfg.radius, cfg.num_pts)?;
+    // Both detectors' landmarks on frame j+1, [teacher, student].
+    let (radius, p) = (cfg.radius, cfg.num_pts);
+    let at_second: Vec<Tensor> = tch::no_grad(|| {
+        outs.iter().map(|o| readings(o, &pairs.second, radius).xy.narrow(1, 0, p)).collect()
+    });
+    let pair_stats = pair_diagnostics(&pairs, &at_second, &tracked, pseudo_label.as_ref())?;
     let landmarks = match (&pseudo_label, cfg.landmarks) {
-        (Some(label), true) => landmark_rows(&pairs, &outs, &tracked, label, label_source, cfg)?,
+        (Some(label), true) => {
+            let source = (&outs[label_source], &tracked[label_source]);
+            landmark_rows(&pairs, &at_second, source, label, cfg)?
+        }
         _ => Vec::new(),
     };
     laps.lap("diagnostics");
@@ -965,15 +981,14 @@ pub fn round_timed(
 }
 
 /// What the round did on each kind of pair ([`PairStats`], [`super::stats::PAIR_KINDS`]), from the detectors'
-/// outputs `outs` and what the trackers left (`tracked`; [teacher, student] both), the
-/// student's pseudo-label, against the annotations of [`Truth`]. One read from the device.
+/// landmarks on frame j+1 `at_second` `[M, P, 2]` and what the trackers left (`tracked`;
+/// [teacher, student] both), the student's pseudo-label, against the annotations of [`Truth`].
+/// One read from the device.
 pub fn pair_diagnostics(
     pairs: &Pairs,
-    outs: &[DetectorOutput],
+    at_second: &[Tensor],
     tracked: &[Tracked],
     pseudo_label: Option<&Tensor>,
-    radius: i64,
-    num_pts: i64,
 ) -> Result<[PairStats; 2]> {
     let truth = &pairs.truth;
     // Aligned pairs: frame j's points reach frame j+1's crop by the affine ("not moving" is the
@@ -988,10 +1003,8 @@ pub fn pair_diagnostics(
             Some(p) => truth.distance(p),
             None => Tensor::zeros([2], (Kind::Float, truth.first.device())),
         });
-        for o in outs {
-            let last = o.stages.last().expect("a detector has stages").detach();
-            let pts = soft_argmax(&last.index_select(0, &pairs.second), radius).xy;
-            v.push(truth.distance(&pts.narrow(1, 0, num_pts)));
+        for pts in at_second {
+            v.push(truth.distance(pts));
         }
         for t in tracked {
             v.push(truth.flow_magnitude(&t.forward));
@@ -1017,42 +1030,34 @@ pub fn pair_diagnostics(
 }
 
 /// Every landmark of the video pairs whose two frames are annotated and that is visible in both
-/// ([`LandmarkRow`]): the student's pseudo-label `label` `[M, P, 2]` (made of detector and
-/// tracker `source`'s outputs, 0 the teacher, 1 the student) and the detectors' frame-j+1
-/// landmarks against frame j+1's annotation, with the source's heatmap peak at frame j and its
-/// tracker's forward–backward distance. Diagnostics only; one read from the device.
+/// ([`LandmarkRow`]): the student's pseudo-label `label` `[M, P, 2]`, made of `source`'s
+/// detector outputs and tracker, and the detectors' frame-j+1 landmarks `at_second`
+/// ([teacher, student]) against frame j+1's annotation, with the source's heatmap peak at
+/// frame j and its tracker's forward–backward distance. Diagnostics only; one read from the
+/// device.
 pub fn landmark_rows(
     pairs: &Pairs,
-    outs: &[DetectorOutput],
-    tracked: &[Tracked],
+    at_second: &[Tensor],
+    source: (&DetectorOutput, &Tracked),
     label: &Tensor,
-    source: usize,
     cfg: Settings,
 ) -> Result<Vec<LandmarkRow>> {
     let (truth, p) = (&pairs.truth, cfg.num_pts);
+    let (teacher, student) = (&at_second[0], &at_second[1]);
     let values = tch::no_grad(|| {
-        let dist = |a: &Tensor, b: &Tensor| {
-            (a - b).square().sum_dim_intlist([2i64].as_slice(), false, Kind::Float).sqrt()
-        };
-        let read = |o: &DetectorOutput, rows: &Tensor| {
-            let last = o.stages.last().expect("a detector has stages").detach();
-            soft_argmax(&last.index_select(0, rows), cfg.radius)
-        };
-        let student = read(&outs[1], &pairs.second).xy.narrow(1, 0, p);
-        let teacher = read(&outs[0], &pairs.second).xy.narrow(1, 0, p);
-        let at_j = read(&outs[source], &pairs.first);
+        let at_j = readings(source.0, &pairs.first, cfg.radius);
         let start = at_j.xy.narrow(1, 0, p);
-        let there = tracking::carry_points(&start, &tracked[source].forward);
-        let back = tracking::carry_points(&there, &tracked[source].backward);
+        let there = tracking::carry_points(&start, &source.1.forward);
+        let back = tracking::carry_points(&there, &source.1.backward);
         Tensor::stack(
             &[
-                dist(label, &truth.second),
-                dist(&student, &truth.second),
-                dist(&teacher, &truth.second),
+                point_distances(label, &truth.second),
+                point_distances(student, &truth.second),
+                point_distances(teacher, &truth.second),
                 at_j.score.narrow(1, 0, p),
-                dist(&back, &start),
-                dist(label, &teacher),
-                dist(label, &student),
+                point_distances(&back, &start),
+                point_distances(label, teacher),
+                point_distances(label, student),
                 truth.visible.select(0, VIDEO_KIND),
             ],
             0,
